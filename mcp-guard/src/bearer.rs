@@ -1,0 +1,141 @@
+//! Bearer token extraction from the `Authorization` header (RFC 6750 §2.1), nothing else.
+
+use http::{HeaderMap, Uri, header::AUTHORIZATION};
+
+/// Why no bearer token could be taken from a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// No `Authorization` header, or one with another scheme (`Basic`, …): the request carries
+    /// no credentials this server understands (401 without an error code).
+    #[error("no bearer credentials")]
+    Missing,
+    /// More than one `Authorization` header.
+    #[error("more than one Authorization header")]
+    Duplicate,
+    /// `Bearer` with no token after it.
+    #[error("the Bearer credentials are empty")]
+    Empty,
+    /// The token breaks the RFC 6750 `b64token` grammar, or the header is not visible ASCII.
+    #[error("the Bearer token is not a valid b64token (RFC 6750 §2.1)")]
+    Malformed,
+    /// An `access_token` query parameter: tokens are accepted only in the header.
+    #[error("access tokens are accepted only in the Authorization header, not in the query string")]
+    InQuery,
+}
+
+impl BearerError {
+    /// Whether this is a malformed request (400 `invalid_request`) rather than missing
+    /// credentials (401 without an error code).
+    pub fn is_malformed(self) -> bool {
+        !matches!(self, BearerError::Missing)
+    }
+}
+
+/// Takes the bearer token from the request's only `Authorization` header.
+///
+/// The scheme is matched case-insensitively; the token must follow RFC 6750's `b64token`
+/// grammar. A token in the query string is never used and makes the request malformed.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Uri};
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", HeaderValue::from_static("bearer abc.def-_~+/=="));
+/// let uri: Uri = "/mcp".parse().unwrap();
+/// assert_eq!(mcp_guard::bearer::extract(&headers, &uri), Ok("abc.def-_~+/=="));
+/// ```
+pub fn extract<'h>(headers: &'h HeaderMap, uri: &Uri) -> Result<&'h str, BearerError> {
+    if query_has_access_token(uri) {
+        return Err(BearerError::InQuery);
+    }
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(BearerError::Missing)?;
+    if values.next().is_some() {
+        return Err(BearerError::Duplicate);
+    }
+    parse_credentials(value.as_bytes())
+}
+
+/// Parses the value of one `Authorization` header.
+pub fn parse_credentials(value: &[u8]) -> Result<&str, BearerError> {
+    let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?;
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let (scheme, rest) = match value.find(' ') {
+        Some(i) => (&value[..i], &value[i..]),
+        None => (value, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::Missing);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(BearerError::Empty);
+    }
+    if is_b64token(token) {
+        Ok(token)
+    } else {
+        Err(BearerError::Malformed)
+    }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+pub fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+fn query_has_access_token(uri: &Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn one(v: &str) -> Result<&str, BearerError> {
+        parse_credentials(v.as_bytes())
+    }
+
+    #[test]
+    fn grammar() {
+        assert_eq!(one("Bearer abc"), Ok("abc"));
+        assert_eq!(one("BEARER   abc=="), Ok("abc=="));
+        assert_eq!(one("Basic dXNlcjpwYXNz"), Err(BearerError::Missing));
+        assert_eq!(one("Bearer"), Err(BearerError::Empty));
+        assert_eq!(one("Bearer    "), Err(BearerError::Empty));
+        assert_eq!(one("Bearer abc def"), Err(BearerError::Malformed));
+        assert_eq!(one("Bearer a,b"), Err(BearerError::Malformed));
+        assert_eq!(one("Bearer a\"b"), Err(BearerError::Malformed));
+        assert_eq!(one("Bearer ==="), Err(BearerError::Malformed));
+        assert_eq!(one("Bearer a=b"), Err(BearerError::Malformed));
+    }
+
+    #[test]
+    fn duplicates_and_query() {
+        let mut h = HeaderMap::new();
+        let uri: Uri = "/mcp".parse().unwrap();
+        assert_eq!(extract(&h, &uri), Err(BearerError::Missing));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        h.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(extract(&h, &uri), Err(BearerError::Duplicate));
+        let q: Uri = "/mcp?x=1&access_token=abc".parse().unwrap();
+        assert_eq!(extract(&HeaderMap::new(), &q), Err(BearerError::InQuery));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_only_returns_b64tokens(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(t) = parse_credentials(&bytes) {
+                prop_assert!(is_b64token(t));
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! What a request asks for: the JSON-RPC method and its target (tool name, resource URI,
+//! prompt name), from the `Mcp-Method`/`Mcp-Name` headers of 2026-07-28 requests or from a
+//! bounded peek at the body of older ones.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Protocol revisions whose `Mcp-Method`/`Mcp-Name` headers rmcp checks against the body
+/// (SEP-2243). Only for these are the headers trusted; for every other revision the body is
+/// read, because a client could send headers that disagree with it.
+pub const HEADER_VALIDATED_VERSIONS: &[&str] = &["2026-07-28"];
+
+/// One JSON-RPC message of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    /// The method (`tools/call`, `initialize`, …); `None` for responses from the client.
+    pub method: Option<String>,
+    /// `params.name` of `tools/call` and `prompts/get`, `params.uri` of `resources/read`.
+    pub target: Option<String>,
+}
+
+impl Operation {
+    /// The tool a `tools/call` names.
+    pub fn tool(&self) -> Option<&str> {
+        (self.method.as_deref() == Some("tools/call"))
+            .then_some(self.target.as_deref())
+            .flatten()
+    }
+}
+
+/// Why a body could not be classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClassifyError {
+    /// Not JSON-RPC: bad JSON, a duplicate key, or a target of the wrong type.
+    #[error("the request body is not a valid JSON-RPC message")]
+    Invalid,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct NamedParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct UriParams<'a> {
+    #[serde(borrow)]
+    uri: Cow<'a, str>,
+}
+
+/// Classifies a JSON-RPC body (one message or a batch).
+///
+/// ```
+/// let ops = mcp_guard::classify::classify_body(
+///     br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{}}}"#,
+/// ).unwrap();
+/// assert_eq!(ops[0].tool(), Some("write_file"));
+/// ```
+pub fn classify_body(body: &[u8]) -> Result<Vec<Operation>, ClassifyError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let batch: Vec<&RawValue> =
+            serde_json::from_slice(body).map_err(|_| ClassifyError::Invalid)?;
+        batch
+            .into_iter()
+            .map(|m| classify_message(m.get().as_bytes()))
+            .collect()
+    } else {
+        Ok(vec![classify_message(body)?])
+    }
+}
+
+fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
+    let msg: Message<'_> = serde_json::from_slice(bytes).map_err(|_| ClassifyError::Invalid)?;
+    let target = match (msg.method.as_deref(), msg.params) {
+        (Some("tools/call" | "prompts/get"), Some(p)) => Some(
+            serde_json::from_str::<NamedParams<'_>>(p.get())
+                .map_err(|_| ClassifyError::Invalid)?
+                .name
+                .into_owned(),
+        ),
+        (Some("resources/read"), Some(p)) => Some(
+            serde_json::from_str::<UriParams<'_>>(p.get())
+                .map_err(|_| ClassifyError::Invalid)?
+                .uri
+                .into_owned(),
+        ),
+        (Some("tools/call" | "prompts/get" | "resources/read"), None) => {
+            return Err(ClassifyError::Invalid);
+        }
+        _ => None,
+    };
+    Ok(Operation {
+        method: msg.method.map(Cow::into_owned),
+        target,
+    })
+}
+
+/// The protocol revision a request declares in `MCP-Protocol-Version`.
+pub fn protocol_version(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Whether the request's headers may be trusted for classification.
+pub fn headers_are_validated(headers: &HeaderMap) -> bool {
+    protocol_version(headers).is_some_and(|v| HEADER_VALIDATED_VERSIONS.contains(&v))
+}
+
+/// Classifies a request of a header-validated revision from `Mcp-Method` and `Mcp-Name`
+/// (decoding the SEP-2243 `=?base64?…?=` form). `None` when `Mcp-Method` is missing or not
+/// valid; the transport then refuses the request itself.
+pub fn classify_headers(headers: &HeaderMap) -> Option<Operation> {
+    let method = headers.get("mcp-method")?.to_str().ok()?.to_owned();
+    let target = match headers.get("mcp-name") {
+        None => None,
+        Some(v) => Some(decode_header_value(v.to_str().ok()?)?),
+    };
+    Some(Operation {
+        method: Some(method),
+        target,
+    })
+}
+
+fn decode_header_value(v: &str) -> Option<String> {
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+            String::from_utf8(bytes).ok()
+        }
+        None => Some(v.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn shapes() {
+        let ops = classify_body(br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a"}}]"#).unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[1].tool(), Some("a"));
+        let r =
+            classify_body(br#"{"method":"resources/read","params":{"uri":"file:///x"}}"#).unwrap();
+        assert_eq!(r[0].target.as_deref(), Some("file:///x"));
+        let resp = classify_body(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#).unwrap();
+        assert_eq!(resp[0].method, None);
+        let init =
+            classify_body(br#"{"method":"initialize","params":{"clientInfo":{"name":{"x":1}}}}"#)
+                .unwrap();
+        assert_eq!(init[0].method.as_deref(), Some("initialize"));
+    }
+
+    #[test]
+    fn ambiguity_is_refused() {
+        for bad in [
+            &br#"{"method":"tools/call","method":"ping","params":{"name":"a"}}"#[..],
+            br#"{"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+            br#"{"method":"tools/call","params":{"name":7}}"#,
+            br#"{"method":"tools/call"}"#,
+            b"not json",
+            b"",
+        ] {
+            assert_eq!(
+                classify_body(bad),
+                Err(ClassifyError::Invalid),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn base64_names() {
+        let mut h = HeaderMap::new();
+        h.insert("mcp-method", "tools/call".parse().unwrap());
+        h.insert("mcp-name", "=?base64?w6ljaG8=?=".parse().unwrap());
+        assert_eq!(
+            classify_headers(&h).unwrap().target.as_deref(),
+            Some("écho")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = classify_body(&bytes);
+        }
+    }
+}

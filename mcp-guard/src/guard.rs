@@ -1,0 +1,521 @@
+//! The guard's configuration and the authentication step: which issuers are trusted, which
+//! audience is this resource, and turning a bearer token into a [`Principal`].
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use jsonwebtoken::Algorithm;
+use url::Url;
+
+use crate::jwks::{KeySource, KeySourceConfig, KeySourceError};
+use crate::jwt::{self, Audiences, JwtError, JwtRules, KeySet, SUPPORTED_ALGORITHMS, TypPolicy};
+use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
+use crate::policy::Policy;
+use crate::principal::Principal;
+
+/// A trusted authorization server (token issuer) and where its keys come from.
+///
+/// ```
+/// use mcp_guard::{Issuer, TypPolicy};
+/// let entra = Issuer::discover("https://login.microsoftonline.com/TENANT/v2.0")
+///     .typ(TypPolicy::lenient());
+/// let fixed = Issuer::with_jwks_uri("https://as.example.com", "https://as.example.com/jwks.json");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    issuer: String,
+    keys: IssuerKeys,
+    typ: TypPolicy,
+    algorithms: Vec<Algorithm>,
+    key_config: KeySourceConfig,
+}
+
+#[derive(Debug, Clone)]
+enum IssuerKeys {
+    Discover,
+    JwksUri(String),
+    Fixed(KeySet),
+}
+
+impl Issuer {
+    /// Keys found through the issuer's RFC 8414 or OpenID Connect discovery document.
+    pub fn discover(issuer: impl Into<String>) -> Self {
+        Self::new(issuer.into(), IssuerKeys::Discover)
+    }
+
+    /// Keys from a fixed JWKS URL.
+    pub fn with_jwks_uri(issuer: impl Into<String>, jwks_uri: impl Into<String>) -> Self {
+        Self::new(issuer.into(), IssuerKeys::JwksUri(jwks_uri.into()))
+    }
+
+    /// Keys given directly, never fetched.
+    pub fn with_keys(issuer: impl Into<String>, keys: KeySet) -> Self {
+        Self::new(issuer.into(), IssuerKeys::Fixed(keys))
+    }
+
+    fn new(issuer: String, keys: IssuerKeys) -> Self {
+        Self {
+            issuer,
+            keys,
+            typ: TypPolicy::default(),
+            algorithms: SUPPORTED_ALGORITHMS.to_vec(),
+            key_config: KeySourceConfig::default(),
+        }
+    }
+
+    /// The accepted `typ` values (default: RFC 9068 `at+jwt` only).
+    pub fn typ(mut self, typ: TypPolicy) -> Self {
+        self.typ = typ;
+        self
+    }
+
+    /// Restricts the accepted algorithms (default: every supported asymmetric algorithm).
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms
+            .into_iter()
+            .filter(|a| SUPPORTED_ALGORITHMS.contains(a))
+            .collect();
+        self
+    }
+
+    /// Tunes the key source (cooldown, TTL clamps, timeouts, size cap).
+    pub fn key_source_config(mut self, config: KeySourceConfig) -> Self {
+        self.key_config = config;
+        self
+    }
+}
+
+/// Why a guard could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No resource URL was given.
+    #[error("the resource URL (the public URL of the MCP endpoint) is required")]
+    MissingResource,
+    /// The resource URL is not acceptable.
+    #[error("invalid resource URL: {0}")]
+    InvalidResource(String),
+    /// No issuer was given.
+    #[error("at least one trusted issuer is required")]
+    MissingIssuer,
+    /// An issuer is configured twice.
+    #[error("issuer `{0}` is configured twice")]
+    DuplicateIssuer(String),
+    /// An issuer has no usable algorithm.
+    #[error("issuer `{0}` allows no supported algorithm")]
+    NoAlgorithms(String),
+    /// An issuer or key URL is not acceptable.
+    #[error(transparent)]
+    KeySource(#[from] KeySourceError),
+    /// An `Origin` value is not an origin.
+    #[error("`{0}` is not an origin (scheme://host[:port])")]
+    InvalidOrigin(String),
+    /// Signing the metadata failed.
+    #[error("signing the resource metadata failed: {0}")]
+    Signing(String),
+}
+
+/// Why authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The token is invalid: 401 `invalid_token`.
+    #[error(transparent)]
+    Invalid(#[from] JwtError),
+    /// No keys could be obtained: 503.
+    #[error(transparent)]
+    Unavailable(#[from] KeySourceError),
+}
+
+pub(crate) struct IssuerEntry {
+    pub(crate) rules: JwtRules,
+    pub(crate) keys: KeySource,
+}
+
+pub(crate) struct Inner {
+    pub(crate) resource: String,
+    pub(crate) resource_url: Url,
+    pub(crate) metadata_url: String,
+    pub(crate) metadata_path: String,
+    pub(crate) metadata_json: Bytes,
+    pub(crate) issuers: Vec<IssuerEntry>,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) allowed_origins: Vec<String>,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) sessions: SessionBindings,
+}
+
+/// A configured guard: shared, cheap to clone. Build one with [`Guard::builder`], then mount
+/// it with [`Guard::router`] (or [`Guard::layer`] and [`Guard::metadata_router`]).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use mcp_guard::{Guard, Issuer, Policy, Requirement};
+/// let policy = Policy::builder()
+///     .scope("files:read")
+///     .baseline(["files:read"])
+///     .tool("read_file", Requirement::scopes(["files:read"])?)
+///     .build()?;
+/// let guard = Guard::builder()
+///     .resource("https://mcp.example.com/mcp")
+///     .issuer(Issuer::discover("https://auth.example.com"))
+///     .policy(policy)
+///     .build()?;
+/// assert_eq!(
+///     guard.metadata_url(),
+///     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+/// );
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Guard(pub(crate) Arc<Inner>);
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("resource", &self.0.resource)
+            .field(
+                "issuers",
+                &self
+                    .0
+                    .issuers
+                    .iter()
+                    .map(|i| &i.rules.issuer)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Starts a configuration.
+    pub fn builder() -> GuardBuilder {
+        GuardBuilder::default()
+    }
+
+    /// The canonical resource URL (the audience tokens must carry).
+    pub fn resource(&self) -> &str {
+        &self.0.resource
+    }
+
+    /// The path of the MCP endpoint.
+    pub fn mcp_path(&self) -> &str {
+        self.0.resource_url.path()
+    }
+
+    /// The absolute protected resource metadata URL used in challenges.
+    pub fn metadata_url(&self) -> &str {
+        &self.0.metadata_url
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
+    }
+
+    /// The key source of a configured issuer.
+    pub fn key_source(&self, issuer: &str) -> Option<&KeySource> {
+        self.0
+            .issuers
+            .iter()
+            .find(|i| i.rules.issuer == issuer)
+            .map(|i| &i.keys)
+    }
+
+    /// The metadata document as served.
+    pub fn metadata(&self) -> ResourceMetadata {
+        serde_json::from_slice(&self.0.metadata_json)
+            .expect("the guard serialized this document itself")
+    }
+
+    /// Verifies a bearer token and returns the caller. Keys are loaded on first use; a `kid`
+    /// missing from the snapshot triggers at most one rate-limited refetch.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let entry = self.issuer_for(token)?;
+        let keys = entry.keys.ready().await?;
+        let now = unix_now();
+        let verified = match jwt::verify(token, &keys, &entry.rules, now) {
+            Err(JwtError::UnknownKey) => {
+                let fresh = entry.keys.refresh_for_unknown_kid(&keys).await;
+                if fresh.generation() == keys.generation() {
+                    return Err(JwtError::UnknownKey.into());
+                }
+                jwt::verify(token, &fresh, &entry.rules, now)?
+            }
+            other => other?,
+        };
+        Ok(Principal::from_claims(verified.claims)?)
+    }
+
+    fn issuer_for(&self, token: &str) -> Result<&IssuerEntry, JwtError> {
+        match self.0.issuers.as_slice() {
+            [only] => Ok(only),
+            many => {
+                let iss = jwt::unverified_issuer(token)?;
+                many.iter()
+                    .find(|e| e.rules.issuer == iss)
+                    .ok_or(JwtError::WrongIssuer)
+            }
+        }
+    }
+
+    pub(crate) fn origin_allowed(&self, origin: &[u8]) -> bool {
+        std::str::from_utf8(origin).is_ok_and(|o| {
+            let o = o.trim_end_matches('/');
+            self.0
+                .allowed_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(o))
+        })
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Builds a [`Guard`].
+#[derive(Debug, Default)]
+pub struct GuardBuilder {
+    resource: Option<String>,
+    issuers: Vec<Issuer>,
+    policy: Option<Policy>,
+    leeway: Option<Duration>,
+    extra_audiences: Vec<String>,
+    allowed_origins: Vec<String>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    resource_policy_uri: Option<String>,
+    resource_tos_uri: Option<String>,
+    jwks_uri: Option<String>,
+    signing_key: Option<MetadataSigningKey>,
+    max_body_bytes: Option<usize>,
+    max_sessions: Option<usize>,
+}
+
+impl GuardBuilder {
+    /// The public URL of the MCP endpoint, e.g. `https://mcp.example.com/mcp`. It is the
+    /// `resource` of the metadata and the audience tokens must carry.
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        self.resource = Some(url.into());
+        self
+    }
+
+    /// Trusts an issuer. Several issuers may be trusted at once (multi-tenant); tokens are
+    /// routed by their `iss` and verified only with that issuer's keys.
+    pub fn issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// The authorization policy (default: any authenticated caller may do anything).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Clock tolerance for `exp`, `nbf`, `iat` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+
+    /// Another accepted `aud` value besides the resource URL (an Entra App ID URI, a client
+    /// id).
+    pub fn extra_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
+        self
+    }
+
+    /// An allowed `Origin` besides the resource's own. Requests with any other `Origin`
+    /// header are refused with 403 (MCP transport rule against DNS rebinding); requests
+    /// without `Origin` (non-browser clients) are not affected.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// `resource_name` of the metadata.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// `resource_documentation` of the metadata.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// `resource_policy_uri` of the metadata.
+    pub fn resource_policy_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_policy_uri = Some(url.into());
+        self
+    }
+
+    /// `resource_tos_uri` of the metadata.
+    pub fn resource_tos_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_tos_uri = Some(url.into());
+        self
+    }
+
+    /// `jwks_uri` of the metadata: where the resource's own keys (for signed metadata) are.
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.jwks_uri = Some(url.into());
+        self
+    }
+
+    /// Publishes `signed_metadata`, signed with this key.
+    pub fn sign_metadata(mut self, key: MetadataSigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// Cap on the body read to classify a request (default 4 MiB, rmcp's own limit).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
+        self
+    }
+
+    /// Cap on remembered legacy-session bindings (default 100 000; the oldest binding is
+    /// dropped first, and its session is then refused).
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = Some(sessions);
+        self
+    }
+
+    /// Validates the configuration and builds the guard.
+    pub fn build(self) -> Result<Guard, ConfigError> {
+        jwt::ensure_crypto_provider();
+        let raw = self.resource.ok_or(ConfigError::MissingResource)?;
+        let resource_url =
+            metadata::canonical_resource(&raw).map_err(ConfigError::InvalidResource)?;
+        let resource = metadata::resource_string(&resource_url);
+        if self.issuers.is_empty() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        let mut audience_values = vec![resource.clone()];
+        audience_values.extend(self.extra_audiences.iter().cloned());
+        let audiences = Audiences::new(&audience_values);
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(60));
+        let mut issuers: Vec<IssuerEntry> = Vec::new();
+        for i in &self.issuers {
+            if issuers.iter().any(|e| e.rules.issuer == i.issuer) {
+                return Err(ConfigError::DuplicateIssuer(i.issuer.clone()));
+            }
+            if i.algorithms.is_empty() {
+                return Err(ConfigError::NoAlgorithms(i.issuer.clone()));
+            }
+            let mut key_config = i.key_config.clone();
+            key_config.algorithms = i.algorithms.clone();
+            let keys = match &i.keys {
+                IssuerKeys::Discover => KeySource::discover(&i.issuer, key_config)?,
+                IssuerKeys::JwksUri(u) => KeySource::jwks_uri(&i.issuer, u, key_config)?,
+                IssuerKeys::Fixed(k) => KeySource::fixed(&i.issuer, k.clone()),
+            };
+            let mut rules = JwtRules::new(i.issuer.clone(), audiences.clone());
+            rules.leeway = leeway;
+            rules.typ = i.typ.clone();
+            rules.algorithms = i.algorithms.clone();
+            issuers.push(IssuerEntry { rules, keys });
+        }
+        let policy = self.policy.unwrap_or_default();
+        let mut allowed_origins = vec![resource_url.origin().ascii_serialization()];
+        for o in &self.allowed_origins {
+            let parsed = Url::parse(o).map_err(|_| ConfigError::InvalidOrigin(o.clone()))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(ConfigError::InvalidOrigin(o.clone()));
+            }
+            allowed_origins.push(parsed.origin().ascii_serialization());
+        }
+        let mut doc = ResourceMetadata::new(
+            &resource,
+            self.issuers.iter().map(|i| i.issuer.clone()).collect(),
+        );
+        doc.scopes_supported = policy.scopes_supported().to_vec();
+        doc.resource_name = self.resource_name;
+        doc.resource_documentation = self.resource_documentation;
+        doc.resource_policy_uri = self.resource_policy_uri;
+        doc.resource_tos_uri = self.resource_tos_uri;
+        doc.jwks_uri = self.jwks_uri;
+        if let Some(key) = &self.signing_key {
+            doc.sign(key)
+                .map_err(|e| ConfigError::Signing(e.to_string()))?;
+        }
+        let metadata_json = Bytes::from(serde_json::to_vec(&doc).expect("metadata serializes"));
+        Ok(Guard(Arc::new(Inner {
+            metadata_url: metadata::metadata_url(&resource_url),
+            metadata_path: metadata::metadata_path(&resource_url),
+            resource,
+            resource_url,
+            metadata_json,
+            issuers,
+            policy: Arc::new(policy),
+            allowed_origins,
+            max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
+            sessions: SessionBindings::new(self.max_sessions.unwrap_or(100_000)),
+        })))
+    }
+}
+
+/// Legacy (pre-2026-07-28) sessions bound to the subject that opened them.
+pub(crate) struct SessionBindings {
+    cap: usize,
+    state: Mutex<Bindings>,
+}
+
+#[derive(Default)]
+struct Bindings {
+    by_id: HashMap<String, String>,
+    order: VecDeque<String>,
+}
+
+impl SessionBindings {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            state: Mutex::new(Bindings::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bindings> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn bind(&self, session: &str, principal: &Principal) {
+        let mut b = self.lock();
+        if b.by_id
+            .insert(session.to_owned(), principal.binding_key())
+            .is_none()
+        {
+            b.order.push_back(session.to_owned());
+        }
+        while b.by_id.len() > self.cap {
+            match b.order.pop_front() {
+                Some(old) => {
+                    b.by_id.remove(&old);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Whether the session exists here and belongs to this principal.
+    pub(crate) fn check(&self, session: &str, principal: &Principal) -> bool {
+        self.lock()
+            .by_id
+            .get(session)
+            .is_some_and(|k| *k == principal.binding_key())
+    }
+
+    pub(crate) fn unbind(&self, session: &str) {
+        let mut b = self.lock();
+        if b.by_id.remove(session).is_some() {
+            b.order.retain(|s| s != session);
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The verified caller handed to tools and handlers: subject, client, scopes, roles, claims.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::jwt::{JwtError, numeric_date};
+use crate::scope::{ScopeSet, validate_scope_token};
+
+/// The verified caller of one request.
+///
+/// The guard layer inserts it into the request's extensions after the token is verified; it
+/// is cheap to clone. Tools take it as a parameter (it implements rmcp's `FromContextPart`)
+/// and axum handlers as an extractor. Both refuse the call when it is absent (fail closed).
+///
+/// ```no_run
+/// use mcp_guard::Principal;
+/// async fn handler(principal: Principal) -> String {
+///     format!("{} {}", principal.subject(), principal.scopes())
+/// }
+/// let app: axum::Router = axum::Router::new().route("/whoami", axum::routing::get(handler));
+/// ```
+#[derive(Clone)]
+pub struct Principal(Arc<Inner>);
+
+struct Inner {
+    subject: String,
+    issuer: String,
+    client_id: Option<String>,
+    scopes: ScopeSet,
+    roles: Vec<String>,
+    expires_at: u64,
+    jti: Option<String>,
+    claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Principal")
+            .field("subject", &self.0.subject)
+            .field("issuer", &self.0.issuer)
+            .field("client_id", &self.0.client_id)
+            .field("scopes", &self.0.scopes)
+            .field("roles", &self.0.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Principal {
+    /// Builds a principal from verified claims.
+    ///
+    /// Scopes come from `scope` (a space-separated string, RFC 9068) or `scp` (a string or an
+    /// array of strings, as Okta and Entra ID send); tokens that are not valid scope tokens are
+    /// skipped. The client is `client_id`, else `azp`, else `cid`. Roles come from `roles`.
+    pub fn from_claims(claims: Map<String, Value>) -> Result<Self, JwtError> {
+        let subject = match claims.get("sub") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(_)) | None => return Err(JwtError::MissingClaim("sub")),
+            Some(_) => return Err(JwtError::InvalidClaim("sub")),
+        };
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(JwtError::MissingClaim("iss"))?
+            .to_owned();
+        let expires_at = numeric_date(&claims, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
+        let client_id = ["client_id", "azp", "cid"]
+            .iter()
+            .find_map(|k| claims.get(*k).and_then(Value::as_str))
+            .map(str::to_owned);
+        let mut scopes = ScopeSet::new();
+        for name in ["scope", "scp"] {
+            match claims.get(name) {
+                Some(Value::String(s)) => add_scopes(&mut scopes, s.split(' ')),
+                Some(Value::Array(a)) => {
+                    add_scopes(&mut scopes, a.iter().filter_map(Value::as_str))
+                }
+                Some(Value::Null) | None => {}
+                Some(_) => {
+                    return Err(JwtError::InvalidClaim(if name == "scope" {
+                        "scope"
+                    } else {
+                        "scp"
+                    }));
+                }
+            }
+        }
+        let roles = match claims.get("roles") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(Value::String(s)) => s
+                .split(' ')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        Ok(Self(Arc::new(Inner {
+            subject,
+            issuer,
+            client_id,
+            scopes,
+            roles,
+            expires_at,
+            jti,
+            claims,
+        })))
+    }
+
+    /// The `sub` claim.
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The `iss` claim (the issuer whose keys verified the token).
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The OAuth client the token was issued to.
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.0.scopes
+    }
+
+    /// Whether the token holds exactly this scope (no hierarchy; the guard's policy applies
+    /// the hierarchy when deciding).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.contains(scope)
+    }
+
+    /// The roles (`roles` claim).
+    pub fn roles(&self) -> &[String] {
+        &self.0.roles
+    }
+
+    /// When the token expires.
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.0.expires_at)
+    }
+
+    /// The `jti` claim.
+    pub fn token_id(&self) -> Option<&str> {
+        self.0.jti.as_deref()
+    }
+
+    /// All claims, as sent.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+
+    /// One claim deserialized into `T`; `None` when absent or of another shape.
+    ///
+    /// ```
+    /// # let claims = serde_json::json!({"sub":"alice","iss":"https://as","exp":1,"tid":"t1"});
+    /// # let p = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    /// let tenant: Option<String> = p.claim("tid");
+    /// assert_eq!(tenant.as_deref(), Some("t1"));
+    /// ```
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.0
+            .claims
+            .get(name)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// The key a legacy session is bound to: issuer and subject.
+    pub(crate) fn binding_key(&self) -> String {
+        format!("{}\u{0}{}", self.0.issuer, self.0.subject)
+    }
+}
+
+fn add_scopes<'a>(set: &mut ScopeSet, items: impl Iterator<Item = &'a str>) {
+    for s in items {
+        if validate_scope_token(s).is_ok() {
+            let _ = set.insert(s);
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Principal {
+    type Rejection = (http::StatusCode, &'static str);
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or((
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "no verified principal on this request: mount the handler behind mcp_guard's GuardLayer",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(v: Value) -> Result<Principal, JwtError> {
+        Principal::from_claims(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn scope_shapes() {
+        let base = |extra: Value| {
+            let mut v = json!({"sub":"a","iss":"i","exp":10});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        assert_eq!(
+            p(base(json!({"scope":"b a"})))
+                .unwrap()
+                .scopes()
+                .to_string(),
+            "a b"
+        );
+        assert_eq!(
+            p(base(json!({"scp":"b a"}))).unwrap().scopes().to_string(),
+            "a b"
+        );
+        assert_eq!(
+            p(base(json!({"scp":["x","y"]})))
+                .unwrap()
+                .scopes()
+                .to_string(),
+            "x y"
+        );
+        assert_eq!(
+            p(base(json!({"scope":7}))).unwrap_err(),
+            JwtError::InvalidClaim("scope")
+        );
+        assert_eq!(
+            p(json!({"iss":"i","exp":1})).unwrap_err(),
+            JwtError::MissingClaim("sub")
+        );
+        let q = p(base(json!({"azp":"c1","roles":["admin"]}))).unwrap();
+        assert_eq!(q.client_id(), Some("c1"));
+        assert_eq!(q.roles(), ["admin"]);
+    }
+}
