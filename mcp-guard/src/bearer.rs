@@ -17,7 +17,7 @@ pub enum BearerError {
     #[error("the Bearer credentials are empty")]
     Empty,
     /// The token breaks the RFC 6750 `b64token` grammar, or the header is not visible ASCII.
-    #[error("the Bearer token is not a valid b64token (RFC 6750 §2.1)")]
+    #[error("the Bearer token is not a valid b64token (RFC 6750 section 2.1)")]
     Malformed,
     /// An `access_token` query parameter: tokens are accepted only in the header.
     #[error("access tokens are accepted only in the Authorization header, not in the query string")]

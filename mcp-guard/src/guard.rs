@@ -234,7 +234,14 @@ impl Guard {
     /// missing from the snapshot triggers at most one rate-limited refetch.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let entry = self.issuer_for(token)?;
-        let keys = entry.keys.ready().await?;
+        let keys = match entry.keys.loaded() {
+            Some(keys) => keys,
+            None => {
+                // Cold path: refuse what can never verify before going to fetch keys for it.
+                jwt::precheck(token, &entry.rules)?;
+                entry.keys.ready().await?
+            }
+        };
         let now = unix_now();
         let verified = match jwt::verify(token, &keys, &entry.rules, now) {
             Err(JwtError::UnknownKey) => {

@@ -251,6 +251,14 @@ impl KeySource {
         snap
     }
 
+    /// The current snapshot if a key set was ever loaded.
+    pub fn loaded(&self) -> Option<Arc<KeySet>> {
+        self.0
+            .loaded
+            .load(Ordering::Acquire)
+            .then(|| self.current())
+    }
+
     /// The keys, loading them first if nothing was ever loaded. Fails only when no key set
     /// was ever loaded and loading fails (or failed within the cooldown).
     pub async fn ready(&self) -> Result<Arc<KeySet>, KeySourceError> {

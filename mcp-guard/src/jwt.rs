@@ -523,6 +523,22 @@ pub(crate) fn unverified_issuer(token: &str) -> Result<String, JwtError> {
     iss.iss.ok_or(JwtError::MissingClaim("iss"))
 }
 
+/// The checks that need no key: structure, header, algorithm, `crit`.
+pub(crate) fn precheck(token: &str, rules: &JwtRules) -> Result<(), JwtError> {
+    let (h, p, _) = split(token)?;
+    let header_json = b64(h)?;
+    let header: RawHeader<'_> =
+        serde_json::from_slice(&header_json).map_err(|_| JwtError::Malformed)?;
+    let alg = parse_alg(&header.alg).ok_or(JwtError::AlgorithmNotAllowed)?;
+    if !rules.algorithms.contains(&alg) {
+        return Err(JwtError::AlgorithmNotAllowed);
+    }
+    if header.crit.is_some() {
+        return Err(JwtError::CriticalHeader);
+    }
+    b64(p).map(drop)
+}
+
 /// Verifies one token against a key snapshot and the rules; `now` is seconds since the Unix
 /// epoch.
 pub fn verify(

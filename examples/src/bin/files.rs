@@ -1,0 +1,49 @@
+//! The example file-store MCP server, protected by mcp-guard.
+//!
+//! ```text
+//! cargo run -p mcp-guard-examples --bin files -- \
+//!     --issuer https://auth.example.com --resource http://127.0.0.1:8080/mcp --listen 127.0.0.1:8080
+//! ```
+
+use clap::Parser;
+use mcp_guard_examples::files::{self, FileServer};
+use mcp_guard_examples::server::{self, ServerOptions};
+
+/// A protected MCP file store: tools need files:read, files:write or files:admin.
+#[derive(Debug, Parser)]
+#[command(
+    name = "files",
+    version,
+    about = "A protected MCP file store: tools need files:read, files:write or files:admin",
+    long_about = None
+)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerOptions,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,mcp_guard::audit=info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let listener = tokio::net::TcpListener::bind(cli.server.listen).await?;
+    let store = files::Store::default();
+    let running = server::spawn(listener, &cli.server, files::policy(), move || {
+        FileServer::new(store.clone())
+    })?;
+    tracing::info!(
+        "mcp-guard files server ready: MCP URL {} (listening on {}, metadata at {})",
+        running.guard.resource(),
+        running.addr,
+        running.guard.metadata_url()
+    );
+    server::shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await?;
+    Ok(())
+}
