@@ -129,7 +129,7 @@ pub fn metadata_path(resource: &Url) -> String {
 /// lower-cased (the URL parser does that), no trailing slash. Plain http is accepted only for
 /// loopback hosts.
 pub fn canonical_resource(resource: &str) -> Result<Url, String> {
-    let url =
+    let mut url =
         Url::parse(resource).map_err(|e| format!("`{resource}` is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
         return Err(format!("resource `{resource}` must not have a fragment"));
@@ -154,6 +154,8 @@ pub fn canonical_resource(resource: &str) -> Result<Url, String> {
     if url.host().is_none() {
         return Err(format!("resource `{resource}` has no host"));
     }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
     Ok(url)
 }
 

@@ -1,0 +1,259 @@
+//! The allowed path through the real rmcp client, legacy sessions bound to their subject,
+//! and 2026-07-28 stateless requests classified from validated headers.
+
+use mcp_guard_tests::server::{LEGACY, stateless_body};
+use mcp_guard_tests::{TestIssuer, TestKey, TestServer, claims};
+use rmcp::ServiceExt as _;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+async fn setup() -> (TestIssuer, TestServer, TestKey) {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = TestServer::start(&issuer).await;
+    (issuer, server, key)
+}
+
+fn token_for(
+    issuer: &TestIssuer,
+    server: &TestServer,
+    key: &TestKey,
+    sub: &str,
+    scope: &str,
+) -> String {
+    let mut c = claims(&issuer.issuer, &server.mcp_url, scope);
+    c["sub"] = json!(sub);
+    key.sign(&c)
+}
+
+#[tokio::test]
+async fn rmcp_client_lists_and_calls_tools_with_a_valid_token() {
+    let (issuer, server, key) = setup().await;
+    let token = token_for(&issuer, &server, &key, "alice", "files:read files:write");
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.mcp_url.clone()).auth_header(token),
+    );
+    let client = ().serve(transport).await.expect("client connects");
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "echo",
+            "list_files",
+            "read_file",
+            "reset_store",
+            "whoami",
+            "write_file"
+        ]
+    );
+
+    let who = client
+        .call_tool(CallToolRequestParams::new("whoami"))
+        .await
+        .expect("whoami");
+    let text = who.content[0].as_text().expect("text").text.clone();
+    let who: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(who["sub"], "alice");
+    assert_eq!(who["client_id"], "test-client");
+    assert_eq!(who["scopes"], json!(["files:read", "files:write"]));
+
+    let args = json!({"path": "/notes", "content": "hi"})
+        .as_object()
+        .unwrap()
+        .clone();
+    let wrote = client
+        .call_tool(CallToolRequestParams::new("write_file").with_arguments(args))
+        .await
+        .expect("write_file");
+    assert_eq!(
+        wrote.content[0].as_text().unwrap().text,
+        "alice wrote 2 bytes to /notes"
+    );
+    assert_eq!(
+        server
+            .store
+            .lock()
+            .unwrap()
+            .get("/notes")
+            .map(String::as_str),
+        Some("hi")
+    );
+
+    // files:admin is missing: the 403 reaches the client as an error and nothing runs.
+    let refused = client
+        .call_tool(CallToolRequestParams::new("reset_store"))
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(server.store.lock().unwrap().len(), 1);
+    client.cancel().await.expect("client closes");
+}
+
+#[tokio::test]
+async fn a_session_is_bound_to_the_subject_that_opened_it() {
+    let (issuer, server, key) = setup().await;
+    let alice = token_for(&issuer, &server, &key, "alice", "files:read files:write");
+    let bob = token_for(&issuer, &server, &key, "bob", "files:read files:write");
+    let sid = server.open_session(&alice).await;
+
+    let a = server
+        .call_in_session(
+            &alice,
+            &sid,
+            "write_file",
+            json!({"path": "/a", "content": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.tool_text(), "alice wrote 1 bytes to /a");
+
+    // Another subject's valid token on alice's session: refused, nothing runs.
+    let b = server
+        .call_in_session(
+            &bob,
+            &sid,
+            "write_file",
+            json!({"path": "/b", "content": "x"}),
+        )
+        .await;
+    assert_eq!(b.status, 404, "{b:?}");
+    assert!(!server.store.lock().unwrap().contains_key("/b"));
+
+    // A session id without a token is not authentication.
+    let body = json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}).to_string();
+    let n = server
+        .post(
+            &[("mcp-protocol-version", LEGACY), ("mcp-session-id", &sid)],
+            &body,
+        )
+        .await;
+    assert_eq!(n.status, 401);
+
+    // An unknown session id is refused before rmcp.
+    let u = server
+        .call_in_session(&alice, "not-a-session", "whoami", json!({}))
+        .await;
+    assert_eq!(u.status, 404);
+}
+
+#[tokio::test]
+async fn a_closed_session_cannot_be_reused() {
+    let (issuer, server, key) = setup().await;
+    let alice = token_for(&issuer, &server, &key, "alice", "files:read");
+    let sid = server.open_session(&alice).await;
+    let resp = server
+        .http
+        .delete(&server.mcp_url)
+        .header("authorization", format!("Bearer {alice}"))
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.status());
+    let a = server
+        .call_in_session(&alice, &sid, "whoami", json!({}))
+        .await;
+    assert_eq!(a.status, 404);
+}
+
+#[tokio::test]
+async fn every_request_in_a_session_is_authenticated_again() {
+    let (issuer, server, key) = setup().await;
+    let alice = token_for(&issuer, &server, &key, "alice", "files:read");
+    let sid = server.open_session(&alice).await;
+    let mut expired = claims(&issuer.issuer, &server.mcp_url, "files:read");
+    expired["exp"] = json!(mcp_guard_tests::now() - 600);
+    let a = server
+        .call_in_session(&key.sign(&expired), &sid, "whoami", json!({}))
+        .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.challenge().param("error"), Some("invalid_token"));
+    // And a narrower token in the same session gets the 403, not the opener's rights.
+    let writer = token_for(&issuer, &server, &key, "alice", "files:read files:write");
+    let sid2 = server.open_session(&writer).await;
+    let a = server
+        .call_in_session(
+            &alice,
+            &sid2,
+            "write_file",
+            json!({"path": "/x", "content": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 403);
+}
+
+#[tokio::test]
+async fn stateless_requests_are_decided_from_validated_headers() {
+    let (issuer, server, key) = setup().await;
+    let reader = format!(
+        "Bearer {}",
+        token_for(&issuer, &server, &key, "alice", "files:read")
+    );
+
+    let a = server
+        .call_stateless(
+            Some(&reader),
+            "write_file",
+            "write_file",
+            json!({"path": "/s", "content": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 403);
+    assert_eq!(a.challenge().param("scope"), Some("files:read files:write"));
+
+    // Headers that disagree with the body: rmcp refuses with HeaderMismatch, nothing runs.
+    let a = server
+        .call_stateless(
+            Some(&reader),
+            "write_file",
+            "read_file",
+            json!({"path": "/s", "content": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert_eq!(a.json()["error"]["code"], -32020);
+    assert!(server.store.lock().unwrap().is_empty());
+
+    let a = server
+        .call_stateless(
+            Some(&reader),
+            "read_file",
+            "read_file",
+            json!({"path": "/none"}),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.tool_text(), "no such file: /none");
+}
+
+#[tokio::test]
+async fn stateless_tools_list_needs_only_authentication() {
+    let (issuer, server, key) = setup().await;
+    let nobody = format!("Bearer {}", token_for(&issuer, &server, &key, "carol", ""));
+    let a = server.list_with(&nobody).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        a.json()["result"]["tools"].as_array().map(Vec::len),
+        Some(6)
+    );
+    let body = stateless_body(
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    let a = server
+        .post(
+            &[
+                ("authorization", &nobody),
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+            ],
+            &body,
+        )
+        .await;
+    assert_eq!(a.tool_text(), "hi");
+}
