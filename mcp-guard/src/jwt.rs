@@ -350,7 +350,7 @@ impl TypPolicy {
             None => self.allow_missing,
             Some(t) => {
                 let t = normalize_typ(t);
-                self.accepted.iter().any(|a| *a == t)
+                self.accepted.contains(&t)
             }
         }
     }

@@ -58,10 +58,10 @@ impl Answer {
         }
         self.body
             .lines()
+            .rev()
             .filter_map(|l| l.strip_prefix("data:"))
             .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-            .filter(|v| v.get("id").is_some())
-            .last()
+            .find(|v| v.get("id").is_some())
             .unwrap_or_else(|| panic!("no JSON-RPC message in body: {}", self.body))
     }
 
