@@ -75,3 +75,8 @@ pub use layer::GuardLayer;
 pub use policy::{Decision, Policy, Requirement};
 pub use principal::Principal;
 pub use scope::{ScopeHierarchy, ScopeSet};
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
