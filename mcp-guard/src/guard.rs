@@ -268,6 +268,16 @@ impl Guard {
         }
     }
 
+    /// How long a client should wait after a 503: the longest key refetch cooldown.
+    pub(crate) fn retry_after(&self) -> Duration {
+        self.0
+            .issuers
+            .iter()
+            .map(|i| i.keys.refetch_cooldown())
+            .max()
+            .unwrap_or(Duration::from_secs(30))
+    }
+
     pub(crate) fn origin_allowed(&self, origin: &[u8]) -> bool {
         std::str::from_utf8(origin).is_ok_and(|o| {
             let o = o.trim_end_matches('/');

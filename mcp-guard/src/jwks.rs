@@ -216,6 +216,11 @@ impl KeySource {
         }))
     }
 
+    /// The configured refetch cooldown: how long a failed load is remembered.
+    pub fn refetch_cooldown(&self) -> Duration {
+        self.0.config.refetch_cooldown
+    }
+
     /// The issuer these keys belong to.
     pub fn issuer(&self) -> &str {
         &self.0.issuer
@@ -342,6 +347,8 @@ impl KeySource {
                     state.jwks_uri = Some(u.clone());
                     u
                 }
+                // Metadata that names another issuer is a failure, never skipped over.
+                Err(e @ KeySourceError::IssuerMismatch { .. }) => return Err(e),
                 // Metadata briefly unavailable: keep using the last discovered key set URL.
                 Err(e) => state.jwks_uri.clone().ok_or(e)?,
             },
@@ -361,9 +368,11 @@ impl KeySource {
         if keys.is_empty() {
             return Err(KeySourceError::NoUsableKeys(jwks_uri.to_string()));
         }
+        let config = &self.0.config;
         let ttl = max_age
-            .unwrap_or(self.0.config.default_ttl)
-            .clamp(self.0.config.min_ttl, self.0.config.max_ttl);
+            .unwrap_or(config.default_ttl)
+            .min(config.max_ttl)
+            .max(config.min_ttl);
         Ok((keys, ttl))
     }
 
@@ -420,7 +429,7 @@ impl KeySource {
             reason: if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_redirect() {
-                "redirect to another host refused".to_owned()
+                "redirect to another origin refused".to_owned()
             } else {
                 "connection failed".to_owned()
             },
@@ -465,11 +474,11 @@ impl KeySource {
 
 fn http_client(timeout: Duration) -> reqwest::Client {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let same_host = attempt
+        let same_origin = attempt
             .previous()
             .first()
-            .is_some_and(|first| first.host_str() == attempt.url().host_str());
-        if attempt.previous().len() > 3 || !same_host || require_secure(attempt.url()).is_err() {
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if attempt.previous().len() > 3 || !same_origin || require_secure(attempt.url()).is_err() {
             attempt.error("redirect refused")
         } else {
             attempt.follow()

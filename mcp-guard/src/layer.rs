@@ -160,8 +160,10 @@ where
                     "temporarily_unavailable",
                     "the token issuer's keys are unavailable; try again later",
                 );
-                resp.headers_mut()
-                    .insert(http::header::RETRY_AFTER, HeaderValue::from_static("30"));
+                let retry = guard.retry_after().as_secs().max(1);
+                if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+                    resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+                }
                 return resp;
             }
         }
