@@ -1,67 +1,82 @@
-//! A small in-memory file store served over MCP, protected by mcp-guard.
+//! A small in-memory file store served over MCP, protected by mcp-guard's macros.
 //!
-//! Tools and what they need:
-//!
-//! | tool | requirement |
+//! | operation | requirement |
 //! |---|---|
-//! | `echo` | any authenticated caller |
-//! | `whoami` | any authenticated caller |
-//! | `list_files`, `read_file` | `files:read` |
-//! | `write_file` | `files:write` |
-//! | `reset_store` | `files:admin` |
+//! | tool `about` | none (`#[public]`) |
+//! | tools `echo`, `whoami` | any authenticated caller |
+//! | tools `list_files`, `read_file`, prompt `review_file`, resources `files:///…` | `files:read` |
+//! | tool `write_file` | `files:write`, plus `files:shared` for paths under `/shared` |
+//! | tool `reset_store` | `files:admin`, hidden from callers without it |
 //!
 //! `files:admin` implies `files:read` and `files:write`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use mcp_guard::{Policy, Principal, Requirement};
+use mcp_guard::policy::{Requirement, Target};
+use mcp_guard::{GuardBuilder, Principal, ProtectedResource, guarded, protected, public};
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    ListResourcesResult, PaginatedRequestParams, PromptMessage, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, Role,
+};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, prompt, prompt_handler, prompt_router, tool,
+    tool_handler, tool_router,
+};
 use serde::Deserialize;
 
-/// The scope that reads files.
-pub const FILES_READ: &str = "files:read";
-/// The scope that writes files.
-pub const FILES_WRITE: &str = "files:write";
-/// The scope that administers the store; implies read and write.
-pub const FILES_ADMIN: &str = "files:admin";
+mcp_guard::scopes! {
+    /// The file store's scopes.
+    pub Scopes {
+        /// Read and list files.
+        #[baseline]
+        FILES_READ = "files:read",
+        /// Create and replace files.
+        FILES_WRITE = "files:write",
+        /// Write under `/shared`, where every user sees the files.
+        FILES_SHARED = "files:shared",
+        /// Administer the store; implies reading and writing.
+        FILES_ADMIN = "files:admin" => [FILES_READ, FILES_WRITE],
+    }
+}
 
-/// The server's authorization policy.
-pub fn policy() -> Policy {
-    Policy::builder()
-        .scope(FILES_READ)
-        .scope(FILES_WRITE)
-        .scope_implying(FILES_ADMIN, [FILES_READ, FILES_WRITE])
-        .baseline([FILES_READ])
-        .tool(
-            "list_files",
-            Requirement::scopes([FILES_READ]).expect("valid scope"),
-        )
-        .tool(
-            "read_file",
-            Requirement::scopes([FILES_READ]).expect("valid scope"),
-        )
-        .tool(
-            "write_file",
-            Requirement::scopes([FILES_WRITE]).expect("valid scope"),
-        )
-        .tool(
-            "reset_store",
-            Requirement::scopes([FILES_ADMIN]).expect("valid scope"),
-        )
-        .build()
-        .expect("the example policy is valid")
+/// The URI template of the store's resources.
+pub const RESOURCE_TEMPLATE: &str = "files:///{+path}";
+
+/// The requirement of the store's resources.
+pub fn resource_requirement() -> Requirement {
+    Requirement::scopes([Scopes::FILES_READ]).expect("declared scope")
+}
+
+/// Adds this server's policy and metadata to a guard configuration: the `#[protected]`
+/// declarations, the catalogue, and the resources' requirement.
+pub fn configure(builder: GuardBuilder, store: &Store) -> GuardBuilder {
+    builder
+        .server(&FileServer::new(store.clone()))
+        .resource_requirement(RESOURCE_TEMPLATE, resource_requirement())
+}
+
+/// The guard of this server as `options` describe it.
+pub fn guard(
+    options: &crate::server::ServerOptions,
+    store: &Store,
+) -> Result<mcp_guard::Guard, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(configure(options.guard_builder()?, store).build()?)
 }
 
 /// The store shared by every session.
 pub type Store = Arc<Mutex<BTreeMap<String, String>>>;
 
 /// The MCP server.
-#[derive(Clone)]
+#[derive(Clone, ProtectedResource)]
+#[protected_resource(scopes = Scopes, name = "mcp-guard example file store")]
 pub struct FileServer {
     store: Store,
     tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
 }
 
 /// Arguments of `echo`.
@@ -81,7 +96,7 @@ pub struct PathArgs {
 /// Arguments of `write_file`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct WriteArgs {
-    /// The file's path.
+    /// The file's path; paths under `/shared` need `files:shared` too.
     pub path: String,
     /// The new content.
     pub content: String,
@@ -93,6 +108,7 @@ impl FileServer {
         Self {
             store,
             tool_router: Self::tool_router(),
+            prompt_router: Self::prompt_router(),
         }
     }
 
@@ -103,13 +119,22 @@ impl FileServer {
 
 #[tool_router]
 impl FileServer {
+    /// What this server is; needs no token.
+    #[public]
+    #[tool(annotations(read_only_hint = true))]
+    async fn about(&self) -> String {
+        "mcp-guard example file store".to_owned()
+    }
+
     /// Sends the text back.
+    #[protected]
     #[tool]
-    async fn echo(&self, _caller: Principal, Parameters(args): Parameters<EchoArgs>) -> String {
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> String {
         args.text
     }
 
     /// The caller's subject, client and scopes.
+    #[protected]
     #[tool]
     async fn whoami(&self, caller: Principal) -> String {
         serde_json::json!({
@@ -121,18 +146,16 @@ impl FileServer {
     }
 
     /// Lists the stored files.
+    #[protected(scopes = FILES_READ)]
     #[tool(annotations(read_only_hint = true))]
-    async fn list_files(&self, _caller: Principal) -> String {
+    async fn list_files(&self) -> String {
         self.files().keys().cloned().collect::<Vec<_>>().join("\n")
     }
 
     /// Reads one file.
+    #[protected(scopes = FILES_READ)]
     #[tool(annotations(read_only_hint = true))]
-    async fn read_file(
-        &self,
-        _caller: Principal,
-        Parameters(args): Parameters<PathArgs>,
-    ) -> Result<String, String> {
+    async fn read_file(&self, Parameters(args): Parameters<PathArgs>) -> Result<String, String> {
         self.files()
             .get(&args.path)
             .cloned()
@@ -140,6 +163,7 @@ impl FileServer {
     }
 
     /// Creates or replaces one file.
+    #[protected(scopes = FILES_WRITE, when(path.starts_with("/shared"), scopes = FILES_SHARED))]
     #[tool]
     async fn write_file(
         &self,
@@ -152,8 +176,9 @@ impl FileServer {
     }
 
     /// Deletes every file.
+    #[protected(scopes = FILES_ADMIN, hidden)]
     #[tool(annotations(destructive_hint = true))]
-    async fn reset_store(&self, _caller: Principal) -> String {
+    async fn reset_store(&self) -> String {
         let mut files = self.files();
         let n = files.len();
         files.clear();
@@ -161,5 +186,73 @@ impl FileServer {
     }
 }
 
+// rmcp's `#[prompt]` generates an undocumented `pub fn review_file_prompt_attr`.
+#[allow(missing_docs)]
+#[prompt_router]
+impl FileServer {
+    /// Asks the model to review one file.
+    #[protected(scopes = FILES_READ)]
+    #[prompt]
+    async fn review_file(
+        &self,
+        Parameters(args): Parameters<PathArgs>,
+    ) -> Result<Vec<PromptMessage>, ErrorData> {
+        let content = self.files().get(&args.path).cloned().ok_or_else(|| {
+            ErrorData::invalid_params(format!("no such file: {}", args.path), None)
+        })?;
+        Ok(vec![PromptMessage::new_text(
+            Role::User,
+            format!("Review this file ({}):\n\n{content}", args.path),
+        )])
+    }
+}
+
+#[guarded]
 #[tool_handler(router = self.tool_router, name = "mcp-guard-files", version = "0.1.0")]
-impl ServerHandler for FileServer {}
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for FileServer {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(rmcp::model::Implementation::new("mcp-guard-files", "0.1.0"))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = self
+            .files()
+            .keys()
+            .filter(|path| {
+                mcp_guard::rmcp::authorize(&ctx, Target::Resource(&uri(path)), None).is_ok()
+            })
+            .map(|path| Resource::new(uri(path), path.clone()))
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        mcp_guard::rmcp::authorize(&ctx, Target::Resource(&request.uri), None)?;
+        let path = request.uri.strip_prefix("files://").unwrap_or_default();
+        let content =
+            self.files().get(path).cloned().ok_or_else(|| {
+                ErrorData::resource_not_found(format!("no such file: {path}"), None)
+            })?;
+        Ok(ReadResourceResult::new(vec![ResourceContents::text(content, request.uri)]).into())
+    }
+}
+
+fn uri(path: &str) -> String {
+    format!("files://{path}")
+}

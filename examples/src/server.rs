@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_guard::jwks::KeySourceConfig;
-use mcp_guard::{Guard, Issuer, Policy, TypPolicy};
+use mcp_guard::{Guard, GuardBuilder, Issuer, TypPolicy};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -94,8 +94,8 @@ impl ServerOptions {
         }
     }
 
-    /// Builds the guard these options describe.
-    pub fn guard(&self, policy: Policy) -> Result<Guard, Box<dyn std::error::Error + Send + Sync>> {
+    /// A guard configuration with these options; the server's policy is added by the caller.
+    pub fn guard_builder(&self) -> Result<GuardBuilder, Box<dyn std::error::Error + Send + Sync>> {
         if self.jwks_uri.is_some() && self.issuers.len() != 1 {
             return Err("--jwks-uri needs exactly one --issuer".into());
         }
@@ -103,7 +103,6 @@ impl ServerOptions {
         key_config.refetch_cooldown = Duration::from_secs(self.key_cooldown_secs);
         let mut builder = Guard::builder()
             .resource(&self.resource)
-            .policy(policy)
             .leeway(Duration::from_secs(self.leeway_secs))
             .resource_name(&self.resource_name);
         for iss in &self.issuers {
@@ -124,7 +123,7 @@ impl ServerOptions {
         for o in &self.allowed_origins {
             builder = builder.allowed_origin(o);
         }
-        Ok(builder.build()?)
+        Ok(builder)
     }
 }
 
@@ -148,18 +147,17 @@ impl RunningServer {
     }
 }
 
-/// Serves `handler` behind the guard on `listener` until `shutdown` is cancelled.
+/// Serves the handlers `factory` makes behind `guard` on `listener` until stopped.
 pub fn spawn<H, F>(
     listener: TcpListener,
     options: &ServerOptions,
-    policy: Policy,
+    guard: Guard,
     factory: F,
 ) -> Result<RunningServer, Box<dyn std::error::Error + Send + Sync>>
 where
     H: ServerHandler + Send + 'static,
     F: Fn() -> H + Send + Sync + 'static,
 {
-    let guard = options.guard(policy)?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default()

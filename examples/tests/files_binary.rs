@@ -85,13 +85,15 @@ fn logs_its_url_when_ready_and_exits_cleanly_on_sigterm() {
     };
     assert!(ready.contains(&format!("MCP URL {resource}")), "{ready}");
 
-    // It answers: a request without a token gets the 401 challenge.
+    // It answers: a protected tool called without a token gets the 401 challenge.
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/x"}}}"#;
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
     conn.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     write!(
         conn,
-        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
     )
     .unwrap();
     let mut response = String::new();

@@ -24,6 +24,10 @@ pub enum Refusal {
     SessionMismatch,
     /// The body could not be classified.
     UnreadableBody,
+    /// The token lacks a role or is of the wrong kind.
+    Forbidden,
+    /// A hidden operation the caller may not use, answered as unknown.
+    Concealed,
 }
 
 impl Refusal {
@@ -37,6 +41,8 @@ impl Refusal {
             Refusal::Origin => "origin_not_allowed",
             Refusal::SessionMismatch => "session_not_bound_to_subject",
             Refusal::UnreadableBody => "unreadable_body",
+            Refusal::Forbidden => "forbidden",
+            Refusal::Concealed => "concealed",
         }
     }
 }
@@ -53,6 +59,11 @@ pub(crate) fn allowed(principal: &Principal, method: Option<&str>, target: Optio
         target,
         held = %principal.scopes(),
     );
+}
+
+/// Records an allowed request without a token (servers with public operations).
+pub(crate) fn anonymous(method: Option<&str>) {
+    tracing::info!(target: "mcp_guard::audit", decision = "allowed", sub = "anonymous", method);
 }
 
 /// Records a refused request. `detail` is a fixed description, never a token.

@@ -15,12 +15,16 @@ use serde_json::value::RawValue;
 pub const HEADER_VALIDATED_VERSIONS: &[&str] = &["2026-07-28"];
 
 /// One JSON-RPC message of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Operation {
     /// The method (`tools/call`, `initialize`, …); `None` for responses from the client.
     pub method: Option<String>,
     /// `params.name` of `tools/call` and `prompts/get`, `params.uri` of `resources/read`.
     pub target: Option<String>,
+    /// The request `id`, as sent (absent for notifications and header-only classification).
+    pub id: Option<Box<RawValue>>,
+    /// `params.arguments` of `tools/call` and `prompts/get`, as sent.
+    pub arguments: Option<Box<RawValue>>,
 }
 
 impl Operation {
@@ -29,6 +33,23 @@ impl Operation {
         (self.method.as_deref() == Some("tools/call"))
             .then_some(self.target.as_deref())
             .flatten()
+    }
+
+    /// What the policy decides on: the tool, prompt or resource this message asks for.
+    pub fn policy_target(&self) -> Option<crate::policy::Target<'_>> {
+        use crate::policy::Target;
+        let target = self.target.as_deref()?;
+        match self.method.as_deref()? {
+            "tools/call" => Some(Target::Tool(target)),
+            "prompts/get" => Some(Target::Prompt(target)),
+            "resources/read" => Some(Target::Resource(target)),
+            _ => None,
+        }
+    }
+
+    /// The arguments as a JSON object (`None` when absent or not an object).
+    pub fn arguments_object(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        serde_json::from_str(self.arguments.as_ref()?.get()).ok()
     }
 }
 
@@ -47,12 +68,16 @@ struct Message<'a> {
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct NamedParams<'a> {
     #[serde(borrow)]
     name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    arguments: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -85,27 +110,30 @@ pub fn classify_body(body: &[u8]) -> Result<Vec<Operation>, ClassifyError> {
 
 fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
     let msg: Message<'_> = serde_json::from_slice(bytes).map_err(|_| ClassifyError::Invalid)?;
-    let target = match (msg.method.as_deref(), msg.params) {
-        (Some("tools/call" | "prompts/get"), Some(p)) => Some(
-            serde_json::from_str::<NamedParams<'_>>(p.get())
-                .map_err(|_| ClassifyError::Invalid)?
-                .name
-                .into_owned(),
-        ),
-        (Some("resources/read"), Some(p)) => Some(
-            serde_json::from_str::<UriParams<'_>>(p.get())
-                .map_err(|_| ClassifyError::Invalid)?
-                .uri
-                .into_owned(),
-        ),
+    let (target, arguments) = match (msg.method.as_deref(), msg.params) {
+        (Some("tools/call" | "prompts/get"), Some(p)) => {
+            let named: NamedParams<'_> =
+                serde_json::from_str(p.get()).map_err(|_| ClassifyError::Invalid)?;
+            (
+                Some(named.name.into_owned()),
+                named.arguments.map(RawValue::to_owned),
+            )
+        }
+        (Some("resources/read"), Some(p)) => {
+            let params: UriParams<'_> =
+                serde_json::from_str(p.get()).map_err(|_| ClassifyError::Invalid)?;
+            (Some(params.uri.into_owned()), None)
+        }
         (Some("tools/call" | "prompts/get" | "resources/read"), None) => {
             return Err(ClassifyError::Invalid);
         }
-        _ => None,
+        _ => (None, None),
     };
     Ok(Operation {
         method: msg.method.map(Cow::into_owned),
         target,
+        id: msg.id.map(RawValue::to_owned),
+        arguments,
     })
 }
 
@@ -133,6 +161,7 @@ pub fn classify_headers(headers: &HeaderMap) -> Option<Operation> {
     Some(Operation {
         method: Some(method),
         target,
+        ..Operation::default()
     })
 }
 
@@ -180,9 +209,8 @@ mod tests {
             b"not json",
             b"",
         ] {
-            assert_eq!(
-                classify_body(bad),
-                Err(ClassifyError::Invalid),
+            assert!(
+                classify_body(bad).is_err(),
                 "{}",
                 String::from_utf8_lossy(bad)
             );

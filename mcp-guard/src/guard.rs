@@ -12,8 +12,9 @@ use url::Url;
 use crate::jwks::{KeySource, KeySourceConfig, KeySourceError};
 use crate::jwt::{self, Audiences, JwtError, JwtRules, KeySet, SUPPORTED_ALGORITHMS, TypPolicy};
 use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyBuilder, PolicyError, Requirement};
 use crate::principal::Principal;
+use crate::server::{GuardedServer, ProtectedResource, ResourceDescriptor};
 
 /// A trusted authorization server (token issuer) and where its keys come from.
 ///
@@ -112,6 +113,9 @@ pub enum ConfigError {
     /// An `Origin` value is not an origin.
     #[error("`{0}` is not an origin (scheme://host[:port])")]
     InvalidOrigin(String),
+    /// The policy is inconsistent.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
     /// Signing the metadata failed.
     #[error("signing the resource metadata failed: {0}")]
     Signing(String),
@@ -312,9 +316,31 @@ pub struct GuardBuilder {
     signing_key: Option<MetadataSigningKey>,
     max_body_bytes: Option<usize>,
     max_sessions: Option<usize>,
+    descriptor: Option<ResourceDescriptor>,
+    server_policy: Option<Result<PolicyBuilder, PolicyError>>,
+    resources: Vec<(String, Requirement)>,
 }
 
 impl GuardBuilder {
+    /// Configures the guard from a server type: the policy is collected from its
+    /// `#[protected]` / `#[public]` operations and its `scopes!` catalogue, and the metadata
+    /// from its `#[derive(ProtectedResource)]`. Anything also set on this builder (before or
+    /// after) wins; the authorization servers named by the derive are trusted by discovery
+    /// when no issuer is configured.
+    pub fn server<S: ProtectedResource + GuardedServer>(mut self, server: &S) -> Self {
+        self.server_policy = Some(crate::server::policy_builder(server));
+        self.descriptor = Some(S::DESCRIPTOR);
+        self
+    }
+
+    /// The requirement of the resources matching a URI or URI template (`file:///{+path}`),
+    /// added to the policy collected by [`GuardBuilder::server`]. Enforced in `resources/read`
+    /// by the layer and by [`crate::rmcp::authorize`].
+    pub fn resource_requirement(mut self, uri_template: &str, requirement: Requirement) -> Self {
+        self.resources.push((uri_template.to_owned(), requirement));
+        self
+    }
+
     /// The public URL of the MCP endpoint, e.g. `https://mcp.example.com/mcp`. It is the
     /// `resource` of the metadata and the audience tokens must carry.
     pub fn resource(mut self, url: impl Into<String>) -> Self {
@@ -406,8 +432,36 @@ impl GuardBuilder {
     }
 
     /// Validates the configuration and builds the guard.
-    pub fn build(self) -> Result<Guard, ConfigError> {
+    pub fn build(mut self) -> Result<Guard, ConfigError> {
         jwt::ensure_crypto_provider();
+        if let Some(server_policy) = self.server_policy.take()
+            && self.policy.is_none()
+        {
+            let mut builder = server_policy?;
+            for (template, requirement) in self.resources.drain(..) {
+                builder = builder.resource(&template, requirement);
+            }
+            self.policy = Some(builder.build()?);
+        }
+        if let Some(d) = self.descriptor.take() {
+            let fill = |slot: &mut Option<String>, value: Option<&str>| {
+                if slot.is_none() {
+                    *slot = value.map(str::to_owned);
+                }
+            };
+            fill(&mut self.resource, d.resource);
+            fill(&mut self.resource_name, d.name);
+            fill(&mut self.resource_documentation, d.documentation);
+            fill(&mut self.resource_policy_uri, d.policy_uri);
+            fill(&mut self.resource_tos_uri, d.tos_uri);
+            if self.issuers.is_empty() {
+                self.issuers = d
+                    .authorization_servers
+                    .iter()
+                    .map(|i| Issuer::discover(*i))
+                    .collect();
+            }
+        }
         let raw = self.resource.ok_or(ConfigError::MissingResource)?;
         let resource_url =
             metadata::canonical_resource(&raw).map_err(ConfigError::InvalidResource)?;
@@ -479,6 +533,10 @@ impl GuardBuilder {
     }
 }
 
+fn binding_key(principal: Option<&Principal>) -> String {
+    principal.map(Principal::binding_key).unwrap_or_default()
+}
+
 /// Legacy (pre-2026-07-28) sessions bound to the subject that opened them.
 pub(crate) struct SessionBindings {
     cap: usize,
@@ -503,10 +561,10 @@ impl SessionBindings {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn bind(&self, session: &str, principal: &Principal) {
+    pub(crate) fn bind(&self, session: &str, principal: Option<&Principal>) {
         let mut b = self.lock();
         if b.by_id
-            .insert(session.to_owned(), principal.binding_key())
+            .insert(session.to_owned(), binding_key(principal))
             .is_none()
         {
             b.order.push_back(session.to_owned());
@@ -521,12 +579,12 @@ impl SessionBindings {
         }
     }
 
-    /// Whether the session exists here and belongs to this principal.
-    pub(crate) fn check(&self, session: &str, principal: &Principal) -> bool {
+    /// Whether the session exists here and belongs to this caller (`None`: anonymous).
+    pub(crate) fn check(&self, session: &str, principal: Option<&Principal>) -> bool {
         self.lock()
             .by_id
             .get(session)
-            .is_some_and(|k| *k == principal.binding_key())
+            .is_some_and(|k| *k == binding_key(principal))
     }
 
     pub(crate) fn unbind(&self, session: &str) {

@@ -18,7 +18,8 @@ use crate::bearer::{self, BearerError};
 use crate::challenge::{Challenge, ErrorCode};
 use crate::classify;
 use crate::guard::{AuthError, Guard};
-use crate::policy::Decision;
+use crate::policy::{Decision, Target};
+use crate::principal::Principal;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -106,67 +107,15 @@ where
         audit::refused(Refusal::Origin, "origin not allowed", None, None, None);
         return json_rpc_error(
             StatusCode::FORBIDDEN,
+            None,
             -32600,
             "Forbidden: Origin is not allowed",
         );
     }
 
-    let principal = {
-        let token = match bearer::extract(&parts.headers, &parts.uri) {
-            Ok(t) => t,
-            Err(BearerError::Missing) => {
-                audit::refused(
-                    Refusal::MissingToken,
-                    "no bearer credentials",
-                    None,
-                    None,
-                    None,
-                );
-                return challenge_response(
-                    StatusCode::UNAUTHORIZED,
-                    Challenge::new(guard.metadata_url()).scope(guard.policy().baseline()),
-                    "authorization required",
-                );
-            }
-            Err(e) => {
-                let description = e.to_string();
-                audit::refused(Refusal::MalformedRequest, &description, None, None, None);
-                return challenge_response(
-                    StatusCode::BAD_REQUEST,
-                    Challenge::new(guard.metadata_url())
-                        .error(ErrorCode::InvalidRequest)
-                        .description(&description),
-                    &description,
-                );
-            }
-        };
-        match guard.authenticate(token).await {
-            Ok(p) => p,
-            Err(AuthError::Invalid(e)) => {
-                let description = e.to_string();
-                audit::refused(Refusal::InvalidToken, &description, None, None, None);
-                return challenge_response(
-                    StatusCode::UNAUTHORIZED,
-                    Challenge::new(guard.metadata_url())
-                        .error(ErrorCode::InvalidToken)
-                        .description(&description),
-                    &description,
-                );
-            }
-            Err(AuthError::Unavailable(e)) => {
-                audit::refused(Refusal::KeysUnavailable, &e.to_string(), None, None, None);
-                let mut resp = json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the token issuer's keys are unavailable; try again later",
-                );
-                let retry = guard.retry_after().as_secs().max(1);
-                if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
-                    resp.headers_mut().insert(http::header::RETRY_AFTER, v);
-                }
-                return resp;
-            }
-        }
+    let principal = match authenticate(&guard, &parts).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
     };
 
     let header_validated = classify::headers_are_validated(&parts.headers);
@@ -177,100 +126,37 @@ where
         .map(str::to_owned);
     if let Some(sid) = &session
         && !header_validated
-        && !guard.0.sessions.check(sid, &principal)
+        && !guard.0.sessions.check(sid, principal.as_ref())
     {
         audit::refused(
             Refusal::SessionMismatch,
-            "session not bound to this subject",
-            Some(&principal),
+            "session not bound to this caller",
+            principal.as_ref(),
             None,
             None,
         );
-        return json_rpc_error(StatusCode::NOT_FOUND, -32600, "Session not found");
+        return json_rpc_error(StatusCode::NOT_FOUND, None, -32600, "Session not found");
     }
 
     let (operations, body) = if parts.method != Method::POST {
         (Vec::new(), Body::new(body))
-    } else if header_validated {
-        (
-            classify::classify_headers(&parts.headers)
-                .into_iter()
-                .collect(),
-            Body::new(body),
-        )
     } else {
-        let limit = guard.0.max_body_bytes;
-        let bytes = match http_body_util::Limited::new(body, limit).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) => {
-                let too_large = e
-                    .downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some();
-                audit::refused(
-                    Refusal::UnreadableBody,
-                    "body unreadable or too large",
-                    Some(&principal),
-                    None,
-                    None,
-                );
-                return if too_large {
-                    json_rpc_error(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        -32600,
-                        "Request body too large",
-                    )
-                } else {
-                    json_rpc_error(
-                        StatusCode::BAD_REQUEST,
-                        -32700,
-                        "Request body could not be read",
-                    )
-                };
-            }
-        };
-        match classify::classify_body(&bytes) {
-            Ok(ops) => (ops, Body::from(bytes)),
-            Err(_) => {
-                audit::refused(
-                    Refusal::UnreadableBody,
-                    "not a JSON-RPC message",
-                    Some(&principal),
-                    None,
-                    None,
-                );
-                return json_rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    -32700,
-                    "Parse error: the body is not a valid JSON-RPC message",
-                );
-            }
+        let from_headers = header_validated
+            .then(|| classify::classify_headers(&parts.headers))
+            .flatten()
+            .filter(|op| !needs_body(&guard, op));
+        match from_headers {
+            Some(op) => (vec![op], Body::new(body)),
+            None => match read_and_classify(&guard, body, principal.as_ref()).await {
+                Ok((ops, bytes)) => (ops, Body::from(bytes)),
+                Err(resp) => return resp,
+            },
         }
     };
 
     for op in &operations {
-        if let Some(tool) = op.tool()
-            && let Decision::InsufficientScope {
-                required,
-                challenge,
-                ..
-            } = guard.policy().decide_tool(&principal, tool)
-        {
-            audit::refused(
-                Refusal::InsufficientScope,
-                "token lacks required scope",
-                Some(&principal),
-                Some(tool),
-                Some(&required),
-            );
-            let description = format!("the tool `{}` requires scope `{required}`", printable(tool));
-            return challenge_response(
-                StatusCode::FORBIDDEN,
-                Challenge::new(guard.metadata_url())
-                    .error(ErrorCode::InsufficientScope)
-                    .scope(&challenge)
-                    .description(&description),
-                &description,
-            );
+        if let Some(resp) = decide(&guard, principal.as_ref(), op) {
+            return resp;
         }
     }
 
@@ -279,13 +165,19 @@ where
             .iter()
             .any(|o| o.method.as_deref() == Some("initialize"));
     let closes_session = parts.method == Method::DELETE;
-    for op in operations.iter().take(1) {
-        audit::allowed(&principal, op.method.as_deref(), op.target.as_deref());
+    match &principal {
+        Some(p) => {
+            let first = operations.first();
+            audit::allowed(
+                p,
+                first.and_then(|o| o.method.as_deref()),
+                first.and_then(|o| o.target.as_deref()),
+            );
+            parts.extensions.insert(p.clone());
+        }
+        None => audit::anonymous(operations.first().and_then(|o| o.method.as_deref())),
     }
-    if operations.is_empty() {
-        audit::allowed(&principal, None, None);
-    }
-    parts.extensions.insert(principal.clone());
+    parts.extensions.insert(guard.0.policy.clone());
 
     let Ok(resp) = inner.call(Request::from_parts(parts, body)).await;
     if opens_session
@@ -294,7 +186,7 @@ where
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
     {
-        guard.0.sessions.bind(sid, &principal);
+        guard.0.sessions.bind(sid, principal.as_ref());
     }
     if closes_session
         && resp.status().is_success()
@@ -303,6 +195,230 @@ where
         guard.0.sessions.unbind(sid);
     }
     resp.map(Body::new)
+}
+
+/// Steps 1–3: the bearer token, verified. `Ok(None)` is an anonymous request to a server with
+/// public operations; the policy decides it later.
+async fn authenticate(
+    guard: &Guard,
+    parts: &http::request::Parts,
+) -> Result<Option<Principal>, Response> {
+    let token = match bearer::extract(&parts.headers, &parts.uri) {
+        Ok(t) => t,
+        Err(BearerError::Missing) if guard.policy().has_public_operations() => return Ok(None),
+        Err(BearerError::Missing) => {
+            audit::refused(
+                Refusal::MissingToken,
+                "no bearer credentials",
+                None,
+                None,
+                None,
+            );
+            return Err(unauthorized(guard));
+        }
+        Err(e) => {
+            let description = e.to_string();
+            audit::refused(Refusal::MalformedRequest, &description, None, None, None);
+            return Err(challenge_response(
+                StatusCode::BAD_REQUEST,
+                Challenge::new(guard.metadata_url())
+                    .error(ErrorCode::InvalidRequest)
+                    .description(&description),
+                &description,
+            ));
+        }
+    };
+    match guard.authenticate(token).await {
+        Ok(p) => Ok(Some(p)),
+        Err(AuthError::Invalid(e)) => {
+            let description = e.to_string();
+            audit::refused(Refusal::InvalidToken, &description, None, None, None);
+            Err(challenge_response(
+                StatusCode::UNAUTHORIZED,
+                Challenge::new(guard.metadata_url())
+                    .error(ErrorCode::InvalidToken)
+                    .description(&description),
+                &description,
+            ))
+        }
+        Err(AuthError::Unavailable(e)) => {
+            audit::refused(Refusal::KeysUnavailable, &e.to_string(), None, None, None);
+            let mut resp = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the token issuer's keys are unavailable; try again later",
+            );
+            let retry = guard.retry_after().as_secs().max(1);
+            if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+                resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            Err(resp)
+        }
+    }
+}
+
+fn unauthorized(guard: &Guard) -> Response {
+    challenge_response(
+        StatusCode::UNAUTHORIZED,
+        Challenge::new(guard.metadata_url()).scope(guard.policy().baseline()),
+        "authorization required",
+    )
+}
+
+/// Whether deciding this header-classified operation needs the body: its requirement depends
+/// on the arguments, or a refusal must be answered with the request's `id`.
+fn needs_body(guard: &Guard, op: &classify::Operation) -> bool {
+    op.policy_target().is_some_and(|t| {
+        let req = guard.policy().requirement(t);
+        !req.when.is_empty() || guard.policy().is_hidden(req)
+    })
+}
+
+async fn read_and_classify<B>(
+    guard: &Guard,
+    body: B,
+    principal: Option<&Principal>,
+) -> Result<(Vec<classify::Operation>, Bytes), Response>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let bytes = match http_body_util::Limited::new(body, guard.0.max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            audit::refused(
+                Refusal::UnreadableBody,
+                "body unreadable or too large",
+                principal,
+                None,
+                None,
+            );
+            return Err(if too_large {
+                json_rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    -32600,
+                    "Request body too large",
+                )
+            } else {
+                json_rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    -32700,
+                    "Request body could not be read",
+                )
+            });
+        }
+    };
+    match classify::classify_body(&bytes) {
+        Ok(ops) => Ok((ops, bytes)),
+        Err(_) => {
+            audit::refused(
+                Refusal::UnreadableBody,
+                "not a JSON-RPC message",
+                principal,
+                None,
+                None,
+            );
+            Err(json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                -32700,
+                "Parse error: the body is not a valid JSON-RPC message",
+            ))
+        }
+    }
+}
+
+/// Step 5: the policy's decision for one message; `Some` is the refusal to send.
+fn decide(
+    guard: &Guard,
+    principal: Option<&Principal>,
+    op: &classify::Operation,
+) -> Option<Response> {
+    let Some(target) = op.policy_target() else {
+        // Methods without a target (initialize, lists, notifications) need only what the
+        // authentication step already established.
+        return None;
+    };
+    let args = if guard.policy().requirement(target).when.is_empty() {
+        None
+    } else {
+        op.arguments_object()
+    };
+    let name = op.target.as_deref().unwrap_or_default();
+    match guard.policy().decide(principal, target, args.as_ref()) {
+        Decision::Allow => None,
+        Decision::Unauthenticated => {
+            audit::refused(
+                Refusal::MissingToken,
+                "no bearer credentials",
+                None,
+                Some(name),
+                None,
+            );
+            Some(unauthorized(guard))
+        }
+        Decision::InsufficientScope {
+            required,
+            challenge,
+            ..
+        } => {
+            audit::refused(
+                Refusal::InsufficientScope,
+                "token lacks required scope",
+                principal,
+                Some(name),
+                Some(&required),
+            );
+            let description = format!("`{}` requires scope `{required}`", printable(name));
+            Some(challenge_response(
+                StatusCode::FORBIDDEN,
+                Challenge::new(guard.metadata_url())
+                    .error(ErrorCode::InsufficientScope)
+                    .scope(&challenge)
+                    .description(&description),
+                &description,
+            ))
+        }
+        Decision::Forbidden { reason } => {
+            audit::refused(Refusal::Forbidden, &reason, principal, Some(name), None);
+            let description = format!("`{}` {reason}", printable(name));
+            Some(challenge_response(
+                StatusCode::FORBIDDEN,
+                Challenge::new(guard.metadata_url())
+                    .error(ErrorCode::InsufficientScope)
+                    .description(&description),
+                &description,
+            ))
+        }
+        Decision::Conceal => {
+            audit::refused(
+                Refusal::Concealed,
+                "hidden operation",
+                principal,
+                Some(name),
+                None,
+            );
+            let (code, message) = match target {
+                Target::Tool(_) => (-32602, "tool not found".to_owned()),
+                Target::Prompt(p) => (-32602, format!("prompt '{}' not found", printable(p))),
+                Target::Resource(_) => (-32002, "resource not found".to_owned()),
+            };
+            Some(json_rpc_error(
+                StatusCode::OK,
+                op.id.as_deref(),
+                code,
+                &message,
+            ))
+        }
+    }
 }
 
 /// A tool name as it may appear in a description: visible ASCII only, bounded.
@@ -336,11 +452,16 @@ fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
-/// A JSON-RPC error response without `id`, as the MCP transport allows for refusals.
-fn json_rpc_error(status: StatusCode, code: i32, message: &str) -> Response {
+/// A JSON-RPC error response; without a request `id` the MCP transport allows `null`.
+fn json_rpc_error(
+    status: StatusCode,
+    id: Option<&serde_json::value::RawValue>,
+    code: i32,
+    message: &str,
+) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
-        "id": null,
+        "id": id,
         "error": { "code": code, "message": message },
     });
     (

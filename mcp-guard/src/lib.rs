@@ -68,13 +68,22 @@ pub mod policy;
 pub mod principal;
 pub mod rmcp;
 pub mod scope;
+mod server;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use guard::{AuthError, ConfigError, Guard, GuardBuilder, Issuer};
 pub use jwt::TypPolicy;
 pub use layer::GuardLayer;
+pub use mcp_guard_macros::{ProtectedResource, guarded, protected, public, scopes};
+pub use policy::Visibility;
 pub use policy::{Decision, Policy, Requirement};
 pub use principal::Principal;
-pub use scope::{ScopeHierarchy, ScopeSet};
+pub use principal::TokenKind;
+pub use scope::{Scope, ScopeHierarchy, ScopeSet};
+pub use server::{GuardedServer, ProtectedResource, ResourceDescriptor, manifest, policy_builder};
 
 /// The README's examples, compiled as doctests.
 #[doc = include_str!("../../README.md")]

@@ -1,24 +1,137 @@
-//! What each operation requires, and the decision for one principal: tool → required scopes,
-//! with the scope hierarchy honoured.
+//! What each operation requires, and the decision for one caller: tools, prompts and
+//! resources → requirements (scopes, alternatives, roles, token kind, argument-dependent
+//! scopes, visibility), with the scope hierarchy honoured.
 
 use std::collections::HashMap;
 
-use crate::principal::Principal;
-use crate::scope::{OFFLINE_ACCESS, ScopeError, ScopeHierarchy, ScopeSet};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-/// The requirement of one operation. Every listed scope is needed (directly or through the
-/// hierarchy).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+use crate::principal::{Principal, TokenKind};
+use crate::scope::{CatalogueEntry, OFFLINE_ACCESS, ScopeError, ScopeHierarchy, ScopeSet};
+
+/// Whether a caller who may not use an operation still sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed to everyone; a call without the scopes gets the 403 step-up challenge.
+    #[default]
+    Listed,
+    /// Absent from lists for callers who may not use it; their calls are answered as if the
+    /// operation did not exist.
+    Hidden,
+}
+
+/// A test on one argument of a call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgTest {
+    /// The argument is a string starting with this prefix.
+    StartsWith(String),
+    /// The argument equals this JSON value.
+    Equals(Value),
+    /// The argument is `true`, a non-empty string, a non-zero number, or a non-empty array or
+    /// object.
+    Truthy,
+}
+
+/// Extra scopes a call needs when one of its arguments passes a test, e.g. writing under
+/// `/shared` needs `files:shared`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArgRule {
+    /// The argument's path in the arguments object (`["options", "force"]`).
+    pub field: Vec<String>,
+    /// The test.
+    pub test: ArgTest,
+    /// The scopes needed when the test passes.
+    pub scopes: ScopeSet,
+}
+
+impl ArgRule {
+    /// A rule: when `field` passes `test`, `scopes` are needed too.
+    pub fn new<I, S>(field: &str, test: ArgTest, scopes: I) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self {
+            field: field.split('.').map(str::to_owned).collect(),
+            test,
+            scopes: ScopeSet::try_from_iter(scopes)?,
+        })
+    }
+
+    /// Whether the rule applies to these arguments. A missing argument never applies.
+    pub fn applies(&self, args: Option<&Map<String, Value>>) -> bool {
+        let Some(mut value) = args.and_then(|a| a.get(self.field.first()?)) else {
+            return false;
+        };
+        for key in &self.field[1..] {
+            match value.get(key) {
+                Some(v) => value = v,
+                None => return false,
+            }
+        }
+        match &self.test {
+            ArgTest::StartsWith(p) => value.as_str().is_some_and(|s| s.starts_with(p.as_str())),
+            ArgTest::Equals(v) => value == v,
+            ArgTest::Truthy => match value {
+                Value::Bool(b) => *b,
+                Value::String(s) => !s.is_empty(),
+                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+                Value::Null => false,
+            },
+        }
+    }
+}
+
+/// The requirement of one operation.
+///
+/// ```
+/// use mcp_guard::policy::{ArgRule, ArgTest, Requirement};
+/// let write = Requirement::scopes(["files:write"]).unwrap()
+///     .when(ArgRule::new("path", ArgTest::StartsWith("/shared".into()), ["files:shared"]).unwrap());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Requirement {
     /// Scopes that must all be held.
+    #[serde(default, skip_serializing_if = "ScopeSet::is_empty")]
     pub scopes: ScopeSet,
+    /// Alternatives: when non-empty, at least one of these sets must be held as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<ScopeSet>,
+    /// Roles that must all be held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The kind of token required (delegated user or app-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_kind: Option<TokenKind>,
+    /// Argument-dependent scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<ArgRule>,
+    /// Visibility to callers who may not use the operation (`None`: the policy's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    /// No token needed at all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
 }
 
 impl Requirement {
     /// Any authenticated caller.
     pub fn authenticated() -> Self {
         Self::default()
+    }
+
+    /// No token needed.
+    pub fn public() -> Self {
+        Self {
+            public: true,
+            ..Self::default()
+        }
     }
 
     /// All of these scopes.
@@ -29,18 +142,107 @@ impl Requirement {
     {
         Ok(Self {
             scopes: ScopeSet::try_from_iter(scopes)?,
+            ..Self::default()
         })
     }
+
+    /// Adds an alternative: at least one alternative must be held.
+    pub fn or_scopes<I, S>(mut self, scopes: I) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.any_of.push(ScopeSet::try_from_iter(scopes)?);
+        Ok(self)
+    }
+
+    /// Requires a role.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.roles.push(role.into());
+        self
+    }
+
+    /// Requires a kind of token.
+    pub fn token_kind(mut self, kind: TokenKind) -> Self {
+        self.token_kind = Some(kind);
+        self
+    }
+
+    /// Adds an argument-dependent rule.
+    pub fn when(mut self, rule: ArgRule) -> Self {
+        self.when.push(rule);
+        self
+    }
+
+    /// Hides the operation from callers who may not use it.
+    pub fn hidden(mut self) -> Self {
+        self.visibility = Some(Visibility::Hidden);
+        self
+    }
+
+    /// Lists the operation to everyone.
+    pub fn listed(mut self) -> Self {
+        self.visibility = Some(Visibility::Listed);
+        self
+    }
+
+    /// Every scope this requirement can name.
+    fn named_scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes
+            .iter()
+            .chain(self.any_of.iter().flat_map(ScopeSet::iter))
+            .chain(self.when.iter().flat_map(|r| r.scopes.iter()))
+    }
+
+    /// The SEP-1488 `securitySchemes` value advertising this requirement:
+    /// `[{"type":"noauth"}]` for public operations, otherwise one `oauth2` scheme per
+    /// alternative with the scopes it needs (argument-dependent scopes are not included).
+    pub fn security_schemes(&self) -> Value {
+        if self.public {
+            return serde_json::json!([{ "type": "noauth" }]);
+        }
+        let alternatives: Vec<ScopeSet> = if self.any_of.is_empty() {
+            vec![self.scopes.clone()]
+        } else {
+            self.any_of
+                .iter()
+                .map(|alt| {
+                    let mut s = self.scopes.clone();
+                    s.extend_from(alt);
+                    s
+                })
+                .collect()
+        };
+        Value::Array(
+            alternatives
+                .into_iter()
+                .map(|s| serde_json::json!({ "type": "oauth2", "scopes": s.to_vec() }))
+                .collect(),
+        )
+    }
+}
+
+/// What is being asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// `tools/call` of this tool.
+    Tool(&'a str),
+    /// `prompts/get` of this prompt.
+    Prompt(&'a str),
+    /// `resources/read` of this URI.
+    Resource(&'a str),
 }
 
 /// The outcome of a policy check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// The principal may perform the operation.
+    /// The caller may go ahead.
     Allow,
-    /// The token lacks scopes: answer 403 `insufficient_scope`.
+    /// A token is needed (401).
+    Unauthenticated,
+    /// The token lacks scopes: 403 `insufficient_scope`.
     InsufficientScope {
-        /// What the operation requires.
+        /// What the operation requires (with argument-dependent scopes).
         required: ScopeSet,
         /// What the token lacks of it.
         missing: ScopeSet,
@@ -49,10 +251,77 @@ pub enum Decision {
         /// keeps what it had), never `offline_access`.
         challenge: ScopeSet,
     },
+    /// The token lacks a role or is of the wrong kind: 403, no scope can fix it.
+    Forbidden {
+        /// Why.
+        reason: String,
+    },
+    /// A hidden operation the caller may not use: answer as if it did not exist.
+    Conceal,
 }
 
-/// The server's authorization policy: the scope catalogue, the hierarchy, the baseline scopes
-/// asked for in 401 challenges, and the requirement of each tool.
+/// A URI template of RFC 6570 level 1/2 shape: `{var}` matches one path segment, `{+var}`
+/// matches the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriTemplate(Vec<TemplatePart>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TemplatePart {
+    Literal(String),
+    Segment,
+    Rest,
+}
+
+impl UriTemplate {
+    /// Parses a template; a URI without `{…}` matches only itself.
+    pub fn parse(template: &str) -> Result<Self, PolicyError> {
+        let mut parts = Vec::new();
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(TemplatePart::Literal(rest[..open].to_owned()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| PolicyError::InvalidTemplate(template.to_owned()))?;
+            let var = &rest[open + 1..open + close];
+            parts.push(if var.starts_with('+') {
+                TemplatePart::Rest
+            } else {
+                TemplatePart::Segment
+            });
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(TemplatePart::Literal(rest.to_owned()));
+        }
+        Ok(Self(parts))
+    }
+
+    /// Whether a URI matches.
+    pub fn matches(&self, uri: &str) -> bool {
+        fn go(parts: &[TemplatePart], uri: &str) -> bool {
+            match parts.split_first() {
+                None => uri.is_empty(),
+                Some((TemplatePart::Literal(l), rest)) => {
+                    uri.strip_prefix(l.as_str()).is_some_and(|u| go(rest, u))
+                }
+                Some((TemplatePart::Segment, rest)) => {
+                    let end = uri.find(['/', '?', '#']).unwrap_or(uri.len());
+                    (1..=end).rev().any(|i| go(rest, &uri[i..]))
+                }
+                Some((TemplatePart::Rest, rest)) => (1..=uri.len())
+                    .rev()
+                    .filter(|i| uri.is_char_boundary(*i))
+                    .any(|i| go(rest, &uri[i..])),
+            }
+        }
+        go(&self.0, uri)
+    }
+}
+
+/// The server's authorization policy: the scope catalogue and its hierarchy, the baseline
+/// scopes asked for in 401 challenges, and the requirement of each tool, prompt and resource.
 ///
 /// ```
 /// use mcp_guard::{Policy, Requirement};
@@ -73,7 +342,13 @@ pub struct Policy {
     baseline: ScopeSet,
     hierarchy: ScopeHierarchy,
     tools: HashMap<String, Requirement>,
+    prompts: HashMap<String, Requirement>,
+    resources: Vec<(UriTemplate, Requirement)>,
     default_tool: Requirement,
+    default_prompt: Requirement,
+    default_resource: Requirement,
+    default_visibility: Visibility,
+    caller_dependent_lists: bool,
 }
 
 impl Policy {
@@ -97,33 +372,110 @@ impl Policy {
         &self.hierarchy
     }
 
-    /// The requirement of a tool: its own, or the default for tools not listed.
+    /// Whether some operation is hidden from some callers, so that lists depend on the caller.
+    pub fn lists_depend_on_caller(&self) -> bool {
+        self.caller_dependent_lists
+    }
+
+    /// Whether any operation can be used without a token.
+    pub fn has_public_operations(&self) -> bool {
+        self.tools
+            .values()
+            .chain(self.prompts.values())
+            .any(|r| r.public)
+            || self.resources.iter().any(|(_, r)| r.public)
+            || self.default_tool.public
+    }
+
+    /// The requirement of an operation: its own, or the default of its kind.
+    pub fn requirement(&self, target: Target<'_>) -> &Requirement {
+        match target {
+            Target::Tool(name) => self.tools.get(name).unwrap_or(&self.default_tool),
+            Target::Prompt(name) => self.prompts.get(name).unwrap_or(&self.default_prompt),
+            Target::Resource(uri) => self
+                .resources
+                .iter()
+                .find(|(t, _)| t.matches(uri))
+                .map_or(&self.default_resource, |(_, r)| r),
+        }
+    }
+
+    /// The requirement of a tool.
     pub fn tool_requirement(&self, name: &str) -> &Requirement {
-        self.tools.get(name).unwrap_or(&self.default_tool)
+        self.requirement(Target::Tool(name))
     }
 
-    /// Decides whether `principal` may call tool `name`.
+    /// Whether the requirement's operation is hidden from callers who may not use it.
+    pub fn is_hidden(&self, requirement: &Requirement) -> bool {
+        requirement.visibility.unwrap_or(self.default_visibility) == Visibility::Hidden
+    }
+
+    /// Decides whether `principal` may call tool `name` (arguments not considered).
     pub fn decide_tool(&self, principal: &Principal, name: &str) -> Decision {
-        self.decide(principal, self.tool_requirement(name))
+        self.decide(Some(principal), Target::Tool(name), None)
     }
 
-    /// Decides a requirement for a principal.
-    pub fn decide(&self, principal: &Principal, requirement: &Requirement) -> Decision {
-        let held = principal.scopes();
-        let missing = self.hierarchy.missing(held, &requirement.scopes);
-        if missing.is_empty() {
+    /// Decides one operation for a caller (`None`: no token) with the call's arguments.
+    pub fn decide(
+        &self,
+        principal: Option<&Principal>,
+        target: Target<'_>,
+        args: Option<&Map<String, Value>>,
+    ) -> Decision {
+        let req = self.requirement(target);
+        if req.public {
             return Decision::Allow;
         }
-        let mut challenge = requirement.scopes.clone();
-        for s in held.iter() {
-            if self.catalogue.contains(s) && s != OFFLINE_ACCESS {
-                let _ = challenge.insert(s);
+        let Some(principal) = principal else {
+            return if self.is_hidden(req) {
+                Decision::Conceal
+            } else {
+                Decision::Unauthenticated
+            };
+        };
+        let held = principal.scopes();
+        let mut required = req.scopes.clone();
+        for rule in &req.when {
+            if rule.applies(args) {
+                required.extend_from(&rule.scopes);
             }
         }
-        Decision::InsufficientScope {
-            required: requirement.scopes.clone(),
-            missing,
-            challenge: challenge.without(OFFLINE_ACCESS),
+        if !req.any_of.is_empty()
+            && !req
+                .any_of
+                .iter()
+                .any(|alt| self.hierarchy.missing(held, alt).is_empty())
+        {
+            required.extend_from(&req.any_of[0]);
+        }
+        let missing = self.hierarchy.missing(held, &required);
+        if !missing.is_empty() {
+            if self.is_hidden(req) {
+                return Decision::Conceal;
+            }
+            let mut challenge = required.clone();
+            for s in held.iter() {
+                if self.catalogue.contains(s) {
+                    let _ = challenge.insert(s);
+                }
+            }
+            return Decision::InsufficientScope {
+                required,
+                missing,
+                challenge: challenge.without(OFFLINE_ACCESS),
+            };
+        }
+        let forbidden = match req.roles.iter().find(|r| !principal.roles().contains(r)) {
+            Some(role) => Some(format!("requires the role `{role}`")),
+            None => req
+                .token_kind
+                .filter(|k| *k != principal.token_kind())
+                .map(|kind| format!("requires {kind}")),
+        };
+        match forbidden {
+            Some(_) if self.is_hidden(req) => Decision::Conceal,
+            Some(reason) => Decision::Forbidden { reason },
+            None => Decision::Allow,
         }
     }
 }
@@ -135,7 +487,10 @@ pub struct PolicyBuilder {
     implies: Vec<(String, Vec<String>)>,
     baseline: Vec<String>,
     tools: Vec<(String, Requirement)>,
-    default_tool: Requirement,
+    prompts: Vec<(String, Requirement)>,
+    resources: Vec<(String, Requirement)>,
+    default_tool: Option<Requirement>,
+    default_visibility: Visibility,
 }
 
 impl PolicyBuilder {
@@ -159,6 +514,24 @@ impl PolicyBuilder {
         self
     }
 
+    /// Declares every scope of a catalogue (as generated by `scopes!`), with its implications
+    /// and baseline marks.
+    pub fn catalogue(mut self, entries: &[CatalogueEntry]) -> Self {
+        for e in entries {
+            self.scopes.push(e.scope.to_owned());
+            if !e.implies.is_empty() {
+                self.implies.push((
+                    e.scope.to_owned(),
+                    e.implies.iter().map(|s| (*s).to_owned()).collect(),
+                ));
+            }
+            if e.baseline {
+                self.baseline.push(e.scope.to_owned());
+            }
+        }
+        self
+    }
+
     /// The scopes 401 challenges ask for (the minimum for basic use).
     pub fn baseline<I, S>(mut self, scopes: I) -> Self
     where
@@ -175,16 +548,72 @@ impl PolicyBuilder {
         self
     }
 
-    /// The requirement of tools that are not listed (default: any authenticated caller).
+    /// The requirement of one prompt.
+    pub fn prompt(mut self, name: &str, requirement: Requirement) -> Self {
+        self.prompts.push((name.to_owned(), requirement));
+        self
+    }
+
+    /// The requirement of the resources matching a URI or URI template (`file:///docs/{name}`,
+    /// `file:///{+path}`). The first matching template applies.
+    pub fn resource(mut self, uri_template: &str, requirement: Requirement) -> Self {
+        self.resources.push((uri_template.to_owned(), requirement));
+        self
+    }
+
+    /// Reads the requirements that `#[protected]` and `#[public]` put in each tool's `_meta`.
+    /// Tools without one follow the default.
+    pub fn tools_from_meta<'a>(
+        mut self,
+        tools: impl IntoIterator<Item = &'a rmcp::model::Tool>,
+    ) -> Result<Self, PolicyError> {
+        for tool in tools {
+            if let Some(req) = crate::rmcp::requirement_from_meta(tool.meta.as_ref())? {
+                self.tools.push((tool.name.to_string(), req));
+            }
+        }
+        Ok(self)
+    }
+
+    /// Reads the requirements that `#[protected]` and `#[public]` put in each prompt's `_meta`.
+    pub fn prompts_from_meta<'a>(
+        mut self,
+        prompts: impl IntoIterator<Item = &'a rmcp::model::Prompt>,
+    ) -> Result<Self, PolicyError> {
+        for prompt in prompts {
+            if let Some(req) = crate::rmcp::requirement_from_meta(prompt.meta.as_ref())? {
+                self.prompts.push((prompt.name.clone(), req));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The requirement of tools that are not listed (default: the baseline scopes).
     pub fn default_tool(mut self, requirement: Requirement) -> Self {
-        self.default_tool = requirement;
+        self.default_tool = Some(requirement);
+        self
+    }
+
+    /// Whether operations the caller may not use are hidden or listed when their own
+    /// requirement does not say (default: listed).
+    pub fn default_visibility(mut self, visibility: Visibility) -> Self {
+        self.default_visibility = visibility;
         self
     }
 
     /// Validates and builds: every scope named anywhere must be declared, the hierarchy must
-    /// have no cycle, and no tool may be listed twice.
+    /// have no cycle, and no operation may be listed twice.
     pub fn build(self) -> Result<Policy, PolicyError> {
         let catalogue = ScopeSet::try_from_iter(&self.scopes)?;
+        if catalogue.len() != self.scopes.len() {
+            let mut seen = ScopeSet::new();
+            for s in &self.scopes {
+                if seen.contains(s) {
+                    return Err(PolicyError::DuplicateScope(s.clone()));
+                }
+                seen.insert(s)?;
+            }
+        }
         let known = |s: &str| {
             if catalogue.contains(s) {
                 Ok(())
@@ -203,24 +632,50 @@ impl PolicyBuilder {
         for s in baseline.iter() {
             known(s)?;
         }
-        let mut tools = HashMap::new();
-        for (name, req) in self.tools {
-            for s in req.scopes.iter() {
+        let default_tool = self.default_tool.unwrap_or_else(|| Requirement {
+            scopes: baseline.clone(),
+            ..Requirement::default()
+        });
+        let mut caller_dependent = self.default_visibility == Visibility::Hidden;
+        let mut check = |req: &Requirement| -> Result<(), PolicyError> {
+            for s in req.named_scopes() {
                 known(s)?;
             }
+            caller_dependent |= req.visibility == Some(Visibility::Hidden);
+            Ok(())
+        };
+        check(&default_tool)?;
+        let mut tools = HashMap::new();
+        for (name, req) in self.tools {
+            check(&req)?;
             if tools.insert(name.clone(), req).is_some() {
-                return Err(PolicyError::DuplicateTool(name));
+                return Err(PolicyError::Duplicate(name));
             }
         }
-        for s in self.default_tool.scopes.iter() {
-            known(s)?;
+        let mut prompts = HashMap::new();
+        for (name, req) in self.prompts {
+            check(&req)?;
+            if prompts.insert(name.clone(), req).is_some() {
+                return Err(PolicyError::Duplicate(name));
+            }
+        }
+        let mut resources = Vec::new();
+        for (template, req) in self.resources {
+            check(&req)?;
+            resources.push((UriTemplate::parse(&template)?, req));
         }
         Ok(Policy {
             catalogue,
             baseline,
             hierarchy: hierarchy.build()?,
             tools,
-            default_tool: self.default_tool,
+            prompts,
+            resources,
+            default_tool,
+            default_prompt: Requirement::default(),
+            default_resource: Requirement::default(),
+            default_visibility: self.default_visibility,
+            caller_dependent_lists: caller_dependent,
         })
     }
 }
@@ -235,9 +690,18 @@ pub enum PolicyError {
     /// A requirement names a scope that was not declared.
     #[error("scope `{0}` is used but not declared in the policy's scope catalogue")]
     UndeclaredScope(String),
-    /// A tool was given two requirements.
-    #[error("tool `{0}` is listed twice")]
-    DuplicateTool(String),
+    /// A scope is declared twice.
+    #[error("scope `{0}` is declared twice")]
+    DuplicateScope(String),
+    /// An operation was given two requirements.
+    #[error("`{0}` is given two requirements")]
+    Duplicate(String),
+    /// A URI template is malformed.
+    #[error("`{0}` is not a valid URI template (unclosed `{{`)")]
+    InvalidTemplate(String),
+    /// A requirement in an operation's `_meta` could not be read.
+    #[error("the mcp-guard requirement in the `_meta` of an operation is malformed: {0}")]
+    InvalidMeta(String),
 }
 
 #[cfg(test)]
@@ -245,18 +709,51 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn principal(scope: &str) -> Principal {
-        let c = json!({"sub":"a","iss":"i","exp":1,"scope":scope});
+    fn principal(v: Value) -> Principal {
+        let mut c = json!({"sub":"a","iss":"i","exp":1});
+        c.as_object_mut()
+            .unwrap()
+            .extend(v.as_object().unwrap().clone());
         Principal::from_claims(c.as_object().unwrap().clone()).unwrap()
+    }
+
+    fn scoped(scope: &str) -> Principal {
+        principal(json!({ "scope": scope }))
     }
 
     fn policy() -> Policy {
         Policy::builder()
             .scope("files:read")
             .scope("files:write")
+            .scope("files:shared")
             .scope_implying("files:admin", ["files:read", "files:write"])
             .scope("offline_access")
-            .tool("write", Requirement::scopes(["files:write"]).unwrap())
+            .tool(
+                "write",
+                Requirement::scopes(["files:write"]).unwrap().when(
+                    ArgRule::new(
+                        "path",
+                        ArgTest::StartsWith("/shared".into()),
+                        ["files:shared"],
+                    )
+                    .unwrap(),
+                ),
+            )
+            .tool(
+                "either",
+                Requirement::default()
+                    .or_scopes(["files:write"])
+                    .unwrap()
+                    .or_scopes(["files:shared"])
+                    .unwrap(),
+            )
+            .tool(
+                "secret",
+                Requirement::scopes(["files:admin"]).unwrap().hidden(),
+            )
+            .tool("ops", Requirement::default().role("operator"))
+            .tool("robot", Requirement::default().token_kind(TokenKind::App))
+            .tool("open", Requirement::public())
             .build()
             .unwrap()
     }
@@ -265,11 +762,11 @@ mod tests {
     fn decisions() {
         let p = policy();
         assert_eq!(
-            p.decide_tool(&principal("files:admin"), "write"),
+            p.decide_tool(&scoped("files:admin"), "write"),
             Decision::Allow
         );
-        assert_eq!(p.decide_tool(&principal(""), "anything"), Decision::Allow);
-        match p.decide_tool(&principal("files:read offline_access other:x"), "write") {
+        assert_eq!(p.decide_tool(&scoped(""), "unlisted"), Decision::Allow);
+        match p.decide_tool(&scoped("files:read offline_access other:x"), "write") {
             Decision::InsufficientScope {
                 challenge, missing, ..
             } => {
@@ -282,6 +779,83 @@ mod tests {
     }
 
     #[test]
+    fn argument_rules_add_scopes_in_one_challenge() {
+        let p = policy();
+        let shared = json!({"path": "/shared/x"});
+        let private = json!({"path": "/home/x"});
+        let writer = scoped("files:write");
+        assert_eq!(
+            p.decide(Some(&writer), Target::Tool("write"), private.as_object()),
+            Decision::Allow
+        );
+        match p.decide(
+            Some(&scoped("files:read")),
+            Target::Tool("write"),
+            shared.as_object(),
+        ) {
+            Decision::InsufficientScope { required, .. } => {
+                assert_eq!(required.to_string(), "files:shared files:write")
+            }
+            d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn alternatives_roles_kinds_visibility_public() {
+        let p = policy();
+        assert_eq!(
+            p.decide_tool(&scoped("files:shared"), "either"),
+            Decision::Allow
+        );
+        assert!(matches!(
+            p.decide_tool(&scoped("files:read"), "either"),
+            Decision::InsufficientScope { .. }
+        ));
+        assert_eq!(
+            p.decide_tool(&scoped("files:read"), "secret"),
+            Decision::Conceal
+        );
+        assert_eq!(
+            p.decide(None, Target::Tool("secret"), None),
+            Decision::Conceal
+        );
+        assert_eq!(
+            p.decide(None, Target::Tool("write"), None),
+            Decision::Unauthenticated
+        );
+        assert_eq!(p.decide(None, Target::Tool("open"), None), Decision::Allow);
+        assert!(matches!(
+            p.decide_tool(&scoped(""), "ops"),
+            Decision::Forbidden { .. }
+        ));
+        assert_eq!(
+            p.decide_tool(&principal(json!({"roles": ["operator"]})), "ops"),
+            Decision::Allow
+        );
+        assert!(matches!(
+            p.decide_tool(&scoped(""), "robot"),
+            Decision::Forbidden { .. }
+        ));
+        assert_eq!(
+            p.decide_tool(&principal(json!({"client_id": "a"})), "robot"),
+            Decision::Allow
+        );
+        assert!(p.lists_depend_on_caller());
+        assert!(p.has_public_operations());
+    }
+
+    #[test]
+    fn templates() {
+        let t = UriTemplate::parse("file:///docs/{name}").unwrap();
+        assert!(t.matches("file:///docs/a.txt"));
+        assert!(!t.matches("file:///docs/a/b.txt"));
+        assert!(!t.matches("file:///docs/"));
+        let r = UriTemplate::parse("file:///{+path}").unwrap();
+        assert!(r.matches("file:///a/b/c"));
+        assert!(UriTemplate::parse("file:///{oops").is_err());
+    }
+
+    #[test]
     fn undeclared_scopes_are_errors() {
         let err = Policy::builder()
             .scope("a")
@@ -289,5 +863,26 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err, PolicyError::UndeclaredScope("b".into()));
+    }
+
+    #[test]
+    fn requirement_round_trips_through_json() {
+        let r = Requirement::scopes(["a"])
+            .unwrap()
+            .or_scopes(["b"])
+            .unwrap()
+            .role("r")
+            .hidden()
+            .when(ArgRule::new("x.y", ArgTest::Equals(json!(true)), ["c"]).unwrap());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(serde_json::from_value::<Requirement>(v).unwrap(), r);
+        assert_eq!(
+            r.security_schemes(),
+            json!([{"type":"oauth2","scopes":["a","b"]}])
+        );
+        assert_eq!(
+            Requirement::public().security_schemes(),
+            json!([{"type":"noauth"}])
+        );
     }
 }

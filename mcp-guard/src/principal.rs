@@ -9,6 +9,25 @@ use serde_json::{Map, Value};
 use crate::jwt::{JwtError, numeric_date};
 use crate::scope::{ScopeSet, validate_scope_token};
 
+/// Whether a token acts for a user or for an application alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A delegated token: a user signed in through a client.
+    User,
+    /// An app-only token (client credentials): no user.
+    App,
+}
+
+impl std::fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenKind::User => "a delegated (user) token",
+            TokenKind::App => "an app-only token",
+        })
+    }
+}
+
 /// The verified caller of one request.
 ///
 /// The guard layer inserts it into the request's extensions after the token is verified; it
@@ -147,6 +166,17 @@ impl Principal {
     /// When the token expires.
     pub fn expires_at(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.0.expires_at)
+    }
+
+    /// Whether the token is app-only: `idtyp: app` (Entra ID), or a subject equal to the
+    /// client (RFC 9068 §2.2 for `client_credentials`); otherwise delegated.
+    pub fn token_kind(&self) -> TokenKind {
+        let idtyp_app = self.0.claims.get("idtyp").and_then(Value::as_str) == Some("app");
+        if idtyp_app || self.0.client_id.as_deref() == Some(self.0.subject.as_str()) {
+            TokenKind::App
+        } else {
+            TokenKind::User
+        }
     }
 
     /// The `jti` claim.

@@ -1,12 +1,34 @@
-//! rmcp integration: the [`Principal`] as a tool and prompt parameter, and access to it from
-//! any handler context.
+//! rmcp integration: the [`Principal`] as a tool and prompt parameter, the in-process guard
+//! that `#[protected]` puts in front of a tool or prompt, requirements carried in `_meta`, and
+//! per-caller `tools/list` filtering.
 
-use rmcp::ErrorData;
-use rmcp::RoleServer;
+use std::sync::Arc;
+
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
+use rmcp::handler::server::prompt::PromptContext;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CacheScope, ErrorCode, ListToolsResult, MetaObject, ProtocolVersion, ResultType, Tool,
+};
 use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer};
+use serde_json::{Map, Value};
 
+use crate::policy::{Decision, Policy, PolicyError, Requirement, Target, Visibility};
 use crate::principal::Principal;
+
+/// The `_meta` key holding the full requirement mcp-guard enforces (read back into the
+/// [`Policy`]; removed from the lists clients see).
+pub const REQUIREMENT_META_KEY: &str = "io.github.mcp-guard/requirement";
+
+/// The `_meta` key of the advertised SEP-1488 security schemes.
+pub const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
+
+/// The JSON-RPC error code used when a call has no verified caller.
+pub const UNAUTHENTICATED: i32 = -32001;
+
+/// The JSON-RPC error code used when the caller lacks scopes, roles or the token kind.
+pub const FORBIDDEN: i32 = -32003;
 
 /// The principal the guard layer verified for this request, if any.
 ///
@@ -19,8 +41,13 @@ pub fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
         .get::<Principal>()
 }
 
-/// The JSON-RPC error code used when a call has no verified principal.
-pub const UNAUTHENTICATED: i32 = -32001;
+/// The policy the guard layer enforces, as it left it for the in-process checks.
+pub fn policy(ctx: &RequestContext<RoleServer>) -> Option<&Arc<Policy>> {
+    ctx.extensions
+        .get::<http::request::Parts>()?
+        .extensions
+        .get::<Arc<Policy>>()
+}
 
 /// A tool or prompt that takes a `Principal` parameter runs only for a verified caller: with no
 /// principal (no guard layer, another transport) the call is refused with a JSON-RPC error
@@ -46,12 +73,165 @@ impl<C: AsRequestContext> FromContextPart<C> for Principal {
     fn from_context_part(context: &mut C) -> Result<Self, ErrorData> {
         principal(context.as_request_context())
             .cloned()
-            .ok_or_else(|| {
-                ErrorData::new(
-                    rmcp::model::ErrorCode(UNAUTHENTICATED),
-                    "unauthenticated: this operation needs a verified caller",
-                    None,
-                )
-            })
+            .ok_or_else(unauthenticated)
+    }
+}
+
+fn unauthenticated() -> ErrorData {
+    ErrorData::new(
+        ErrorCode(UNAUTHENTICATED),
+        "unauthenticated: this operation needs a verified caller",
+        None,
+    )
+}
+
+/// Checks an operation against the policy in the context, as the `#[protected]` guards do.
+/// Use it in hand-written handlers (`read_resource`, say). Fails closed: without the guard
+/// layer's policy (another transport, no layer) everything but public operations is refused.
+pub fn authorize(
+    ctx: &RequestContext<RoleServer>,
+    target: Target<'_>,
+    args: Option<&Map<String, Value>>,
+) -> Result<(), ErrorData> {
+    let Some(policy) = policy(ctx) else {
+        return Err(unauthenticated());
+    };
+    into_result(policy.decide(principal(ctx), target, args), target)
+}
+
+fn into_result(decision: Decision, target: Target<'_>) -> Result<(), ErrorData> {
+    match decision {
+        Decision::Allow => Ok(()),
+        Decision::Unauthenticated => Err(unauthenticated()),
+        Decision::InsufficientScope {
+            required, missing, ..
+        } => Err(ErrorData::new(
+            ErrorCode(FORBIDDEN),
+            format!("insufficient_scope: this operation requires scope `{required}`"),
+            Some(serde_json::json!({ "required": required, "missing": missing })),
+        )),
+        Decision::Forbidden { reason } => Err(ErrorData::new(
+            ErrorCode(FORBIDDEN),
+            format!("forbidden: this operation {reason}"),
+            None,
+        )),
+        Decision::Conceal => Err(match target {
+            Target::Tool(_) => ErrorData::invalid_params("tool not found", None),
+            Target::Prompt(name) => {
+                ErrorData::invalid_params(format!("prompt '{name}' not found"), None)
+            }
+            Target::Resource(uri) => {
+                ErrorData::resource_not_found(format!("resource not found: {uri}"), None)
+            }
+        }),
+    }
+}
+
+/// The in-process guard `#[protected]` adds as a tool's first parameter: it decides the call
+/// with the layer's policy, the verified caller and the raw arguments, before the arguments
+/// are parsed. Not meant to be named by users.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct ToolGuard;
+
+impl<S> FromContextPart<ToolCallContext<'_, S>> for ToolGuard {
+    fn from_context_part(ctx: &mut ToolCallContext<'_, S>) -> Result<Self, ErrorData> {
+        let target = Target::Tool(&ctx.name);
+        let Some(policy) = policy(&ctx.request_context) else {
+            return Err(unauthenticated());
+        };
+        let decision = policy.decide(
+            principal(&ctx.request_context),
+            target,
+            ctx.arguments.as_ref(),
+        );
+        into_result(decision, target).map(|()| ToolGuard)
+    }
+}
+
+/// The in-process guard `#[protected]` adds as a prompt's first parameter.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct PromptGuard;
+
+impl<S> FromContextPart<PromptContext<'_, S>> for PromptGuard {
+    fn from_context_part(ctx: &mut PromptContext<'_, S>) -> Result<Self, ErrorData> {
+        let target = Target::Prompt(&ctx.name);
+        let Some(policy) = policy(&ctx.context) else {
+            return Err(unauthenticated());
+        };
+        let decision = policy.decide(principal(&ctx.context), target, ctx.arguments.as_ref());
+        into_result(decision, target).map(|()| PromptGuard)
+    }
+}
+
+/// The `_meta` of a protected operation: the advertised `securitySchemes` and the full
+/// requirement, merged into the user's own `_meta` if any.
+pub fn requirement_meta(requirement: &Requirement, user: Option<MetaObject>) -> MetaObject {
+    let mut meta = user.unwrap_or_default();
+    meta.insert(
+        SECURITY_SCHEMES_META_KEY.into(),
+        requirement.security_schemes(),
+    );
+    meta.insert(
+        REQUIREMENT_META_KEY.into(),
+        serde_json::to_value(requirement).expect("requirements serialize"),
+    );
+    meta
+}
+
+/// The requirement a `_meta` carries, if any.
+pub fn requirement_from_meta(
+    meta: Option<&MetaObject>,
+) -> Result<Option<Requirement>, PolicyError> {
+    match meta.and_then(|m| m.get(REQUIREMENT_META_KEY)) {
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| PolicyError::InvalidMeta(e.to_string())),
+    }
+}
+
+/// `tools/list` for this caller: tools the policy hides from them are left out, the internal
+/// requirement is removed from each `_meta` (the `securitySchemes` stay), and for 2026-07-28
+/// peers the result is marked `cacheScope: "private"` whenever it depends on the caller.
+///
+/// Without the guard layer's policy only tools whose own `_meta` does not hide them are
+/// listed.
+pub fn list_tools(tools: Vec<Tool>, ctx: &RequestContext<RoleServer>) -> ListToolsResult {
+    let policy = policy(ctx);
+    let caller = principal(ctx);
+    let visible = |tool: &Tool| match policy {
+        Some(p) => p.decide(caller, Target::Tool(&tool.name), None) != Decision::Conceal,
+        None => requirement_from_meta(tool.meta.as_ref())
+            .ok()
+            .flatten()
+            .is_none_or(|r| r.public || r.visibility != Some(Visibility::Hidden)),
+    };
+    let tools: Vec<Tool> = tools
+        .into_iter()
+        .filter(|t| visible(t))
+        .map(|mut t| {
+            if let Some(meta) = t.meta.as_mut() {
+                meta.remove(REQUIREMENT_META_KEY);
+            }
+            t
+        })
+        .collect();
+    let modern = ctx
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+    let private = policy.is_none_or(|p| p.lists_depend_on_caller());
+    ListToolsResult {
+        result_type: Some(ResultType::COMPLETE),
+        tools,
+        meta: None,
+        next_cursor: None,
+        ttl_ms: modern.then_some(0),
+        cache_scope: modern.then_some(if private {
+            CacheScope::Private
+        } else {
+            CacheScope::Public
+        }),
     }
 }

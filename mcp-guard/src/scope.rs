@@ -159,6 +159,66 @@ impl fmt::Debug for ScopeSet {
     }
 }
 
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let items = Vec::<String>::deserialize(deserializer)?;
+        ScopeSet::try_from_iter(items).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A scope from a catalogue, as a typed constant (`Scopes::FILES_READ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope(&'static str);
+
+impl Scope {
+    /// A scope constant. The `scopes!` macro checks the grammar at compile time.
+    pub const fn new_unchecked(scope: &'static str) -> Self {
+        Self(scope)
+    }
+
+    /// The scope string.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl AsRef<str> for Scope {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// One scope of a catalogue declared with `scopes!`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogueEntry {
+    /// The scope string.
+    pub scope: &'static str,
+    /// Its documentation.
+    pub doc: &'static str,
+    /// The scopes it implies directly.
+    pub implies: &'static [&'static str],
+    /// Whether it is asked for in 401 challenges.
+    pub baseline: bool,
+}
+
+/// A scope catalogue: implemented by the type `scopes!` declares.
+pub trait ScopeCatalogue {
+    /// Every scope, in declaration order.
+    const ENTRIES: &'static [CatalogueEntry];
+}
+
 /// Which scopes imply which: a broader scope satisfies every narrower scope it implies,
 /// directly or through a chain (`files:admin` ⇒ `files:write` ⇒ `files:read`).
 ///

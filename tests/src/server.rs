@@ -92,7 +92,8 @@ impl TestServer {
         adjust(&mut options);
         let store = files::Store::default();
         let shared = store.clone();
-        let running = server::spawn(listener, &options, files::policy(), move || {
+        let guard = files::guard(&options, &store).expect("valid options");
+        let running = server::spawn(listener, &options, guard, move || {
             FileServer::new(shared.clone())
         })
         .expect("server starts");

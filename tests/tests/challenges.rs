@@ -28,7 +28,7 @@ async fn no_credentials_gets_401_with_metadata_and_baseline_scope_and_no_error()
         let a = server
             .post(
                 &headers,
-                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/x"}}}"#,
             )
             .await;
         assert_eq!(a.status, 401, "{auth:?}");
@@ -217,9 +217,11 @@ async fn challenge_never_contains_offline_access_or_foreign_scopes() {
         &key,
         "offline_access mail:send files:read",
     );
-    let a = server.call(&t, "reset_store", json!({})).await;
+    let a = server
+        .call(&t, "write_file", json!({"path": "/a", "content": "x"}))
+        .await;
     assert_eq!(a.status, 403);
-    assert_eq!(a.challenge().param("scope"), Some("files:admin files:read"));
+    assert_eq!(a.challenge().param("scope"), Some("files:read files:write"));
 }
 
 #[tokio::test]

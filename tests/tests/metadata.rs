@@ -28,7 +28,7 @@ async fn metadata_is_served_at_the_path_suffixed_and_root_urls() {
         );
         assert_eq!(
             doc["scopes_supported"],
-            serde_json::json!(["files:admin", "files:read", "files:write"])
+            serde_json::json!(["files:admin", "files:read", "files:shared", "files:write"])
         );
         assert_eq!(
             doc["bearer_methods_supported"],

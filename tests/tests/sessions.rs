@@ -42,13 +42,14 @@ async fn rmcp_client_lists_and_calls_tools_with_a_valid_token() {
     assert_eq!(
         names,
         [
+            "about",
             "echo",
             "list_files",
             "read_file",
-            "reset_store",
             "whoami",
             "write_file"
-        ]
+        ],
+        "reset_store is hidden from a caller without files:admin"
     );
 
     let who = client
@@ -122,15 +123,24 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
     assert_eq!(b.status, 404, "{b:?}");
     assert!(!server.store.lock().unwrap().contains_key("/b"));
 
-    // A session id without a token is not authentication.
-    let body = json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}).to_string();
+    // A session id without a token is not authentication: a protected call is challenged,
+    // and even an anonymous list cannot use alice's session.
+    let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}).to_string();
     let n = server
         .post(
             &[("mcp-protocol-version", LEGACY), ("mcp-session-id", &sid)],
-            &body,
+            &call,
         )
         .await;
-    assert_eq!(n.status, 401);
+    assert_eq!(n.status, 404);
+    let list = json!({"jsonrpc":"2.0","id":4,"method":"tools/list"}).to_string();
+    let n = server
+        .post(
+            &[("mcp-protocol-version", LEGACY), ("mcp-session-id", &sid)],
+            &list,
+        )
+        .await;
+    assert_eq!(n.status, 404);
 
     // An unknown session id is refused before rmcp.
     let u = server

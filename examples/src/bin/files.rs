@@ -20,6 +20,11 @@ use mcp_guard_examples::server::{self, ServerOptions};
 struct Cli {
     #[command(flatten)]
     server: ServerOptions,
+
+    /// Print the authorization manifest (scopes, and what each tool and prompt requires) as
+    /// JSON and exit.
+    #[arg(long)]
+    print_manifest: bool,
 }
 
 #[tokio::main]
@@ -33,7 +38,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let listener = tokio::net::TcpListener::bind(cli.server.listen).await?;
     let store = files::Store::default();
-    let running = server::spawn(listener, &cli.server, files::policy(), move || {
+    if cli.print_manifest {
+        let manifest = mcp_guard::manifest(&FileServer::new(store))?;
+        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        return Ok(());
+    }
+    let guard = files::guard(&cli.server, &store)?;
+    let running = server::spawn(listener, &cli.server, guard, move || {
         FileServer::new(store.clone())
     })?;
     tracing::info!(
