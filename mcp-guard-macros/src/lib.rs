@@ -54,3 +54,6 @@ pub fn protected_expand(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as protected::Stage2);
     protected::expand_stage2(input).into()
 }
+
+#[cfg(test)]
+mod expansion_tests;
