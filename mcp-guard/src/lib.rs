@@ -77,7 +77,158 @@ pub mod __private;
 pub use guard::{AuthError, ConfigError, Guard, GuardBuilder, Issuer};
 pub use jwt::TypPolicy;
 pub use layer::GuardLayer;
-pub use mcp_guard_macros::{ProtectedResource, guarded, protected, public, scopes};
+/// Declares the server's scope catalogue, once: each scope's constant name, string, doc text,
+/// the scopes it implies, and `#[baseline]` for the scopes asked for in 401 challenges.
+///
+/// It declares a type (here `Scopes`) with a typed constant per scope
+/// (`Scopes::FILES_READ: mcp_guard::Scope`) and an implementation of
+/// [`scope::ScopeCatalogue`], from which the policy takes `scopes_supported`, the hierarchy
+/// and the baseline. It also declares the callback through which [`macro@protected`] checks
+/// every scope at compile time, so `scopes!` must come before the tools in the module (or be
+/// imported with `use path::to::module::*;`).
+///
+/// Compile errors: a scope string outside RFC 6749's grammar, a string or name declared twice,
+/// an implied name that is not declared (with a suggestion), a cycle of implications.
+///
+/// ```
+/// mcp_guard::scopes! {
+///     /// The file store's scopes.
+///     pub Scopes {
+///         /// Read and list files.
+///         #[baseline]
+///         FILES_READ = "files:read",
+///         /// Create and replace files.
+///         FILES_WRITE = "files:write",
+///         /// Administer the store; implies reading and writing.
+///         FILES_ADMIN = "files:admin" => [FILES_READ, FILES_WRITE],
+///     }
+/// }
+/// use mcp_guard::scope::ScopeCatalogue;
+/// assert_eq!(Scopes::FILES_ADMIN.as_str(), "files:admin");
+/// assert_eq!(Scopes::ENTRIES[2].implies, ["files:read", "files:write"]);
+/// ```
+pub use mcp_guard_macros::scopes;
+
+/// Protects an rmcp tool or prompt. Written **above** `#[tool]` / `#[prompt]`.
+///
+/// | argument | meaning |
+/// |---|---|
+/// | *(none)* | any authenticated caller |
+/// | `scopes = "a b"`, `scopes = [A, "b"]` | all of these scopes (strings or catalogue names) |
+/// | `any_of = ["a", B, "c d"]` | at least one alternative (each a scope or a space-separated set) |
+/// | `roles = "r"`, `roles = ["r", "s"]` | all of these roles (`roles` claim) |
+/// | `token = "user"` / `token = "app"` | a delegated token / an app-only token |
+/// | `when(cond, scopes = ...)` | extra scopes when the call's arguments meet `cond`: `field`, `a.b == "lit"`, `field.starts_with("/prefix")`; repeatable |
+/// | `hidden` / `listed` | hide the operation from callers who may not use it (absent from `tools/list`, calls answered as unknown), or list it (calls answered with the 403 challenge); default: the server's |
+///
+/// What it generates, from that one declaration:
+/// - the requirement in the operation's `_meta`, with the SEP-1488 advertisement
+///   `securitySchemes: [{"type":"oauth2","scopes":[...]}]`; the guard's policy is collected from
+///   it ([`GuardBuilder::server`]), so the layer's HTTP 403 step-up, the list filtering and the
+///   in-process check all read the same requirement;
+/// - a guard as the method's first extractor: it runs before the arguments are parsed and
+///   refuses the call when there is no verified caller (no guard layer, another transport),
+///   when scopes are missing, or when the caller lacks a role or the token kind.
+///
+/// Every scope is checked at compile time against the [`scopes!`] catalogue: a misspelled
+/// scope is an error on the literal, listing the declared scopes and the closest one.
+/// Arguments are checked too (unknown or repeated ones, `hidden` with `listed`, a `when`
+/// field the parameters do not have, a method that is not `async` or not an rmcp tool).
+///
+/// Tools without `#[protected]` require the baseline scopes of the catalogue; tools that need
+/// no token at all are marked [`macro@public`].
+///
+/// ```
+/// use mcp_guard::{Principal, protected};
+/// use rmcp::{tool, tool_router, handler::server::{router::tool::ToolRouter, wrapper::Parameters}};
+///
+/// mcp_guard::scopes! {
+///     pub Scopes {
+///         #[baseline]
+///         FILES_READ = "files:read",
+///         FILES_WRITE = "files:write",
+///         FILES_SHARED = "files:shared",
+///     }
+/// }
+///
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
+/// pub struct WriteArgs { path: String, content: String }
+///
+/// #[derive(Clone)]
+/// pub struct Files { tool_router: ToolRouter<Self> }
+///
+/// #[tool_router]
+/// impl Files {
+///     /// Writes a file; under `/shared` it needs `files:shared` too.
+///     #[protected(scopes = FILES_WRITE, when(path.starts_with("/shared"), scopes = FILES_SHARED))]
+///     #[tool]
+///     async fn write_file(&self, caller: Principal, Parameters(args): Parameters<WriteArgs>) -> String {
+///         format!("{} wrote {}", caller.subject(), args.path)
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub use mcp_guard_macros::protected;
+
+/// Marks an rmcp tool or prompt as needing no token (advertised as
+/// `securitySchemes: [{"type":"noauth"}]`). Written above `#[tool]` / `#[prompt]`. A server
+/// with public operations serves requests without a token; the policy then refuses what needs
+/// one with the 401 challenge.
+pub use mcp_guard_macros::public;
+
+/// On the `impl ServerHandler` block, above `#[tool_handler]`: adds a `tools/list` filtered per
+/// caller (hidden tools appear only to callers who may use them; the internal requirement is
+/// stripped from `_meta`; `cacheScope: "private"` for 2026-07-28 peers when lists depend on
+/// the caller) and implements [`GuardedServer`], through which [`GuardBuilder::server`]
+/// collects the policy. The router is the one named in `#[tool_handler(router = ...)]` (and
+/// `#[prompt_handler(router = ...)]`).
+///
+/// ```
+/// # mcp_guard::scopes! { pub Scopes { #[baseline] READ = "read" } }
+/// use rmcp::{ServerHandler, tool, tool_handler, tool_router, handler::server::router::tool::ToolRouter};
+///
+/// #[derive(Clone, mcp_guard::ProtectedResource)]
+/// #[protected_resource(scopes = Scopes, name = "Demo")]
+/// pub struct Demo { tool_router: ToolRouter<Self> }
+///
+/// #[tool_router]
+/// impl Demo {
+///     /// Ping.
+///     #[mcp_guard::protected(scopes = READ)]
+///     #[tool]
+///     async fn ping(&self) -> String { "pong".into() }
+/// }
+///
+/// #[mcp_guard::guarded]
+/// #[tool_handler(router = self.tool_router, name = "demo", version = "0.1.0")]
+/// impl ServerHandler for Demo {}
+///
+/// let demo = Demo { tool_router: Demo::tool_router() };
+/// let guard = mcp_guard::Guard::builder()
+///     .server(&demo)
+///     .resource("https://demo.example.com/mcp")
+///     .issuer(mcp_guard::Issuer::with_jwks_uri("https://as.example.com", "https://as.example.com/jwks"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(guard.policy().tool_requirement("ping").scopes.to_string(), "read");
+/// ```
+pub use mcp_guard_macros::guarded;
+
+/// Derives [`ProtectedResource`]: the server's scope catalogue and the RFC 9728 metadata known
+/// at compile time, in `#[protected_resource(...)]`:
+///
+/// | argument | meaning |
+/// |---|---|
+/// | `scopes = Type` | the catalogue declared with [`scopes!`] (required) |
+/// | `resource = "https://…/mcp"` | the public MCP endpoint URL |
+/// | `authorization_servers = ["https://…"]` | trusted issuers (discovered when no issuer is configured on the builder) |
+/// | `name`, `documentation`, `policy_uri`, `tos_uri` | `resource_name`, `resource_documentation`, `resource_policy_uri`, `resource_tos_uri` |
+/// | `hidden` | hide operations from callers who may not use them, unless an operation says `listed` |
+///
+/// URL literals are checked at compile time: absolute, `https` (or `http` on a loopback
+/// host), no fragment. Values known only at run time override them through
+/// [`GuardBuilder`].
+pub use mcp_guard_macros::ProtectedResource;
 pub use policy::Visibility;
 pub use policy::{Decision, Policy, Requirement};
 pub use principal::Principal;
