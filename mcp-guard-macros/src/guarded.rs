@@ -69,6 +69,33 @@ fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream>
         "prompt_handler",
         syn::parse_quote!(Self::prompt_router()),
     )?;
+    if let Some(router) = &prompts {
+        // rmcp's `#[prompt_handler]` writes `list_prompts` itself; hand it a router that lists
+        // prompts without the internal requirement.
+        for attr in &mut imp.attrs {
+            if attr
+                .path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "prompt_handler")
+            {
+                let path = attr.path().clone();
+                let mut rest: Vec<TokenStream> = Vec::new();
+                if let Meta::List(list) = &attr.meta {
+                    for m in
+                        list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?
+                    {
+                        if !m.path().is_ident("router") {
+                            rest.push(quote!(#m));
+                        }
+                    }
+                }
+                *attr = syn::parse_quote!(
+                    #[#path(router = ::mcp_guard::__private::GuardedPrompts(&#router) #(, #rest)*)]
+                );
+            }
+        }
+    }
     if let Some(own) = imp.items.iter().find_map(|i| match i {
         ImplItem::Fn(f) if f.sig.ident == "list_tools" => Some(f),
         _ => None,

@@ -155,7 +155,7 @@ where
     };
 
     for op in &operations {
-        if let Some(resp) = decide(&guard, principal.as_ref(), op) {
+        if let Some(resp) = decide(&guard, principal.as_ref(), op, header_validated) {
             return resp;
         }
     }
@@ -269,8 +269,9 @@ fn unauthorized(guard: &Guard) -> Response {
 /// on the arguments, or a refusal must be answered with the request's `id`.
 fn needs_body(guard: &Guard, op: &classify::Operation) -> bool {
     op.policy_target().is_some_and(|t| {
-        let req = guard.policy().requirement(t);
-        !req.when.is_empty() || guard.policy().is_hidden(req)
+        let policy = guard.policy();
+        let req = policy.requirement(t);
+        !req.when.is_empty() || policy.is_hidden(req) || policy.is_unknown(t)
     })
 }
 
@@ -341,6 +342,7 @@ fn decide(
     guard: &Guard,
     principal: Option<&Principal>,
     op: &classify::Operation,
+    modern: bool,
 ) -> Option<Response> {
     let Some(target) = op.policy_target() else {
         // Methods without a target (initialize, lists, notifications) need only what the
@@ -409,7 +411,11 @@ fn decide(
             let (code, message) = match target {
                 Target::Tool(_) => (-32602, "tool not found".to_owned()),
                 Target::Prompt(p) => (-32602, format!("prompt '{}' not found", printable(p))),
-                Target::Resource(_) => (-32002, "resource not found".to_owned()),
+                // rmcp reports a missing resource as -32602 to 2026-07-28 peers, -32002 to older ones.
+                Target::Resource(_) => (
+                    if modern { -32602 } else { -32002 },
+                    "resource not found".to_owned(),
+                ),
             };
             Some(json_rpc_error(
                 StatusCode::OK,

@@ -59,6 +59,8 @@ pub mod audit;
 pub mod bearer;
 pub mod challenge;
 pub mod classify;
+#[cfg(feature = "dev")]
+pub mod dev;
 mod guard;
 pub mod jwks;
 pub mod jwt;

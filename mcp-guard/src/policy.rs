@@ -349,6 +349,8 @@ pub struct Policy {
     default_resource: Requirement,
     default_visibility: Visibility,
     caller_dependent_lists: bool,
+    known_tools: Option<std::collections::HashSet<String>>,
+    known_prompts: Option<std::collections::HashSet<String>>,
 }
 
 impl Policy {
@@ -410,6 +412,25 @@ impl Policy {
         requirement.visibility.unwrap_or(self.default_visibility) == Visibility::Hidden
     }
 
+    /// Whether the target is unknown to a policy that knows every tool and prompt of its
+    /// server (one collected with [`PolicyBuilder::tools_from_meta`]): such calls are answered
+    /// exactly like calls of hidden operations, so that hidden ones cannot be told apart.
+    pub(crate) fn is_unknown(&self, target: Target<'_>) -> bool {
+        match target {
+            Target::Tool(name) => self.known_tools.as_ref().is_some_and(|k| !k.contains(name)),
+            Target::Prompt(name) => self
+                .known_prompts
+                .as_ref()
+                .is_some_and(|k| !k.contains(name)),
+            Target::Resource(_) => false,
+        }
+    }
+
+    fn hides(&self, target: Target<'_>, requirement: &Requirement) -> bool {
+        // rmcp's `#[prompt_handler]` lists every prompt, so prompts are never hidden.
+        !matches!(target, Target::Prompt(_)) && self.is_hidden(requirement)
+    }
+
     /// Decides whether `principal` may call tool `name` (arguments not considered).
     pub fn decide_tool(&self, principal: &Principal, name: &str) -> Decision {
         self.decide(Some(principal), Target::Tool(name), None)
@@ -422,12 +443,15 @@ impl Policy {
         target: Target<'_>,
         args: Option<&Map<String, Value>>,
     ) -> Decision {
+        if self.is_unknown(target) {
+            return Decision::Conceal;
+        }
         let req = self.requirement(target);
         if req.public {
             return Decision::Allow;
         }
         let Some(principal) = principal else {
-            return if self.is_hidden(req) {
+            return if self.hides(target, req) {
                 Decision::Conceal
             } else {
                 Decision::Unauthenticated
@@ -450,7 +474,7 @@ impl Policy {
         }
         let missing = self.hierarchy.missing(held, &required);
         if !missing.is_empty() {
-            if self.is_hidden(req) {
+            if self.hides(target, req) {
                 return Decision::Conceal;
             }
             let mut challenge = required.clone();
@@ -473,7 +497,7 @@ impl Policy {
                 .map(|kind| format!("requires {kind}")),
         };
         match forbidden {
-            Some(_) if self.is_hidden(req) => Decision::Conceal,
+            Some(_) if self.hides(target, req) => Decision::Conceal,
             Some(reason) => Decision::Forbidden { reason },
             None => Decision::Allow,
         }
@@ -491,6 +515,8 @@ pub struct PolicyBuilder {
     resources: Vec<(String, Requirement)>,
     default_tool: Option<Requirement>,
     default_visibility: Visibility,
+    known_tools: Option<std::collections::HashSet<String>>,
+    known_prompts: Option<std::collections::HashSet<String>>,
 }
 
 impl PolicyBuilder {
@@ -562,12 +588,15 @@ impl PolicyBuilder {
     }
 
     /// Reads the requirements that `#[protected]` and `#[public]` put in each tool's `_meta`.
-    /// Tools without one follow the default.
+    /// Tools without one follow the default. The policy then knows every tool: calls of other
+    /// names are answered like calls of hidden tools.
     pub fn tools_from_meta<'a>(
         mut self,
         tools: impl IntoIterator<Item = &'a rmcp::model::Tool>,
     ) -> Result<Self, PolicyError> {
+        let known = self.known_tools.get_or_insert_with(Default::default);
         for tool in tools {
+            known.insert(tool.name.to_string());
             if let Some(req) = crate::rmcp::requirement_from_meta(tool.meta.as_ref())? {
                 self.tools.push((tool.name.to_string(), req));
             }
@@ -580,7 +609,9 @@ impl PolicyBuilder {
         mut self,
         prompts: impl IntoIterator<Item = &'a rmcp::model::Prompt>,
     ) -> Result<Self, PolicyError> {
+        let known = self.known_prompts.get_or_insert_with(Default::default);
         for prompt in prompts {
+            known.insert(prompt.name.clone());
             if let Some(req) = crate::rmcp::requirement_from_meta(prompt.meta.as_ref())? {
                 self.prompts.push((prompt.name.clone(), req));
             }
@@ -676,6 +707,8 @@ impl PolicyBuilder {
             default_resource: Requirement::default(),
             default_visibility: self.default_visibility,
             caller_dependent_lists: caller_dependent,
+            known_tools: self.known_tools,
+            known_prompts: self.known_prompts,
         })
     }
 }

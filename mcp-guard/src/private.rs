@@ -90,3 +90,28 @@ pub fn spec_meta(
 ) -> rmcp::model::MetaObject {
     crate::rmcp::requirement_meta(&spec.requirement(), user)
 }
+
+/// What `#[guarded]` hands to rmcp's `#[prompt_handler]` as its router: the prompts, listed
+/// without mcp-guard's internal requirement in their `_meta`.
+pub struct GuardedPrompts<'a, S>(pub &'a rmcp::handler::server::router::prompt::PromptRouter<S>);
+
+impl<S: Send + Sync + 'static> GuardedPrompts<'_, S> {
+    /// Every prompt, with only the public `securitySchemes` in `_meta`.
+    pub fn list_all(&self) -> Vec<rmcp::model::Prompt> {
+        let mut prompts = self.0.list_all();
+        for p in &mut prompts {
+            if let Some(meta) = p.meta.as_mut() {
+                meta.remove(crate::rmcp::REQUIREMENT_META_KEY);
+            }
+        }
+        prompts
+    }
+
+    /// Runs the prompt.
+    pub async fn get_prompt(
+        &self,
+        context: rmcp::handler::server::prompt::PromptContext<'_, S>,
+    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
+        self.0.get_prompt(context).await
+    }
+}
