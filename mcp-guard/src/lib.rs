@@ -238,7 +238,7 @@ pub use principal::TokenKind;
 pub use scope::{Scope, ScopeHierarchy, ScopeSet};
 pub use server::{GuardedServer, ProtectedResource, ResourceDescriptor, manifest, policy_builder};
 
-/// The README's examples, compiled as doctests.
+/// The README's examples, compiled as doctests (with the `dev` feature, as in the workspace).
 #[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "dev"))]
 pub struct ReadmeDoctests;
