@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
+use mcp_guard::profile::Profile;
 use mcp_guard::{Guard, GuardBuilder, Issuer, TypPolicy};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
@@ -17,14 +19,53 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerOptions {
     /// Issuer identifier of the trusted authorization server (repeat for several). Its keys
-    /// are found through RFC 8414 / OpenID Connect discovery unless --jwks-uri is given.
-    #[arg(
-        long = "issuer",
-        env = "MCP_GUARD_ISSUER",
-        value_delimiter = ',',
-        required = true
-    )]
+    /// are found through RFC 8414 / OpenID Connect discovery unless --jwks-uri is given. A
+    /// multi-tenant Entra ID issuer is written with `{tid}` and needs --tenant.
+    #[arg(long = "issuer", env = "MCP_GUARD_ISSUER", value_delimiter = ',')]
     pub issuers: Vec<String>,
+
+    /// How the identity provider shapes tokens: generic, entra, okta, cognito, auth0, keycloak.
+    #[arg(long, env = "MCP_GUARD_PROFILE", default_value = "generic",
+        value_parser = ["generic", "entra", "okta", "cognito", "auth0", "keycloak"])]
+    pub profile: String,
+
+    /// Tenant accepted by a `{tid}` issuer template (Entra ID multi-tenant; repeatable).
+    #[arg(long = "tenant", env = "MCP_GUARD_TENANTS", value_delimiter = ',')]
+    pub tenants: Vec<String>,
+
+    /// Cognito: the app client ids whose access tokens are accepted (they carry no `aud`).
+    /// Keycloak: the server's client, whose `resource_access` roles count.
+    #[arg(
+        long = "client-id",
+        env = "MCP_GUARD_CLIENT_IDS",
+        value_delimiter = ','
+    )]
+    pub client_ids: Vec<String>,
+
+    /// Namespace of the scopes at the identity provider (Entra App ID URI `api://…/`, Cognito
+    /// resource server identifier): advertised with it, held without it.
+    #[arg(long, env = "MCP_GUARD_SCOPE_PREFIX")]
+    pub scope_prefix: Option<String>,
+
+    /// RFC 7662 introspection endpoint for opaque tokens.
+    #[arg(long, env = "MCP_GUARD_INTROSPECTION_ENDPOINT")]
+    pub introspection_endpoint: Option<String>,
+
+    /// Client id of this server at the introspection endpoint.
+    #[arg(long, env = "MCP_GUARD_INTROSPECTION_CLIENT_ID")]
+    pub introspection_client_id: Option<String>,
+
+    /// Client secret of this server at the introspection endpoint (prefer the environment).
+    #[arg(
+        long,
+        env = "MCP_GUARD_INTROSPECTION_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub introspection_client_secret: Option<String>,
+
+    /// Client authentication at the introspection endpoint: basic or post.
+    #[arg(long, env = "MCP_GUARD_INTROSPECTION_AUTH", default_value = "basic", value_parser = ["basic", "post"])]
+    pub introspection_auth: String,
 
     /// Public URL of the MCP endpoint, e.g. https://mcp.example.com/mcp. It is the
     /// `resource` of the metadata and the audience tokens must carry.
@@ -43,7 +84,8 @@ pub struct ServerOptions {
     #[arg(long = "audience", env = "MCP_GUARD_AUDIENCES", value_delimiter = ',')]
     pub audiences: Vec<String>,
 
-    /// Accept access tokens typed `JWT` or untyped, besides RFC 9068 `at+jwt`.
+    /// Accept access tokens typed `JWT` or untyped, besides RFC 9068 `at+jwt` (the non-generic
+    /// profiles already do).
     #[arg(long, env = "MCP_GUARD_LENIENT_TYP")]
     pub lenient_typ: bool,
 
@@ -81,6 +123,14 @@ impl ServerOptions {
     pub fn new(issuer: &str, resource: &str, listen: SocketAddr) -> Self {
         Self {
             issuers: vec![issuer.to_owned()],
+            profile: "generic".to_owned(),
+            tenants: Vec::new(),
+            client_ids: Vec::new(),
+            scope_prefix: None,
+            introspection_endpoint: None,
+            introspection_client_id: None,
+            introspection_client_secret: None,
+            introspection_auth: "basic".to_owned(),
             resource: resource.to_owned(),
             listen,
             jwks_uri: None,
@@ -105,17 +155,52 @@ impl ServerOptions {
             .resource(&self.resource)
             .leeway(Duration::from_secs(self.leeway_secs))
             .resource_name(&self.resource_name);
+        let profile = Profile::by_name(&self.profile, &self.client_ids)
+            .ok_or_else(|| format!("unknown profile `{}`", self.profile))?;
+        if self.profile == "cognito" && self.client_ids.is_empty() {
+            return Err(
+                "--profile cognito needs --client-id: Cognito access tokens carry no audience"
+                    .into(),
+            );
+        }
         for iss in &self.issuers {
-            let issuer = match &self.jwks_uri {
+            let mut issuer = match &self.jwks_uri {
                 Some(uri) => Issuer::with_jwks_uri(iss, uri),
                 None => Issuer::discover(iss),
             };
-            let typ = if self.lenient_typ {
-                TypPolicy::lenient()
-            } else {
-                TypPolicy::access_token()
+            issuer = issuer
+                .profile(profile.clone())
+                .key_source_config(key_config.clone());
+            if self.lenient_typ {
+                issuer = issuer.typ(TypPolicy::lenient());
+            }
+            if iss.contains("{tid}") {
+                issuer = issuer.tenants(self.tenants.iter().cloned());
+            }
+            builder = builder.issuer(issuer);
+        }
+        if let Some(prefix) = &self.scope_prefix {
+            builder = builder.scope_prefix(prefix);
+        }
+        if let Some(endpoint) = &self.introspection_endpoint {
+            let (Some(id), Some(secret)) = (
+                &self.introspection_client_id,
+                &self.introspection_client_secret,
+            ) else {
+                return Err("--introspection-endpoint needs --introspection-client-id and --introspection-client-secret".into());
             };
-            builder = builder.issuer(issuer.typ(typ).key_source_config(key_config.clone()));
+            let auth = if self.introspection_auth == "post" {
+                ClientAuth::Post
+            } else {
+                ClientAuth::Basic
+            };
+            let mut i = Introspection::new(endpoint, id, secret)?.client_auth(auth);
+            if let Some(first) = self.issuers.first() {
+                i = i.issuer(first);
+            }
+            builder = builder.introspection(i);
+        } else if self.issuers.is_empty() {
+            return Err("give --issuer, or --introspection-endpoint for opaque tokens".into());
         }
         for a in &self.audiences {
             builder = builder.extra_audience(a);

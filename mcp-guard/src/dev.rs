@@ -391,7 +391,9 @@ impl TokenBuilder {
         self.claim("aud", aud)
     }
 
-    /// Lifetime from now (`exp`); a zero or past lifetime makes an expired token.
+    /// Lifetime from now (`exp`). A zero lifetime expires at once but is still inside a
+    /// verifier's leeway; for an expired token set `exp` in the past with
+    /// [`TokenBuilder::claim`].
     pub fn expires_in(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -895,7 +897,7 @@ fn consent_page(
 <body><h1>Authorize <em>{name}</em>?</h1>
 <p>The development authorization server at <code>{issuer}</code> will let <strong>{name}</strong> act as <strong>{subject}</strong>{resource}.</p>
 <p>Requested scopes:</p><ul>{scopes}</ul>
-<form method="post" action="/authorize">
+<form method="post" action="">
 <input type="hidden" name="request_id" value="{id}">
 <button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
@@ -1100,7 +1102,8 @@ async fn token(
             let Some(presented) = req.refresh_token.as_deref() else {
                 return bad("invalid_request", "refresh_token is required");
             };
-            let Some(old) = s.lock().refresh.remove(presented) else {
+            let mut store = s.lock();
+            let Some(old) = store.refresh.get(presented) else {
                 return bad(
                     "invalid_grant",
                     "the refresh token is unknown, used or revoked",
@@ -1127,6 +1130,12 @@ async fn token(
             {
                 return bad("invalid_target", "resource differs from the original grant");
             }
+            // Only a request that succeeds spends the refresh token (rotation).
+            let old = store
+                .refresh
+                .remove(presented)
+                .expect("present: checked above");
+            drop(store);
             (old.subject, scope, old.resource)
         }
         "client_credentials" => {
@@ -1225,7 +1234,7 @@ mod tests {
         // RFC 7636 appendix B.
         assert_eq!(
             s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGMSFw-cM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

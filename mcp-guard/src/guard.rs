@@ -14,6 +14,7 @@ use crate::jwt::{self, Audiences, JwtError, JwtRules, KeySet, SUPPORTED_ALGORITH
 use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
 use crate::policy::{Policy, PolicyBuilder, PolicyError, Requirement};
 use crate::principal::Principal;
+use crate::profile::Profile;
 use crate::server::{GuardedServer, ProtectedResource, ResourceDescriptor};
 
 /// A trusted authorization server (token issuer) and where its keys come from.
@@ -28,7 +29,9 @@ use crate::server::{GuardedServer, ProtectedResource, ResourceDescriptor};
 pub struct Issuer {
     issuer: String,
     keys: IssuerKeys,
-    typ: TypPolicy,
+    typ: Option<TypPolicy>,
+    profile: Profile,
+    tenants: Vec<String>,
     algorithms: Vec<Algorithm>,
     key_config: KeySourceConfig,
 }
@@ -60,15 +63,36 @@ impl Issuer {
         Self {
             issuer,
             keys,
-            typ: TypPolicy::default(),
+            typ: None,
+            profile: Profile::generic(),
+            tenants: Vec::new(),
             algorithms: SUPPORTED_ALGORITHMS.to_vec(),
             key_config: KeySourceConfig::default(),
         }
     }
 
-    /// The accepted `typ` values (default: RFC 9068 `at+jwt` only).
+    /// The accepted `typ` values (default: the profile's; RFC 9068 `at+jwt` only for the
+    /// generic profile).
     pub fn typ(mut self, typ: TypPolicy) -> Self {
-        self.typ = typ;
+        self.typ = Some(typ);
+        self
+    }
+
+    /// How this issuer's tokens are read (default: [`Profile::generic`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// For a multi-tenant issuer written as a template with `{tid}`
+    /// (`https://login.microsoftonline.com/{tid}/v2.0`): the tenants accepted. A token's
+    /// `iss` must be the template filled with its own `tid`, and that `tid` one of these.
+    pub fn tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tenants = tenants.into_iter().map(Into::into).collect();
         self
     }
 
@@ -116,6 +140,16 @@ pub enum ConfigError {
     /// The policy is inconsistent.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// A `{tid}` issuer template without tenants, or tenants without a template.
+    #[error(
+        "issuer `{0}`: a `{{tid}}` template needs `tenants`, and `tenants` need a `{{tid}}` template"
+    )]
+    Tenants(String),
+    /// A `{tid}` issuer template cannot be discovered.
+    #[error(
+        "issuer `{0}` is a `{{tid}}` template: give its key set URL (jwks_uri), it cannot be discovered"
+    )]
+    TemplateDiscovery(String),
     /// Signing the metadata failed.
     #[error("signing the resource metadata failed: {0}")]
     Signing(String),
@@ -131,11 +165,15 @@ pub enum AuthError {
     /// No keys could be obtained: 503.
     #[error(transparent)]
     Unavailable(#[from] KeySourceError),
+    /// The introspection endpoint could not answer: 503.
+    #[error(transparent)]
+    IntrospectionUnavailable(#[from] crate::introspection::IntrospectionError),
 }
 
 pub(crate) struct IssuerEntry {
     pub(crate) rules: JwtRules,
     pub(crate) keys: KeySource,
+    pub(crate) profile: Profile,
 }
 
 pub(crate) struct Inner {
@@ -149,6 +187,8 @@ pub(crate) struct Inner {
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_body_bytes: usize,
     pub(crate) sessions: SessionBindings,
+    pub(crate) scope_prefix: Option<String>,
+    pub(crate) introspector: Option<Arc<crate::introspection::Introspector>>,
 }
 
 /// A configured guard: shared, cheap to clone. Build one with [`Guard::builder`], then mount
@@ -237,6 +277,11 @@ impl Guard {
     /// Verifies a bearer token and returns the caller. Keys are loaded on first use; a `kid`
     /// missing from the snapshot triggers at most one rate-limited refetch.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(introspector) = &self.0.introspector
+            && (self.0.issuers.is_empty() || !jwt::looks_like_jwt(token))
+        {
+            return Ok(introspector.introspect(token, unix_now()).await??);
+        }
         let entry = self.issuer_for(token)?;
         let keys = match entry.keys.loaded() {
             Some(keys) => keys,
@@ -257,17 +302,44 @@ impl Guard {
             }
             other => other?,
         };
-        Ok(Principal::from_claims(verified.claims)?)
+        Ok(Principal::from_profile(
+            verified.claims,
+            &entry.profile,
+            self.0.scope_prefix.as_deref(),
+        )?)
     }
 
     fn issuer_for(&self, token: &str) -> Result<&IssuerEntry, JwtError> {
         match self.0.issuers.as_slice() {
+            [] => Err(JwtError::WrongIssuer),
             [only] => Ok(only),
             many => {
                 let iss = jwt::unverified_issuer(token)?;
                 many.iter()
-                    .find(|e| e.rules.issuer == iss)
+                    .find(|e| jwt::issuer_routes(&e.rules, &iss))
                     .ok_or(JwtError::WrongIssuer)
+            }
+        }
+    }
+
+    /// How many introspection requests were sent (for monitoring and tests).
+    pub fn introspection_count(&self) -> u64 {
+        self.0
+            .introspector
+            .as_ref()
+            .map_or(0, |i| i.request_count())
+    }
+
+    /// Scopes as advertised (metadata, challenges): with the configured scope prefix.
+    pub(crate) fn advertise(&self, scopes: &crate::scope::ScopeSet) -> crate::scope::ScopeSet {
+        match &self.0.scope_prefix {
+            None => scopes.clone(),
+            Some(prefix) => {
+                let mut out = crate::scope::ScopeSet::new();
+                for s in scopes.iter() {
+                    let _ = out.insert(&format!("{prefix}{s}"));
+                }
+                out
             }
         }
     }
@@ -316,6 +388,8 @@ pub struct GuardBuilder {
     signing_key: Option<MetadataSigningKey>,
     max_body_bytes: Option<usize>,
     max_sessions: Option<usize>,
+    scope_prefix: Option<String>,
+    introspection: Option<crate::introspection::Introspection>,
     descriptor: Option<ResourceDescriptor>,
     server_policy: Option<Result<PolicyBuilder, PolicyError>>,
     resources: Vec<(String, Requirement)>,
@@ -418,6 +492,23 @@ impl GuardBuilder {
         self
     }
 
+    /// The namespace of this resource's scopes at the identity provider, e.g. Entra ID's App
+    /// ID URI (`api://…/`) or a Cognito resource server identifier (`https://…/`). Scopes
+    /// are advertised with it (`scopes_supported`, challenges) and held without it: a token's
+    /// `api://…/files.read` or `files.read` both grant `files.read`.
+    pub fn scope_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.scope_prefix = Some(prefix.into()).filter(|p| !p.is_empty());
+        self
+    }
+
+    /// Accepts opaque access tokens through RFC 7662 introspection. With issuers configured
+    /// too, tokens shaped like a JWT are verified locally and all others introspected;
+    /// without, every token is introspected.
+    pub fn introspection(mut self, introspection: crate::introspection::Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
     /// Cap on the body read to classify a request (default 4 MiB, rmcp's own limit).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = Some(bytes);
@@ -466,7 +557,7 @@ impl GuardBuilder {
         let resource_url =
             metadata::canonical_resource(&raw).map_err(ConfigError::InvalidResource)?;
         let resource = metadata::resource_string(&resource_url);
-        if self.issuers.is_empty() {
+        if self.issuers.is_empty() && self.introspection.is_none() {
             return Err(ConfigError::MissingIssuer);
         }
         let mut audience_values = vec![resource.clone()];
@@ -481,6 +572,13 @@ impl GuardBuilder {
             if i.algorithms.is_empty() {
                 return Err(ConfigError::NoAlgorithms(i.issuer.clone()));
             }
+            let template = i.issuer.contains("{tid}");
+            if template != !i.tenants.is_empty() {
+                return Err(ConfigError::Tenants(i.issuer.clone()));
+            }
+            if template && matches!(i.keys, IssuerKeys::Discover) {
+                return Err(ConfigError::TemplateDiscovery(i.issuer.clone()));
+            }
             let mut key_config = i.key_config.clone();
             key_config.algorithms = i.algorithms.clone();
             let keys = match &i.keys {
@@ -490,9 +588,15 @@ impl GuardBuilder {
             };
             let mut rules = JwtRules::new(i.issuer.clone(), audiences.clone());
             rules.leeway = leeway;
-            rules.typ = i.typ.clone();
+            rules.typ = i.typ.clone().unwrap_or_else(|| i.profile.typ.clone());
             rules.algorithms = i.algorithms.clone();
-            issuers.push(IssuerEntry { rules, keys });
+            rules.tenants = i.tenants.clone();
+            rules.audience_claim = i.profile.audience.clone();
+            issuers.push(IssuerEntry {
+                rules,
+                keys,
+                profile: i.profile.clone(),
+            });
         }
         let policy = self.policy.unwrap_or_default();
         let mut allowed_origins = vec![resource_url.origin().ascii_serialization()];
@@ -503,11 +607,33 @@ impl GuardBuilder {
             }
             allowed_origins.push(parsed.origin().ascii_serialization());
         }
-        let mut doc = ResourceMetadata::new(
-            &resource,
-            self.issuers.iter().map(|i| i.issuer.clone()).collect(),
-        );
-        doc.scopes_supported = policy.scopes_supported().to_vec();
+        let mut authorization_servers: Vec<String> =
+            self.issuers.iter().map(|i| i.issuer.clone()).collect();
+        if let Some(iss) = self
+            .introspection
+            .as_ref()
+            .and_then(|i| i.issuer_identifier())
+        {
+            if !authorization_servers.iter().any(|a| a == iss) {
+                authorization_servers.push(iss.to_owned());
+            }
+        }
+        if authorization_servers.is_empty() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        let introspector = self
+            .introspection
+            .take()
+            .map(|i| crate::introspection::Introspector::new(i, audiences.clone()));
+        let mut doc = ResourceMetadata::new(&resource, authorization_servers);
+        doc.scopes_supported = match &self.scope_prefix {
+            None => policy.scopes_supported().to_vec(),
+            Some(p) => policy
+                .scopes_supported()
+                .iter()
+                .map(|s| format!("{p}{s}"))
+                .collect(),
+        };
         doc.resource_name = self.resource_name;
         doc.resource_documentation = self.resource_documentation;
         doc.resource_policy_uri = self.resource_policy_uri;
@@ -529,6 +655,8 @@ impl GuardBuilder {
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
             sessions: SessionBindings::new(self.max_sessions.unwrap_or(100_000)),
+            scope_prefix: self.scope_prefix,
+            introspector,
         })))
     }
 }

@@ -95,6 +95,9 @@ pub enum JwtError {
     /// `iat` is in the future.
     #[error("the token was issued in the future")]
     IssuedInFuture,
+    /// Introspection says the token is not active (revoked, expired, unknown).
+    #[error("the token is not active")]
+    Inactive,
     /// A required claim is absent.
     #[error("the token lacks the `{0}` claim")]
     MissingClaim(&'static str),
@@ -428,10 +431,15 @@ pub fn canonical_audience(aud: &str) -> Cow<'_, str> {
 /// The checks applied to every token of one issuer.
 #[derive(Debug, Clone)]
 pub struct JwtRules {
-    /// The exact `iss` value.
+    /// The exact `iss` value, or a template with `{tid}` for multi-tenant issuers.
     pub issuer: String,
+    /// Tenants a `{tid}` issuer template accepts (the token's `tid` must be one of them and
+    /// the issuer must be the template filled with it).
+    pub tenants: Vec<String>,
     /// The accepted `aud` values.
     pub audiences: Audiences,
+    /// Where the audience is (`aud`, or a `client_id` allow-list for tokens without one).
+    pub audience_claim: crate::profile::AudienceClaim,
     /// Clock tolerance for `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     /// Accepted `typ` values.
@@ -445,7 +453,9 @@ impl JwtRules {
     pub fn new(issuer: impl Into<String>, audiences: Audiences) -> Self {
         Self {
             issuer: issuer.into(),
+            tenants: Vec::new(),
             audiences,
+            audience_claim: crate::profile::AudienceClaim::Aud,
             leeway: Duration::from_secs(60),
             typ: TypPolicy::default(),
             algorithms: SUPPORTED_ALGORITHMS.to_vec(),
@@ -489,6 +499,11 @@ fn parse_alg(alg: &str) -> Option<Algorithm> {
         };
         name == alg
     })
+}
+
+/// Whether a token is shaped like a compact JWS with a JSON header (else: opaque).
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
+    split(token).is_ok_and(|(h, _, _)| b64(h).is_ok_and(|json| json.first() == Some(&b'{')))
 }
 
 /// Splits a compact JWS into its three parts.
@@ -591,9 +606,16 @@ pub(crate) fn check_claims(
 ) -> Result<(), JwtError> {
     match claims.get("iss") {
         None => return Err(JwtError::MissingClaim("iss")),
-        Some(Value::String(iss)) if *iss == rules.issuer => {}
+        Some(Value::String(iss)) if issuer_matches(rules, iss, claims) => {}
         Some(Value::String(_)) => return Err(JwtError::WrongIssuer),
         Some(_) => return Err(JwtError::InvalidClaim("iss")),
+    }
+    if let crate::profile::AudienceClaim::ClientIdAllowList(clients) = &rules.audience_claim {
+        return match claims.get("client_id").and_then(Value::as_str) {
+            Some(c) if clients.iter().any(|a| a == c) => check_times(claims, rules.leeway, now),
+            Some(_) => Err(JwtError::WrongAudience),
+            None => Err(JwtError::MissingClaim("client_id")),
+        };
     }
     let aud_ok = match claims.get("aud") {
         None => return Err(JwtError::MissingClaim("aud")),
@@ -612,6 +634,35 @@ pub(crate) fn check_claims(
         return Err(JwtError::WrongAudience);
     }
     check_times(claims, rules.leeway, now)
+}
+
+/// The exact issuer, or a `{tid}` template filled with the token's own allowed `tid`.
+pub(crate) fn issuer_matches(rules: &JwtRules, iss: &str, claims: &Map<String, Value>) -> bool {
+    match rules.issuer.split_once("{tid}") {
+        None => iss == rules.issuer,
+        Some((prefix, suffix)) => {
+            let Some(tid) = claims.get("tid").and_then(Value::as_str) else {
+                return false;
+            };
+            rules.tenants.iter().any(|t| t == tid)
+                && iss.len() == prefix.len() + tid.len() + suffix.len()
+                && iss.starts_with(prefix)
+                && iss.ends_with(suffix)
+                && &iss[prefix.len()..iss.len() - suffix.len()] == tid
+        }
+    }
+}
+
+/// Whether a token's `iss` routes to these rules (the template without the `tid` check).
+pub(crate) fn issuer_routes(rules: &JwtRules, iss: &str) -> bool {
+    match rules.issuer.split_once("{tid}") {
+        None => iss == rules.issuer,
+        Some((prefix, suffix)) => {
+            iss.len() > prefix.len() + suffix.len()
+                && iss.starts_with(prefix)
+                && iss.ends_with(suffix)
+        }
+    }
 }
 
 /// `exp` required and `nbf`/`iat` checked, with leeway.

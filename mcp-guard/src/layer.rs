@@ -241,12 +241,12 @@ async fn authenticate(
                 &description,
             ))
         }
-        Err(AuthError::Unavailable(e)) => {
+        Err(e @ (AuthError::Unavailable(_) | AuthError::IntrospectionUnavailable(_))) => {
             audit::refused(Refusal::KeysUnavailable, &e.to_string(), None, None, None);
             let mut resp = json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
-                "the token issuer's keys are unavailable; try again later",
+                "the authorization server cannot be reached to check the token; try again later",
             );
             let retry = guard.retry_after().as_secs().max(1);
             if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
@@ -260,7 +260,7 @@ async fn authenticate(
 fn unauthorized(guard: &Guard) -> Response {
     challenge_response(
         StatusCode::UNAUTHORIZED,
-        Challenge::new(guard.metadata_url()).scope(guard.policy().baseline()),
+        Challenge::new(guard.metadata_url()).scope(&guard.advertise(guard.policy().baseline())),
         "authorization required",
     )
 }
@@ -384,7 +384,7 @@ fn decide(
                 StatusCode::FORBIDDEN,
                 Challenge::new(guard.metadata_url())
                     .error(ErrorCode::InsufficientScope)
-                    .scope(&challenge)
+                    .scope(&guard.advertise(&challenge))
                     .description(&description),
                 &description,
             ))

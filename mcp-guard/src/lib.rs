@@ -62,12 +62,14 @@ pub mod classify;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod guard;
+pub mod introspection;
 pub mod jwks;
 pub mod jwt;
 pub mod layer;
 pub mod metadata;
 pub mod policy;
 pub mod principal;
+pub mod profile;
 pub mod rmcp;
 pub mod scope;
 mod server;

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::jwt::{JwtError, numeric_date};
-use crate::scope::{ScopeSet, validate_scope_token};
+use crate::scope::ScopeSet;
 
 /// Whether a token acts for a user or for an application alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -50,6 +50,7 @@ struct Inner {
     client_id: Option<String>,
     scopes: ScopeSet,
     roles: Vec<String>,
+    kind: TokenKind,
     expires_at: u64,
     jti: Option<String>,
     claims: Map<String, Value>,
@@ -74,6 +75,17 @@ impl Principal {
     /// array of strings, as Okta and Entra ID send); tokens that are not valid scope tokens are
     /// skipped. The client is `client_id`, else `azp`, else `cid`. Roles come from `roles`.
     pub fn from_claims(claims: Map<String, Value>) -> Result<Self, JwtError> {
+        Self::from_profile(claims, &crate::profile::Profile::generic(), None)
+    }
+
+    /// Builds a principal from verified claims the way `profile` reads them. Scopes that carry
+    /// `scope_prefix` (a resource's scope namespace, such as Cognito's resource server
+    /// identifier) are held without it.
+    pub fn from_profile(
+        claims: Map<String, Value>,
+        profile: &crate::profile::Profile,
+        scope_prefix: Option<&str>,
+    ) -> Result<Self, JwtError> {
         let subject = match claims.get("sub") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::String(_)) | None => return Err(JwtError::MissingClaim("sub")),
@@ -85,49 +97,40 @@ impl Principal {
             .ok_or(JwtError::MissingClaim("iss"))?
             .to_owned();
         let expires_at = numeric_date(&claims, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
-        let client_id = ["client_id", "azp", "cid"]
-            .iter()
-            .find_map(|k| claims.get(*k).and_then(Value::as_str))
-            .map(str::to_owned);
-        let mut scopes = ScopeSet::new();
         for name in ["scope", "scp"] {
-            match claims.get(name) {
-                Some(Value::String(s)) => add_scopes(&mut scopes, s.split(' ')),
-                Some(Value::Array(a)) => {
-                    add_scopes(&mut scopes, a.iter().filter_map(Value::as_str))
-                }
-                Some(Value::Null) | None => {}
-                Some(_) => {
-                    return Err(JwtError::InvalidClaim(if name == "scope" {
-                        "scope"
-                    } else {
-                        "scp"
-                    }));
-                }
+            if let Some(v) = claims.get(name)
+                && !matches!(v, Value::String(_) | Value::Array(_) | Value::Null)
+            {
+                return Err(JwtError::InvalidClaim(if name == "scope" {
+                    "scope"
+                } else {
+                    "scp"
+                }));
             }
         }
-        let roles = match claims.get("roles") {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            Some(Value::String(s)) => s
-                .split(' ')
-                .filter(|r| !r.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
-        };
-        let jti = claims.get("jti").and_then(Value::as_str).map(str::to_owned);
+        (profile.check)(&claims)?;
+        let mut scopes = (profile.scopes)(&claims);
+        if let Some(prefix) = scope_prefix.filter(|p| !p.is_empty()) {
+            let mut stripped = ScopeSet::new();
+            for s in scopes.iter() {
+                let _ = stripped.insert(
+                    s.strip_prefix(prefix)
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or(s),
+                );
+            }
+            scopes = stripped;
+        }
+        let kind = (profile.token_kind)(&claims);
         Ok(Self(Arc::new(Inner {
             subject,
             issuer,
-            client_id,
+            client_id: (profile.client_id)(&claims),
             scopes,
-            roles,
+            roles: (profile.roles)(&claims),
+            kind,
             expires_at,
-            jti,
+            jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
             claims,
         })))
     }
@@ -168,15 +171,10 @@ impl Principal {
         UNIX_EPOCH + Duration::from_secs(self.0.expires_at)
     }
 
-    /// Whether the token is app-only: `idtyp: app` (Entra ID), or a subject equal to the
-    /// client (RFC 9068 §2.2 for `client_credentials`); otherwise delegated.
+    /// Whether the token is delegated or app-only, as the issuer's profile reads it (generic:
+    /// app-only when the subject is the client, RFC 9068 §2.2 for `client_credentials`).
     pub fn token_kind(&self) -> TokenKind {
-        let idtyp_app = self.0.claims.get("idtyp").and_then(Value::as_str) == Some("app");
-        if idtyp_app || self.0.client_id.as_deref() == Some(self.0.subject.as_str()) {
-            TokenKind::App
-        } else {
-            TokenKind::User
-        }
+        self.0.kind
     }
 
     /// The `jti` claim.
@@ -207,14 +205,6 @@ impl Principal {
     /// The key a legacy session is bound to: issuer and subject.
     pub(crate) fn binding_key(&self) -> String {
         format!("{}\u{0}{}", self.0.issuer, self.0.subject)
-    }
-}
-
-fn add_scopes<'a>(set: &mut ScopeSet, items: impl Iterator<Item = &'a str>) {
-    for s in items {
-        if validate_scope_token(s).is_ok() {
-            let _ = set.insert(s);
-        }
     }
 }
 

@@ -1,0 +1,328 @@
+//! Where each identity provider puts scopes, roles, audience, client and token kind: data plus
+//! small functions, one [`Profile`] per provider, and your own when none fits.
+//!
+//! | profile | scopes | roles | audience | client | app-only when | `typ` |
+//! |---|---|---|---|---|---|---|
+//! | `generic` (RFC 9068) | `scope` string (`scp` too) | `roles` | `aud` | `client_id` | `sub == client_id` | `at+jwt` required |
+//! | `entra` (v1, v2) | `scp` string | `roles` | `aud` (App ID URI or client GUID) | `azp` / `appid` | `idtyp: app`, or no `scp` | `JWT` or none |
+//! | `okta` | `scp` array | `groups` | `aud` | `cid` | `sub == cid` | `JWT` or none |
+//! | `cognito` | `scope` string | `cognito:groups` | none: `client_id` in an allow-list | `client_id` | `sub == client_id` | none; `token_use: access` required |
+//! | `auth0` | `scope` string + `permissions` | `permissions` too | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
+//! | `keycloak` | `scope` string | `realm_access.roles` + `resource_access.<client>.roles` | `aud` | `azp` | `preferred_username` `service-account-…` | `JWT` or none |
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::jwt::{JwtError, TypPolicy};
+use crate::principal::TokenKind;
+use crate::scope::{ScopeSet, validate_scope_token};
+
+/// Claims as verified.
+pub type Claims = Map<String, Value>;
+
+/// A function reading something from verified claims.
+pub type ClaimsFn<T> = Arc<dyn Fn(&Claims) -> T + Send + Sync>;
+
+/// Where a token names the resource it was issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AudienceClaim {
+    /// The `aud` claim (string or array) must contain an accepted audience.
+    Aud,
+    /// The token has no audience (AWS Cognito access tokens): its `client_id` must be one of
+    /// these app clients instead.
+    ClientIdAllowList(Vec<String>),
+}
+
+/// How one identity provider shapes access tokens.
+#[derive(Clone)]
+pub struct Profile {
+    /// The profile's name.
+    pub name: String,
+    /// Accepted `typ` header values.
+    pub typ: TypPolicy,
+    /// Where the audience is.
+    pub audience: AudienceClaim,
+    /// The granted scopes.
+    pub scopes: ClaimsFn<ScopeSet>,
+    /// The roles.
+    pub roles: ClaimsFn<Vec<String>>,
+    /// The OAuth client the token was issued to.
+    pub client_id: ClaimsFn<Option<String>>,
+    /// Delegated or app-only.
+    pub token_kind: ClaimsFn<TokenKind>,
+    /// Extra checks after the signature and the registered claims (e.g. Cognito's
+    /// `token_use: access`).
+    pub check: ClaimsFn<Result<(), JwtError>>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .field("typ", &self.typ)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self::generic()
+    }
+}
+
+fn str_claim<'a>(c: &'a Claims, name: &str) -> Option<&'a str> {
+    c.get(name).and_then(Value::as_str)
+}
+
+/// Strings of a claim that is a space-separated string or an array of strings.
+fn words(c: &Claims, name: &str) -> Vec<String> {
+    match c.get(name) {
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Strings at a path of nested objects (`["realm_access", "roles"]`).
+fn array_at(c: &Claims, path: &[&str]) -> Vec<String> {
+    let mut v = match path.first().and_then(|p| c.get(*p)) {
+        Some(v) => v,
+        None => return Vec::new(),
+    };
+    for p in &path[1..] {
+        match v.get(*p) {
+            Some(next) => v = next,
+            None => return Vec::new(),
+        }
+    }
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A scope set from scope tokens; invalid tokens are skipped.
+pub fn scope_set<I: IntoIterator<Item = String>>(items: I) -> ScopeSet {
+    let mut set = ScopeSet::new();
+    for s in items {
+        if validate_scope_token(&s).is_ok() {
+            let _ = set.insert(&s);
+        }
+    }
+    set
+}
+
+fn first_of(c: &Claims, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| str_claim(c, n))
+        .map(str::to_owned)
+}
+
+fn ok(_: &Claims) -> Result<(), JwtError> {
+    Ok(())
+}
+
+impl Profile {
+    /// RFC 9068: `scope` string (an `scp` string or array is read too), `roles`, `aud`,
+    /// `client_id` (else `azp`, `cid`), `typ: at+jwt` required; app-only when the subject is
+    /// the client.
+    pub fn generic() -> Self {
+        Self {
+            name: "generic".into(),
+            typ: TypPolicy::access_token(),
+            audience: AudienceClaim::Aud,
+            scopes: Arc::new(|c| scope_set(words(c, "scope").into_iter().chain(words(c, "scp")))),
+            roles: Arc::new(|c| words(c, "roles")),
+            client_id: Arc::new(|c| first_of(c, &["client_id", "azp", "cid"])),
+            token_kind: Arc::new(|c| {
+                let client = first_of(c, &["client_id", "azp", "cid"]);
+                if client.is_some() && client.as_deref() == str_claim(c, "sub") {
+                    TokenKind::App
+                } else {
+                    TokenKind::User
+                }
+            }),
+            check: Arc::new(ok),
+        }
+    }
+
+    /// Microsoft Entra ID, v1 and v2 access tokens: `scp` space-separated string for delegated
+    /// tokens, `roles` array for application permissions, `idtyp: app` (or no `scp`) for
+    /// app-only tokens, client in `azp` (v2) or `appid` (v1), `typ: JWT`. Configure the App ID
+    /// URI and the client id as audiences, and issuers per tenant
+    /// (`https://login.microsoftonline.com/{tid}/v2.0`, `https://sts.windows.net/{tid}/`).
+    pub fn entra() -> Self {
+        Self {
+            name: "entra".into(),
+            typ: TypPolicy::lenient(),
+            audience: AudienceClaim::Aud,
+            scopes: Arc::new(|c| scope_set(words(c, "scp"))),
+            roles: Arc::new(|c| words(c, "roles")),
+            client_id: Arc::new(|c| first_of(c, &["azp", "appid"])),
+            token_kind: Arc::new(|c| {
+                if str_claim(c, "idtyp") == Some("app")
+                    || (c.get("scp").is_none() && c.get("roles").is_some())
+                {
+                    TokenKind::App
+                } else {
+                    TokenKind::User
+                }
+            }),
+            check: Arc::new(|c| {
+                // ID tokens carry `nonce`/no `scp`/`roles`; access tokens for this API carry one
+                // of the two.
+                if c.get("scp").is_none() && c.get("roles").is_none() {
+                    return Err(JwtError::MissingClaim("scp"));
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// Okta (custom authorization servers `https://{domain}/oauth2/{id}`): `scp` array, `cid`
+    /// client, `groups` as roles; app-only when the subject is the client.
+    pub fn okta() -> Self {
+        Self {
+            name: "okta".into(),
+            typ: TypPolicy::lenient(),
+            audience: AudienceClaim::Aud,
+            scopes: Arc::new(|c| scope_set(words(c, "scp"))),
+            roles: Arc::new(|c| words(c, "groups")),
+            client_id: Arc::new(|c| first_of(c, &["cid", "client_id"])),
+            token_kind: Arc::new(|c| {
+                if str_claim(c, "cid").is_some() && str_claim(c, "cid") == str_claim(c, "sub") {
+                    TokenKind::App
+                } else {
+                    TokenKind::User
+                }
+            }),
+            check: Arc::new(ok),
+        }
+    }
+
+    /// AWS Cognito access tokens: no `aud` (the `client_id` must be one of `app_clients`),
+    /// `token_use: access` required (ID tokens are refused), `scope` string (custom scopes
+    /// carry the resource server identifier as prefix, see
+    /// [`GuardBuilder::scope_prefix`](crate::GuardBuilder::scope_prefix)), `cognito:groups`
+    /// as roles; app-only when the subject is the client (client credentials).
+    pub fn cognito<I, S>(app_clients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            name: "cognito".into(),
+            typ: TypPolicy::lenient(),
+            audience: AudienceClaim::ClientIdAllowList(
+                app_clients.into_iter().map(Into::into).collect(),
+            ),
+            scopes: Arc::new(|c| scope_set(words(c, "scope"))),
+            roles: Arc::new(|c| words(c, "cognito:groups")),
+            client_id: Arc::new(|c| first_of(c, &["client_id"])),
+            token_kind: Arc::new(|c| {
+                if str_claim(c, "client_id").is_some()
+                    && str_claim(c, "client_id") == str_claim(c, "sub")
+                {
+                    TokenKind::App
+                } else {
+                    TokenKind::User
+                }
+            }),
+            check: Arc::new(|c| match str_claim(c, "token_use") {
+                Some("access") => Ok(()),
+                Some(_) => Err(JwtError::WrongType),
+                None => Err(JwtError::MissingClaim("token_use")),
+            }),
+        }
+    }
+
+    /// Auth0: `scope` string plus the RBAC `permissions` array (both count as scopes;
+    /// permissions are roles too), `aud` string or array, `azp` client; app-only for
+    /// `gty: client-credentials`.
+    pub fn auth0() -> Self {
+        Self {
+            name: "auth0".into(),
+            typ: TypPolicy::lenient(),
+            audience: AudienceClaim::Aud,
+            scopes: Arc::new(|c| {
+                scope_set(words(c, "scope").into_iter().chain(words(c, "permissions")))
+            }),
+            roles: Arc::new(|c| words(c, "permissions")),
+            client_id: Arc::new(|c| first_of(c, &["azp", "client_id"])),
+            token_kind: Arc::new(|c| {
+                if str_claim(c, "gty") == Some("client-credentials") {
+                    TokenKind::App
+                } else {
+                    TokenKind::User
+                }
+            }),
+            check: Arc::new(ok),
+        }
+    }
+
+    /// Keycloak (realm issuer `https://{host}/realms/{realm}`): `scope` string, roles from
+    /// `realm_access.roles` and `resource_access.<client>.roles` for `client` (the MCP
+    /// server's client in the realm), `azp` client; app-only for service accounts. Keycloak
+    /// puts the server in `aud` only with an audience mapper: configure one.
+    pub fn keycloak(client: impl Into<String>) -> Self {
+        let client: String = client.into();
+        Self {
+            name: "keycloak".into(),
+            typ: TypPolicy::lenient(),
+            audience: AudienceClaim::Aud,
+            scopes: Arc::new(|c| scope_set(words(c, "scope"))),
+            roles: Arc::new(move |c| {
+                let mut roles = array_at(c, &["realm_access", "roles"]);
+                roles.extend(array_at(c, &["resource_access", client.as_str(), "roles"]));
+                roles
+            }),
+            client_id: Arc::new(|c| first_of(c, &["azp", "client_id"])),
+            token_kind: Arc::new(|c| {
+                if str_claim(c, "preferred_username")
+                    .is_some_and(|u| u.starts_with("service-account-"))
+                {
+                    TokenKind::App
+                } else {
+                    TokenKind::User
+                }
+            }),
+            check: Arc::new(ok),
+        }
+    }
+
+    /// A profile by name (`generic`, `entra`, `okta`, `cognito`, `auth0`, `keycloak`);
+    /// `clients` are Cognito's app clients or Keycloak's client.
+    pub fn by_name(name: &str, clients: &[String]) -> Option<Self> {
+        Some(match name {
+            "generic" => Self::generic(),
+            "entra" => Self::entra(),
+            "okta" => Self::okta(),
+            "cognito" => Self::cognito(clients.iter().cloned()),
+            "auth0" => Self::auth0(),
+            "keycloak" => Self::keycloak(clients.first().cloned().unwrap_or_default()),
+            _ => return None,
+        })
+    }
+
+    /// Replaces the `typ` policy.
+    pub fn with_typ(mut self, typ: TypPolicy) -> Self {
+        self.typ = typ;
+        self
+    }
+}
