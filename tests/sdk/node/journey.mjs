@@ -1,0 +1,266 @@
+// The official MCP TypeScript SDK's OAuth client against mcp-guard's quickstart server.
+//
+// Usage: node journey.mjs MCP_URL [CONTENT]
+//
+// CONTENT is what the journey writes to /notes/typescript-sdk.txt once stepped up.
+//
+// The SDK's StreamableHTTPClientTransport with an OAuthClientProvider does the protocol: on the
+// 401 it discovers the protected resource metadata and the authorization server metadata,
+// registers the client dynamically, and builds the authorization request (PKCE S256, resource
+// indicator, the challenge's scope); the application is told to redirect the user
+// (`redirectToAuthorization`, then `UnauthorizedError`), and hands the code back with
+// `transport.finishAuth(code)` before retrying. On a 403 `insufficient_scope` the transport
+// tries to up-scope by itself; when that does not produce a token with the needed scope, this
+// script re-authorizes with the union of the granted and challenged scopes through the SDK's
+// exported `auth()`, then `finishAuth(code)`, and retries the call. A 404 to a request carrying
+// a session id (the session the SDK opened before signing in is not the signed-in user's)
+// starts a new session, as the MCP transport spec asks of clients; the SDK leaves that to the
+// application too.
+//
+// This script plays the user's browser and prints what happened, one line per step, as
+// `step: detail`, from what went over the wire (the transport's `fetch`) and what the SDK handed
+// the provider. Any failure, or any request to a host other than 127.0.0.1, exits non-zero.
+
+import { randomBytes } from 'node:crypto';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError, auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
+
+const WRITE_PATH = '/notes/typescript-sdk.txt';
+const DEFAULT_CONTENT = 'hello from the MCP TypeScript SDK';
+
+const say = line => console.log(line);
+
+function fail(message) {
+    console.error(`FAILED: ${message}`);
+    process.exit(1);
+}
+
+function checkLoopback(url) {
+    const host = new URL(String(url)).hostname;
+    if (host !== '127.0.0.1') {
+        fail(`refusing a request to ${url}: only 127.0.0.1 may be contacted`);
+    }
+}
+
+function union(...scopes) {
+    const out = [];
+    for (const s of scopes) {
+        for (const x of (s ?? '').split(' ')) {
+            if (x && !out.includes(x)) out.push(x);
+        }
+    }
+    return out.join(' ');
+}
+
+/** The OAuthClientProvider: in memory; its redirect is the user's browser. */
+class JourneyProvider {
+    constructor(redirectUrl, wire) {
+        this._redirectUrl = redirectUrl;
+        this._wire = wire;
+        this._state = undefined;
+        this._codeVerifier = undefined;
+        this._clientInformation = undefined;
+        this._tokens = undefined;
+        this.pendingCode = undefined;
+    }
+    get redirectUrl() {
+        return this._redirectUrl;
+    }
+    get clientMetadata() {
+        return {
+            client_name: 'MCP TypeScript SDK journey',
+            redirect_uris: [this._redirectUrl],
+            grant_types: ['authorization_code', 'refresh_token'],
+            response_types: ['code'],
+            token_endpoint_auth_method: 'none'
+        };
+    }
+    state() {
+        this._state = randomBytes(24).toString('base64url');
+        return this._state;
+    }
+    clientInformation() {
+        return this._clientInformation;
+    }
+    saveClientInformation(info) {
+        this._clientInformation = info;
+        say(`registered: client_id=${info.client_id} token_endpoint_auth_method=${info.token_endpoint_auth_method}`);
+    }
+    tokens() {
+        return this._tokens;
+    }
+    saveTokens(tokens) {
+        this._tokens = tokens;
+        say(`token: granted scope="${tokens.scope}" token_type=${tokens.token_type} ` +
+            `refresh_token=${tokens.refresh_token ? 'yes' : 'no'} grant_type=${this._wire.lastGrantType}`);
+    }
+    saveCodeVerifier(v) {
+        this._codeVerifier = v;
+    }
+    codeVerifier() {
+        if (!this._codeVerifier) throw new Error('no code verifier saved');
+        return this._codeVerifier;
+    }
+    invalidateCredentials(scope) {
+        if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
+        if (scope === 'all' || scope === 'client') this._clientInformation = undefined;
+        if (scope === 'all' || scope === 'verifier') this._codeVerifier = undefined;
+    }
+    /** The browser: the auto-approving development authorization server redirects at once. */
+    async redirectToAuthorization(authorizationUrl) {
+        const q = authorizationUrl.searchParams;
+        say(`authorize: scope="${q.get('scope')}" resource=${q.get('resource')} ` +
+            `code_challenge_method=${q.get('code_challenge_method')} state=${q.has('state') ? 'yes' : 'no'} ` +
+            `client_id=${q.get('client_id')}`);
+        checkLoopback(authorizationUrl);
+        const resp = await fetch(authorizationUrl, { redirect: 'manual', signal: AbortSignal.timeout(20000) });
+        const location = resp.headers.get('location');
+        if (resp.status < 300 || resp.status >= 400 || !location) {
+            fail(`the authorization endpoint answered ${resp.status} without a redirect: ${(await resp.text()).slice(0, 300)}`);
+        }
+        if (!location.startsWith(`${this._redirectUrl}?`)) {
+            fail(`the authorization endpoint redirected elsewhere: ${location}`);
+        }
+        const back = new URL(location).searchParams;
+        if (back.has('error')) fail(`the authorization endpoint refused: ${location}`);
+        if (back.get('state') !== this._state) fail(`state mismatch: ${back.get('state')} != ${this._state}`);
+        const issuer = new URL(authorizationUrl).origin;
+        if (back.get('iss') !== issuer) fail(`iss mismatch: ${back.get('iss')} != ${issuer}`);
+        say(`browser: ${resp.status} to the redirect_uri with ` +
+            ['code', 'state', 'iss'].filter(k => back.has(k)).join(', ') + '; state and iss checked');
+        this.pendingCode = back.get('code');
+    }
+    takeCode() {
+        const code = this.pendingCode;
+        this.pendingCode = undefined;
+        return code;
+    }
+}
+
+async function main(mcpUrl, content) {
+    const wire = { lastGrantType: undefined, seen401: false, seen403: 0, last403: undefined };
+    // Every request of the transport and of the SDK's OAuth code goes through this fetch.
+    const loggingFetch = async (input, init) => {
+        const url = String(input instanceof Request ? input.url : input);
+        checkLoopback(url);
+        const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+        if (init?.body instanceof URLSearchParams && init.body.has('grant_type')) {
+            wire.lastGrantType = init.body.get('grant_type');
+        }
+        const resp = await fetch(input, init);
+        const path = new URL(url).pathname;
+        const endpoint = url.split('?')[0] === mcpUrl;
+        if (endpoint && resp.status === 401 && !wire.seen401) {
+            wire.seen401 = true;
+            say(`unauthorized: ${method} 401 WWW-Authenticate: ${resp.headers.get('www-authenticate')}`);
+        } else if (endpoint && resp.status === 403) {
+            wire.seen403 += 1;
+            wire.last403 = resp.headers.get('www-authenticate');
+            say(`forbidden: ${method} 403 WWW-Authenticate: ${wire.last403}`);
+        } else if (path.startsWith('/.well-known/oauth-protected-resource')) {
+            say(`resource-metadata: ${method} ${url} -> ${resp.status}`);
+        } else if (path.startsWith('/.well-known/oauth-authorization-server') || path.startsWith('/.well-known/openid-configuration')) {
+            say(`auth-server-metadata: ${method} ${url} -> ${resp.status}`);
+        } else if (path === '/register') {
+            say(`registration: ${method} ${url} -> ${resp.status}`);
+        } else if (path === '/token') {
+            say(`token-request: ${method} ${url} grant_type=${wire.lastGrantType} -> ${resp.status}`);
+        } else if (endpoint && resp.status >= 400) {
+            say(`mcp-error: ${method} ${url} -> ${resp.status} WWW-Authenticate: ${resp.headers.get('www-authenticate')}`);
+        }
+        return resp;
+    };
+
+    const redirectUrl = `http://127.0.0.1:${40000 + Math.floor(Math.random() * 20000)}/callback`;
+    const provider = new JourneyProvider(redirectUrl, wire);
+    let transport;
+    let client;
+    const connect = async () => {
+        await client?.close();
+        transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider, fetch: loggingFetch });
+        client = new Client({ name: 'mcp-typescript-sdk-journey', version: '1.0.0' });
+        await client.connect(transport);
+    };
+
+    // Connecting: a 401 here makes the SDK redirect the user; finish and reconnect, as the
+    // SDK's simpleOAuthClient example does.
+    try {
+        await connect();
+    } catch (e) {
+        if (!(e instanceof UnauthorizedError) || !provider.pendingCode) throw e;
+        await transport.finishAuth(provider.takeCode());
+        await connect();
+    }
+    say(`connected: protocol ${transport.protocolVersion ?? '?'} session ${transport.sessionId ?? 'none'}`);
+
+    // A call that may meet the 401 (when connecting needed no token) or the 403 of a tool
+    // needing more; both end with the SDK's redirect and `finishAuth`, then the call again.
+    const call = async (name, args) => {
+        for (let attempt = 0; attempt < 4; attempt++) {
+            try {
+                return await client.callTool({ name, arguments: args });
+            } catch (e) {
+                if (e instanceof UnauthorizedError && provider.pendingCode) {
+                    await transport.finishAuth(provider.takeCode());
+                    continue;
+                }
+                if (e instanceof StreamableHTTPError && e.code === 404 && transport.sessionId) {
+                    // The MCP transport spec: a 404 to a request carrying a session id means
+                    // the session is gone, and the client MUST start a new one. The SDK leaves
+                    // that to the application.
+                    say(`session: 404 on session ${transport.sessionId} (${e.message}); starting a new session`);
+                    await connect();
+                    say(`connected: protocol ${transport.protocolVersion ?? '?'} session ${transport.sessionId ?? 'none'}`);
+                    continue;
+                }
+                if (e instanceof StreamableHTTPError && e.code === 403 && wire.last403) {
+                    // The SDK gave up up-scoping (it refreshed the token, whose scope a refresh
+                    // cannot widen). Step up as the SDK's API allows: drop the token, authorize
+                    // again with the union of the granted and the challenged scopes.
+                    const challenged = extractWWWAuthenticateParams(new Response(null, { headers: { 'www-authenticate': wire.last403 } }));
+                    if (challenged.error !== 'insufficient_scope') throw e;
+                    say(`sdk-upscope: gave up (${e.message}); stepping up with auth()`);
+                    const scope = union(provider.tokens()?.scope, challenged.scope);
+                    provider.invalidateCredentials('tokens');
+                    const result = await auth(provider, {
+                        serverUrl: new URL(mcpUrl),
+                        resourceMetadataUrl: challenged.resourceMetadataUrl,
+                        scope,
+                        fetchFn: loggingFetch
+                    });
+                    if (result !== 'REDIRECT' || !provider.pendingCode) fail(`step-up authorization gave ${result}`);
+                    await transport.finishAuth(provider.takeCode());
+                    continue;
+                }
+                throw e;
+            }
+        }
+        fail(`${name}: still refused after four attempts`);
+    };
+    const text = r => (r.content ?? []).filter(c => c.type === 'text').map(c => c.text).join('\n');
+
+    const who = await call('whoami', {});
+    say(`whoami: ${text(who)}`);
+    if (who.isError) fail('whoami failed');
+    const wrote = await call('write_file', { path: WRITE_PATH, content });
+    if (wire.seen403 === 0) fail('write_file was expected to meet a 403 insufficient_scope first');
+    say(`write_file: ${text(wrote)}`);
+    if (wrote.isError) fail('write_file failed after the step-up');
+    const read = await call('read_file', { path: WRITE_PATH });
+    say(`read_file: ${text(read)}`);
+    if (read.isError || text(read) !== content) fail('read_file did not return what was written');
+    await transport.terminateSession().catch(() => {});
+    await client.close();
+    say('done');
+}
+
+if (process.argv.length !== 3 && process.argv.length !== 4) {
+    console.error('usage: node journey.mjs MCP_URL [CONTENT]');
+    process.exit(2);
+}
+main(process.argv[2], process.argv[3] ?? DEFAULT_CONTENT).then(
+    () => process.exit(0),
+    e => fail(e?.stack ?? String(e))
+);
