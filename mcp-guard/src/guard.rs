@@ -708,11 +708,21 @@ impl SessionBindings {
     }
 
     /// Whether the session exists here and belongs to this caller (`None`: anonymous).
+    ///
+    /// A session opened anonymously (servers with public operations) is bound to the first
+    /// caller who signs in on it: the client that holds the session id signed in after
+    /// connecting. From then on, as for every session, only that subject may use it.
     pub(crate) fn check(&self, session: &str, principal: Option<&Principal>) -> bool {
-        self.lock()
-            .by_id
-            .get(session)
-            .is_some_and(|k| *k == binding_key(principal))
+        let key = binding_key(principal);
+        let mut b = self.lock();
+        match b.by_id.get_mut(session) {
+            Some(bound) if *bound == key => true,
+            Some(bound) if bound.is_empty() && principal.is_some() => {
+                *bound = key;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn unbind(&self, session: &str) {

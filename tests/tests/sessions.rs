@@ -123,8 +123,8 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
     assert_eq!(b.status, 404, "{b:?}");
     assert!(!server.store.lock().unwrap().contains_key("/b"));
 
-    // A session id without a token is not authentication: a protected call is challenged,
-    // and even an anonymous list cannot use alice's session.
+    // A session id without a token is not authentication: neither a protected call nor even
+    // an anonymous list can use alice's session.
     let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}).to_string();
     let n = server
         .post(
@@ -147,6 +147,54 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
         .call_in_session(&alice, "not-a-session", "whoami", json!({}))
         .await;
     assert_eq!(u.status, 404);
+}
+
+#[tokio::test]
+async fn an_anonymous_session_belongs_to_the_first_caller_who_signs_in() {
+    let (issuer, server, key) = setup().await;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion": LEGACY, "capabilities": {},
+        "clientInfo": {"name": "anonymous-first", "version": "0"}}});
+    let a = server
+        .post(&[("mcp-protocol-version", LEGACY)], &init.to_string())
+        .await;
+    assert_eq!(
+        a.status, 200,
+        "a server with public tools lets clients connect first: {a:?}"
+    );
+    let sid = a.headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string();
+    let n = server
+        .post(
+            &[("mcp-protocol-version", LEGACY), ("mcp-session-id", &sid)],
+            &note,
+        )
+        .await;
+    assert_eq!(n.status, 202);
+
+    let alice = token_for(&issuer, &server, &key, "alice", "files:read");
+    let bob = token_for(&issuer, &server, &key, "bob", "files:read");
+    let who = server
+        .call_in_session(&alice, &sid, "whoami", json!({}))
+        .await;
+    assert_eq!(who.status, 200, "{who:?}");
+    assert!(who.tool_text().contains(r#""sub":"alice""#));
+    // Now alice's: neither bob nor an anonymous caller may use it.
+    assert_eq!(
+        server
+            .call_in_session(&bob, &sid, "whoami", json!({}))
+            .await
+            .status,
+        404
+    );
+    let list = json!({"jsonrpc":"2.0","id":4,"method":"tools/list"}).to_string();
+    let anon = server
+        .post(
+            &[("mcp-protocol-version", LEGACY), ("mcp-session-id", &sid)],
+            &list,
+        )
+        .await;
+    assert_eq!(anon.status, 404);
 }
 
 #[tokio::test]
