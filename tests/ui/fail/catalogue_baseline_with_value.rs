@@ -1,0 +1,9 @@
+mcp_guard::scopes! {
+    pub Scopes {
+        #[baseline(true)]
+        FILES_READ = "files:read",
+        FILES_WRITE = "files:write",
+    }
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use mcp_guard::guarded;
+
+#[guarded]
+pub struct Server;
+
+fn main() {}

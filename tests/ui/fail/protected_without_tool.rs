@@ -1,0 +1,28 @@
+use mcp_guard::protected;
+use rmcp::{tool, tool_router};
+
+mcp_guard::scopes! {
+    pub Scopes {
+        FILES_READ = "files:read",
+        FILES_WRITE = "files:write",
+    }
+}
+
+pub struct Server;
+
+#[tool_router]
+impl Server {
+    /// What this server is.
+    #[tool]
+    async fn about(&self) -> String {
+        String::new()
+    }
+
+    /// Reads a file.
+    #[protected(scopes = FILES_READ)]
+    async fn read_file(&self) -> String {
+        String::new()
+    }
+}
+
+fn main() {}

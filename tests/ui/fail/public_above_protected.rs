@@ -1,0 +1,24 @@
+use mcp_guard::{protected, public};
+use rmcp::{tool, tool_router};
+
+mcp_guard::scopes! {
+    pub Scopes {
+        FILES_READ = "files:read",
+        FILES_WRITE = "files:write",
+    }
+}
+
+pub struct Server;
+
+#[tool_router]
+impl Server {
+    /// Reads a file.
+    #[public]
+    #[protected(scopes = FILES_READ)]
+    #[tool]
+    async fn read_file(&self) -> String {
+        String::new()
+    }
+}
+
+fn main() {}

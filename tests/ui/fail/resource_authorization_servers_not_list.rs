@@ -1,0 +1,13 @@
+use mcp_guard::ProtectedResource;
+
+mcp_guard::scopes! {
+    pub Scopes {
+        FILES_READ = "files:read",
+    }
+}
+
+#[derive(ProtectedResource)]
+#[protected_resource(scopes = Scopes, authorization_servers = "https://auth.example.com")]
+pub struct Server;
+
+fn main() {}

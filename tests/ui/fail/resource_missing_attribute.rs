@@ -1,0 +1,12 @@
+use mcp_guard::ProtectedResource;
+
+mcp_guard::scopes! {
+    pub Scopes {
+        FILES_READ = "files:read",
+    }
+}
+
+#[derive(ProtectedResource)]
+pub struct Server;
+
+fn main() {}

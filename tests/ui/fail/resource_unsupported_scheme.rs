@@ -1,0 +1,13 @@
+use mcp_guard::ProtectedResource;
+
+mcp_guard::scopes! {
+    pub Scopes {
+        FILES_READ = "files:read",
+    }
+}
+
+#[derive(ProtectedResource)]
+#[protected_resource(scopes = Scopes, resource = "ftp://mcp.example.com/mcp")]
+pub struct Server;
+
+fn main() {}
