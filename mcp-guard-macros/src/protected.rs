@@ -47,7 +47,7 @@ fn ordering_error(span: Span, which: &str) -> syn::Error {
     syn::Error::new(
         span,
         format!(
-            "`#[{which}]` must be written above `#[tool]` or `#[prompt]`: it rewrites that attribute, so it has to expand first"
+            "`#[{which}]` applies to a method with `#[tool]` or `#[prompt]` and must be written above that attribute: it rewrites it, so it has to expand first"
         ),
     )
 }
@@ -85,7 +85,7 @@ pub(crate) fn public(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     if !attr.is_empty() {
         return with_item(
-            syn::Error::new(attr.span(), "`#[public]` takes no arguments"),
+            syn::Error::new_spanned(&attr, "`#[public]` takes no arguments"),
             item,
         );
     }
@@ -94,8 +94,8 @@ pub(crate) fn public(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     if let Some(other) = f.attrs.iter().find(|a| last_segment_is(a, "protected")) {
         return with_item(
-            syn::Error::new(
-                other.span(),
+            syn::Error::new_spanned(
+                other,
                 "a method is either `#[public]` or `#[protected]`, not both",
             ),
             item,
@@ -304,8 +304,8 @@ fn try_expand(input: Stage2) -> syn::Result<TokenStream> {
         .iter()
         .find(|a| last_segment_is(a, "protected") || last_segment_is(a, "public"))
     {
-        errors.push(syn::Error::new(
-            dup.span(),
+        errors.push(syn::Error::new_spanned(
+            dup,
             "only one `#[protected]` or `#[public]` per method",
         ));
     }
@@ -512,8 +512,8 @@ fn quoted(items: &[String]) -> String {
 /// `field`, `a.b`, `field == literal`, `field.starts_with("prefix")`.
 fn condition(expr: &Expr) -> syn::Result<Condition> {
     let shape_error = || {
-        syn::Error::new(
-            expr.span(),
+        syn::Error::new_spanned(
+            expr,
             "unsupported condition; expected `field`, `field == literal` or `field.starts_with(\"prefix\")` (fields may be nested: `a.b`)",
         )
     };

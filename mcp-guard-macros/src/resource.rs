@@ -66,6 +66,7 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
     let mut args = Args::default();
     let mut errors = Errors::default();
     let mut found = false;
+    let mut scopes_given = false;
     for attr in input
         .attrs
         .iter()
@@ -104,7 +105,7 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
                 Ok(l)
             };
             match key.as_str() {
-                "scopes" => match &m {
+                "scopes" => match (scopes_given = true, &m).1 {
                     Meta::NameValue(nv) => match &nv.value {
                         Expr::Path(p) => args.scopes = Some(p.path.clone()),
                         other => errors.push(syn::Error::new(other.span(), "`scopes` names the catalogue type declared with `scopes!`")),
@@ -136,8 +137,8 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
                     other => errors.push(syn::Error::new(other.span(), "expected `authorization_servers = [...]`")),
                 },
                 "hidden" => {
-                    if let Err(e) = m.require_path_only() {
-                        errors.push(e);
+                    if !matches!(m, Meta::Path(_)) {
+                        errors.push(syn::Error::new_spanned(&m, "`hidden` takes no value"));
                     }
                     args.hidden = true;
                 }
@@ -148,7 +149,7 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
             }
         }
     }
-    if !found || args.scopes.is_none() {
+    if !found || !scopes_given {
         errors.push(syn::Error::new(
             Span::call_site(),
             "`#[derive(ProtectedResource)]` needs `#[protected_resource(scopes = CatalogueType, ...)]`",

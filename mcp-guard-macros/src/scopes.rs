@@ -54,7 +54,9 @@ impl Parse for Entry {
             if attr.path().is_ident("doc") {
                 docs.push(attr);
             } else if attr.path().is_ident("baseline") {
-                attr.meta.require_path_only()?;
+                if !matches!(attr.meta, syn::Meta::Path(_)) {
+                    return Err(syn::Error::new_spanned(&attr.meta, "`#[baseline]` takes no arguments"));
+                }
                 if baseline {
                     return Err(syn::Error::new_spanned(attr, "duplicate `#[baseline]`"));
                 }
