@@ -55,7 +55,10 @@ impl Parse for Entry {
                 docs.push(attr);
             } else if attr.path().is_ident("baseline") {
                 if !matches!(attr.meta, syn::Meta::Path(_)) {
-                    return Err(syn::Error::new_spanned(&attr.meta, "`#[baseline]` takes no arguments"));
+                    return Err(syn::Error::new_spanned(
+                        &attr.meta,
+                        "`#[baseline]` takes no arguments",
+                    ));
                 }
                 if baseline {
                     return Err(syn::Error::new_spanned(attr, "duplicate `#[baseline]`"));
@@ -178,6 +181,12 @@ pub(crate) fn expand(cat: &Catalogue) -> TokenStream {
         name,
         entries,
     } = cat;
+    // After a duplicate-name error, emit each name once so that no second error follows.
+    let mut seen = HashSet::new();
+    let entries: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| seen.insert(e.name.to_string()))
+        .collect();
     let strings: HashMap<String, &LitStr> = entries
         .iter()
         .map(|e| (e.name.to_string(), &e.scope))
