@@ -16,6 +16,7 @@ use crate::policy::{Policy, PolicyBuilder, PolicyError, Requirement};
 use crate::principal::Principal;
 use crate::profile::Profile;
 use crate::server::{GuardedServer, ProtectedResource, ResourceDescriptor};
+use crate::token_cache::{TokenCache, Verified};
 
 /// A trusted authorization server (token issuer) and where its keys come from.
 ///
@@ -189,6 +190,8 @@ pub(crate) struct Inner {
     pub(crate) sessions: SessionBindings,
     pub(crate) scope_prefix: Option<String>,
     pub(crate) introspector: Option<Arc<crate::introspection::Introspector>>,
+    pub(crate) token_cache: Option<TokenCache>,
+    pub(crate) verifications: std::sync::atomic::AtomicU64,
 }
 
 /// A configured guard: shared, cheap to clone. Build one with [`Guard::builder`], then mount
@@ -282,7 +285,56 @@ impl Guard {
         {
             return Ok(introspector.introspect(token, unix_now()).await??);
         }
-        let entry = self.issuer_for(token)?;
+        let Some(cache) = &self.0.token_cache else {
+            return Ok(self.verify_jwt(token).await?.principal);
+        };
+        let key = TokenCache::key(token);
+        let now = unix_now();
+        // At most two rounds: a stale entry (expired, key rotated) is dropped and the token
+        // verified afresh.
+        for _ in 0..2 {
+            let slot = cache.slot(&key, now);
+            match slot.get_or_try_init(|| self.verify_jwt(token)).await {
+                Ok(v) if self.still_valid(v, now) => return Ok(v.principal.clone()),
+                Ok(_) => cache.remove(&key, &slot),
+                Err(e) => {
+                    cache.remove(&key, &slot);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.verify_jwt(token).await?.principal)
+    }
+
+    /// Whether a cached verification still holds: the verifier would still accept the token
+    /// and the key that verified it is still in its issuer's key set.
+    fn still_valid(&self, v: &Verified, now: u64) -> bool {
+        now < v.valid_until
+            && self.0.issuers[v.issuer]
+                .keys
+                .current()
+                .find(v.kid.as_deref())
+                .is_some_and(|k| k.fingerprint() == v.fingerprint)
+    }
+
+    /// Number of tokens in the verified-token cache.
+    pub fn token_cache_len(&self) -> usize {
+        self.0.token_cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// How many JWTs were verified (signature checked), cache hits not counted.
+    pub fn verification_count(&self) -> u64 {
+        self.0
+            .verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Verifies a JWT against its issuer's keys (no cache).
+    async fn verify_jwt(&self, token: &str) -> Result<Verified, AuthError> {
+        self.0
+            .verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (index, entry) = self.issuer_for(token)?;
         let keys = match entry.keys.loaded() {
             Some(keys) => keys,
             None => {
@@ -302,21 +354,32 @@ impl Guard {
             }
             other => other?,
         };
-        Ok(Principal::from_profile(
+        let exp = jwt::numeric_date(&verified.claims, "exp")?.unwrap_or(0);
+        let kid = verified.kid.as_deref().map(Arc::from);
+        let fingerprint = verified.fingerprint;
+        let principal = Principal::from_profile(
             verified.claims,
             &entry.profile,
             self.0.scope_prefix.as_deref(),
-        )?)
+        )?;
+        Ok(Verified {
+            principal,
+            valid_until: exp.saturating_add(entry.rules.leeway.as_secs()),
+            issuer: index,
+            kid,
+            fingerprint,
+        })
     }
 
-    fn issuer_for(&self, token: &str) -> Result<&IssuerEntry, JwtError> {
+    fn issuer_for(&self, token: &str) -> Result<(usize, &IssuerEntry), JwtError> {
         match self.0.issuers.as_slice() {
             [] => Err(JwtError::WrongIssuer),
-            [only] => Ok(only),
+            [only] => Ok((0, only)),
             many => {
                 let iss = jwt::unverified_issuer(token)?;
                 many.iter()
-                    .find(|e| jwt::issuer_routes(&e.rules, &iss))
+                    .enumerate()
+                    .find(|(_, e)| jwt::issuer_routes(&e.rules, &iss))
                     .ok_or(JwtError::WrongIssuer)
             }
         }
@@ -390,6 +453,7 @@ pub struct GuardBuilder {
     max_sessions: Option<usize>,
     scope_prefix: Option<String>,
     introspection: Option<crate::introspection::Introspection>,
+    token_cache: Option<usize>,
     descriptor: Option<ResourceDescriptor>,
     server_policy: Option<Result<PolicyBuilder, PolicyError>>,
     resources: Vec<(String, Requirement)>,
@@ -506,6 +570,15 @@ impl GuardBuilder {
     /// without, every token is introspected.
     pub fn introspection(mut self, introspection: crate::introspection::Introspection) -> Self {
         self.introspection = Some(introspection);
+        self
+    }
+
+    /// Capacity of the verified-token cache (default 10 000 tokens; 0 turns it off). A token
+    /// seen again is not verified again while the verifier would still accept it and the key
+    /// that verified it is still published; revocation at the authorization server is not
+    /// seen either way, since JWTs are verified locally.
+    pub fn token_cache_capacity(mut self, tokens: usize) -> Self {
+        self.token_cache = Some(tokens);
         self
     }
 
@@ -657,6 +730,11 @@ impl GuardBuilder {
             sessions: SessionBindings::new(self.max_sessions.unwrap_or(100_000)),
             scope_prefix: self.scope_prefix,
             introspector,
+            token_cache: match self.token_cache.unwrap_or(10_000) {
+                0 => None,
+                n => Some(TokenCache::new(n)),
+            },
+            verifications: std::sync::atomic::AtomicU64::new(0),
         })))
     }
 }

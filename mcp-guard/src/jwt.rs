@@ -112,6 +112,9 @@ pub struct VerifyingKey {
     kid: Option<Arc<str>>,
     alg: Algorithm,
     key: DecodingKey,
+    /// Identifies the key material: the same for the same JWK fetched again, different for
+    /// a new key under a reused `kid`.
+    fingerprint: u64,
 }
 
 impl std::fmt::Debug for VerifyingKey {
@@ -154,11 +157,18 @@ impl VerifyingKey {
         if key.family() != alg.family() {
             return Err(KeyError::Type);
         }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
             kid: kid.map(Arc::from),
             alg,
             key,
+            fingerprint: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
+    }
+
+    /// Identifies the key material (stable across refetches of the same JWK).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// A key from a JWK. The algorithm is the JWK's `alg`; when absent it is inferred from the
@@ -188,7 +198,17 @@ impl VerifyingKey {
         }
         ensure_crypto_provider();
         let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Material(e.to_string()))?;
-        Self::new(jwk.common.key_id.as_deref(), alg, key)
+        let mut k = Self::new(jwk.common.key_id.as_deref(), alg, key)?;
+        k.fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            serde_json::to_string(&jwk.algorithm)
+                .unwrap_or_default()
+                .hash(&mut h);
+            format!("{alg:?}").hash(&mut h);
+            h.finish()
+        };
+        Ok(k)
     }
 
     /// The key id.
@@ -468,6 +488,8 @@ impl JwtRules {
 pub struct VerifiedJwt {
     /// The `kid` of the key that verified it.
     pub kid: Option<String>,
+    /// The material of the key that verified it.
+    pub(crate) fingerprint: u64,
     /// The claims, as sent.
     pub claims: Map<String, Value>,
 }
@@ -594,6 +616,7 @@ pub fn verify(
     check_claims(&claims, rules, now)?;
     Ok(VerifiedJwt {
         kid: header.kid.map(Cow::into_owned),
+        fingerprint: key.fingerprint,
         claims,
     })
 }

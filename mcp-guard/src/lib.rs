@@ -73,6 +73,7 @@ pub mod profile;
 pub mod rmcp;
 pub mod scope;
 mod server;
+mod token_cache;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -1,0 +1,177 @@
+//! The verified-token cache: hits skip verification, and an entry never outlives what a fresh
+//! verification would accept (expiry, key rotation); bounded; one verification for
+//! concurrent misses; failures never cached.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_guard::jwks::KeySourceConfig;
+use mcp_guard::{Guard, Issuer};
+use mcp_guard_tests::{TestIssuer, TestKey, claims, now};
+use serde_json::json;
+
+const RESOURCE: &str = "http://127.0.0.1:9/mcp";
+
+fn guard(
+    issuer: &TestIssuer,
+    configure: impl FnOnce(mcp_guard::GuardBuilder) -> mcp_guard::GuardBuilder,
+) -> Guard {
+    let mut keys = KeySourceConfig::default();
+    keys.refetch_cooldown = Duration::ZERO;
+    configure(Guard::builder().resource(RESOURCE).issuer(
+        Issuer::with_jwks_uri(issuer.issuer.clone(), issuer.jwks_uri()).key_source_config(keys),
+    ))
+    .build()
+    .expect("guard builds")
+}
+
+#[tokio::test]
+async fn a_token_seen_again_is_not_verified_again() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b);
+    let t1 = key.sign(&claims(&issuer.issuer, RESOURCE, "files:read"));
+    let t2 = key.sign(&claims(&issuer.issuer, RESOURCE, "files:read"));
+    for _ in 0..5 {
+        assert_eq!(g.authenticate(&t1).await.unwrap().subject(), "alice");
+    }
+    assert_eq!(g.verification_count(), 1);
+    g.authenticate(&t2).await.unwrap();
+    assert_eq!(g.verification_count(), 2);
+    assert_eq!(g.token_cache_len(), 2);
+}
+
+#[tokio::test]
+async fn without_the_cache_every_request_verifies() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b.token_cache_capacity(0));
+    let t = key.sign(&claims(&issuer.issuer, RESOURCE, ""));
+    for _ in 0..3 {
+        g.authenticate(&t).await.unwrap();
+    }
+    assert_eq!(g.verification_count(), 3);
+    assert_eq!(g.token_cache_len(), 0);
+}
+
+#[tokio::test]
+async fn a_cached_token_expires_when_a_fresh_verification_would_refuse_it() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b.leeway(Duration::ZERO));
+    let mut c = claims(&issuer.issuer, RESOURCE, "");
+    c["exp"] = json!(now() + 2);
+    let t = key.sign(&c);
+    g.authenticate(&t).await.expect("valid now");
+    assert_eq!(g.token_cache_len(), 1);
+    // Bounded wait past `exp` (leeway zero).
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let err = g
+        .authenticate(&t)
+        .await
+        .expect_err("expired: the cache must not serve it");
+    assert!(err.to_string().contains("expired"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rotated_out_key_invalidates_the_tokens_it_verified() {
+    let old = TestKey::rsa1();
+    let new = TestKey::rsa2();
+    let issuer = TestIssuer::start(vec![old.jwk()]).await;
+    let g = guard(&issuer, |b| b);
+    let t_old = old.sign(&claims(&issuer.issuer, RESOURCE, ""));
+    g.authenticate(&t_old).await.unwrap();
+    assert!(g.authenticate(&t_old).await.is_ok());
+    assert_eq!(g.verification_count(), 1);
+
+    // The issuer rotates: only the new key is published. A token with the new kid makes the
+    // guard refetch (cooldown zero).
+    issuer.set_keys(vec![new.jwk()]);
+    let t_new = new.sign(&claims(&issuer.issuer, RESOURCE, ""));
+    g.authenticate(&t_new)
+        .await
+        .expect("new key accepted after one refetch");
+    let err = g
+        .authenticate(&t_old)
+        .await
+        .expect_err("the old key is gone");
+    assert!(err.to_string().contains("unknown key"), "{err}");
+}
+
+#[tokio::test]
+async fn the_same_kid_with_new_material_invalidates_too() {
+    let old = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![old.jwk()]).await;
+    let g = guard(&issuer, |b| b);
+    let t_old = old.sign(&claims(&issuer.issuer, RESOURCE, ""));
+    g.authenticate(&t_old).await.unwrap();
+    // Same kid "rsa1", other key material; then a refetch.
+    issuer.set_keys(vec![
+        TestKey::rsa2().with_kid("rsa1").jwk(),
+        TestKey::ec256().jwk(),
+    ]);
+    let t_ec = TestKey::ec256().sign(&claims(&issuer.issuer, RESOURCE, ""));
+    g.authenticate(&t_ec)
+        .await
+        .expect("refetch brought the EC key");
+    assert!(
+        g.authenticate(&t_old).await.is_err(),
+        "signed by material no longer published"
+    );
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded() {
+    let key = TestKey::ec256();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b.token_cache_capacity(32));
+    for i in 0..200 {
+        let mut c = claims(&issuer.issuer, RESOURCE, "");
+        c["jti"] = json!(format!("bound-{i}"));
+        g.authenticate(&key.sign(&c)).await.unwrap();
+        assert!(
+            g.token_cache_len() <= 32,
+            "after {i}: {}",
+            g.token_cache_len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_for_one_token_verify_it_once() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = Arc::new(guard(&issuer, |b| b));
+    // Load the keys first so that all calls race on the verification itself.
+    g.authenticate(&key.sign(&claims(&issuer.issuer, RESOURCE, "")))
+        .await
+        .unwrap();
+    let before = g.verification_count();
+    let t = Arc::new(key.sign(&claims(&issuer.issuer, RESOURCE, "files:read")));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (g, t) = (g.clone(), t.clone());
+        set.spawn(async move { g.authenticate(&t).await.map(|p| p.subject().to_owned()) });
+    }
+    while let Some(r) = set.join_next().await {
+        assert_eq!(r.unwrap().unwrap(), "alice");
+    }
+    assert_eq!(g.verification_count() - before, 1);
+}
+
+#[tokio::test]
+async fn refused_tokens_are_never_cached() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b);
+    let wrong_aud = key.sign(&claims(&issuer.issuer, "http://127.0.0.1:9/other", ""));
+    for _ in 0..3 {
+        assert!(g.authenticate(&wrong_aud).await.is_err());
+    }
+    assert_eq!(
+        g.verification_count(),
+        3,
+        "each attempt is verified and refused"
+    );
+    assert_eq!(g.token_cache_len(), 0);
+}
