@@ -51,6 +51,11 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_INTROSPECTION_ENDPOINT")]
     pub introspection_endpoint: Option<String>,
 
+    /// Issuer of the opaque tokens (advertised to clients as the authorization server; the
+    /// first --issuer when not given).
+    #[arg(long, env = "MCP_GUARD_INTROSPECTION_ISSUER")]
+    pub introspection_issuer: Option<String>,
+
     /// Client id of this server at the introspection endpoint.
     #[arg(long, env = "MCP_GUARD_INTROSPECTION_CLIENT_ID")]
     pub introspection_client_id: Option<String>,
@@ -128,6 +133,7 @@ impl ServerOptions {
             client_ids: Vec::new(),
             scope_prefix: None,
             introspection_endpoint: None,
+            introspection_issuer: None,
             introspection_client_id: None,
             introspection_client_secret: None,
             introspection_auth: "basic".to_owned(),
@@ -195,8 +201,11 @@ impl ServerOptions {
                 ClientAuth::Basic
             };
             let mut i = Introspection::new(endpoint, id, secret)?.client_auth(auth);
-            if let Some(first) = self.issuers.first() {
-                i = i.issuer(first);
+            match self.introspection_issuer.as_ref().or(self.issuers.first()) {
+                Some(issuer) => i = i.issuer(issuer),
+                None => {
+                    return Err("--introspection-endpoint without --issuer needs --introspection-issuer: the authorization server clients sign in with".into());
+                }
             }
             builder = builder.introspection(i);
         } else if self.issuers.is_empty() {

@@ -680,8 +680,16 @@ impl GuardBuilder {
             }
             allowed_origins.push(parsed.origin().ascii_serialization());
         }
-        let mut authorization_servers: Vec<String> =
-            self.issuers.iter().map(|i| i.issuer.clone()).collect();
+        // A `{tid}` template is advertised as one issuer per accepted tenant: clients discover
+        // real issuers, never the template.
+        let mut authorization_servers: Vec<String> = Vec::new();
+        for i in &self.issuers {
+            match i.issuer.split_once("{tid}") {
+                None => authorization_servers.push(i.issuer.clone()),
+                Some((prefix, suffix)) => authorization_servers
+                    .extend(i.tenants.iter().map(|t| format!("{prefix}{t}{suffix}"))),
+            }
+        }
         if let Some(iss) = self
             .introspection
             .as_ref()
@@ -724,7 +732,11 @@ impl GuardBuilder {
             resource_url,
             metadata_json,
             issuers,
-            policy: Arc::new(policy),
+            policy: Arc::new({
+                let mut policy = policy;
+                policy.scope_prefix = self.scope_prefix.clone();
+                policy
+            }),
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
             sessions: SessionBindings::new(self.max_sessions.unwrap_or(100_000)),

@@ -351,9 +351,19 @@ pub struct Policy {
     caller_dependent_lists: bool,
     known_tools: Option<std::collections::HashSet<String>>,
     known_prompts: Option<std::collections::HashSet<String>>,
+    pub(crate) scope_prefix: Option<String>,
 }
 
 impl Policy {
+    /// A scope as advertised to clients: with the identity provider's namespace when the
+    /// guard has one (see [`GuardBuilder::scope_prefix`](crate::GuardBuilder::scope_prefix)).
+    pub fn advertised_scope(&self, scope: &str) -> String {
+        match &self.scope_prefix {
+            Some(p) => format!("{p}{scope}"),
+            None => scope.to_owned(),
+        }
+    }
+
     /// Starts a policy.
     pub fn builder() -> PolicyBuilder {
         PolicyBuilder::default()
@@ -709,6 +719,7 @@ impl PolicyBuilder {
             caller_dependent_lists: caller_dependent,
             known_tools: self.known_tools,
             known_prompts: self.known_prompts,
+            scope_prefix: None,
         })
     }
 }

@@ -185,10 +185,13 @@ impl Profile {
                 }
             }),
             check: Arc::new(|c| {
-                // ID tokens carry `nonce`/no `scp`/`roles`; access tokens for this API carry one
-                // of the two.
+                // Access tokens for this API carry `scp` (delegated) or `roles` (app-only), and
+                // name the client in `azp` (v2) or `appid` (v1); ID tokens have no client claim.
                 if c.get("scp").is_none() && c.get("roles").is_none() {
                     return Err(JwtError::MissingClaim("scp"));
+                }
+                if str_claim(c, "azp").is_none() && str_claim(c, "appid").is_none() {
+                    return Err(JwtError::MissingClaim("azp"));
                 }
                 Ok(())
             }),
@@ -302,7 +305,12 @@ impl Profile {
                     TokenKind::User
                 }
             }),
-            check: Arc::new(ok),
+            // Keycloak labels its tokens in a `typ` claim: `Bearer` for access tokens, `ID`
+            // and `Refresh` for the others.
+            check: Arc::new(|c| match str_claim(c, "typ") {
+                None | Some("Bearer") => Ok(()),
+                Some(_) => Err(JwtError::WrongType),
+            }),
         }
     }
 
@@ -324,5 +332,42 @@ impl Profile {
     pub fn with_typ(mut self, typ: TypPolicy) -> Self {
         self.typ = typ;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Claims {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn keycloak_refuses_id_and_refresh_tokens() {
+        let p = Profile::keycloak("mcp");
+        assert!((p.check)(&claims(json!({"typ": "Bearer"}))).is_ok());
+        assert!((p.check)(&claims(json!({}))).is_ok());
+        assert_eq!(
+            (p.check)(&claims(json!({"typ": "ID"}))),
+            Err(JwtError::WrongType)
+        );
+        assert_eq!(
+            (p.check)(&claims(json!({"typ": "Refresh"}))),
+            Err(JwtError::WrongType)
+        );
+    }
+
+    #[test]
+    fn entra_needs_a_client_claim_and_a_grant() {
+        let p = Profile::entra();
+        assert!((p.check)(&claims(json!({"scp": "a", "azp": "c"}))).is_ok());
+        assert!((p.check)(&claims(json!({"roles": ["r"], "appid": "c"}))).is_ok());
+        assert!(
+            (p.check)(&claims(json!({"roles": ["r"], "aud": "c"}))).is_err(),
+            "an ID token with app roles"
+        );
+        assert!((p.check)(&claims(json!({"azp": "c"}))).is_err());
     }
 }

@@ -192,6 +192,19 @@ pub fn requirement_from_meta(
     }
 }
 
+/// Scopes of advertised security schemes in the identity provider's namespace.
+fn advertise(policy: &Policy, schemes: &mut [Value]) {
+    for scheme in schemes {
+        if let Some(Value::Array(scopes)) = scheme.get_mut("scopes") {
+            for s in scopes {
+                if let Value::String(name) = s {
+                    *name = policy.advertised_scope(name);
+                }
+            }
+        }
+    }
+}
+
 /// `tools/list` for this caller: tools the policy hides from them are left out, the internal
 /// requirement is removed from each `_meta` (the `securitySchemes` stay), and for 2026-07-28
 /// peers the result is marked `cacheScope: "private"` whenever it depends on the caller.
@@ -214,6 +227,11 @@ pub fn list_tools(tools: Vec<Tool>, ctx: &RequestContext<RoleServer>) -> ListToo
         .map(|mut t| {
             if let Some(meta) = t.meta.as_mut() {
                 meta.remove(REQUIREMENT_META_KEY);
+                if let (Some(p), Some(Value::Array(schemes))) =
+                    (policy, meta.get_mut(SECURITY_SCHEMES_META_KEY))
+                {
+                    advertise(p, schemes);
+                }
             }
             t
         })

@@ -1,0 +1,202 @@
+//! Micro-benchmarks of the authentication path: our JWT verification against a bare
+//! `jsonwebtoken::decode` with the same key and checks (RS256, ES256, EdDSA), a
+//! verified-token cache hit, bearer extraction, challenge building, the policy decision and
+//! the body classification.
+//!
+//! ```text
+//! cargo bench -p mcp-guard --bench auth
+//! ```
+
+use std::hint::black_box;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mcp_guard::challenge::{Challenge, ErrorCode};
+use mcp_guard::jwt::{Audiences, JwtRules, KeySet, VerifyingKey};
+use mcp_guard::policy::Target;
+use mcp_guard::{Guard, Issuer, Policy, Principal, Requirement, ScopeSet};
+use serde_json::{Map, Value, json};
+
+const ISSUER: &str = "https://as.example.com";
+const RESOURCE: &str = "https://mcp.example.com/mcp";
+
+fn key_file(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../tests/keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("test key")
+}
+
+struct Case {
+    name: &'static str,
+    alg: Algorithm,
+    encoding: EncodingKey,
+}
+
+fn cases() -> Vec<Case> {
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
+    vec![
+        Case {
+            name: "RS256",
+            alg: Algorithm::RS256,
+            encoding: EncodingKey::from_rsa_pem(&key_file("rsa1.pem")).unwrap(),
+        },
+        Case {
+            name: "ES256",
+            alg: Algorithm::ES256,
+            encoding: EncodingKey::from_ec_pem(&key_file("ec256.pem")).unwrap(),
+        },
+        Case {
+            name: "EdDSA",
+            alg: Algorithm::EdDSA,
+            encoding: EncodingKey::from_ed_pem(&key_file("ed25519.pem")).unwrap(),
+        },
+    ]
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn token(case: &Case) -> String {
+    let mut header = Header::new(case.alg);
+    header.kid = Some(case.name.to_owned());
+    header.typ = Some("at+jwt".to_owned());
+    let claims = json!({
+        "iss": ISSUER, "sub": "alice", "aud": RESOURCE, "client_id": "bench",
+        "scope": "files:read files:write", "iat": now(), "exp": now() + 3600, "jti": "bench-1",
+    });
+    jsonwebtoken::encode(&header, &claims, &case.encoding).unwrap()
+}
+
+fn verification(c: &mut Criterion) {
+    for case in cases() {
+        let mut jwk = Jwk::from_encoding_key(&case.encoding, case.alg).unwrap();
+        jwk.common.key_id = Some(case.name.to_owned());
+        let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+        let keys = KeySet::from_keys([VerifyingKey::from_jwk(&jwk).unwrap()]);
+        let rules = JwtRules::new(ISSUER, Audiences::new([RESOURCE]));
+        let token = token(&case);
+        let mut validation = Validation::new(case.alg);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[RESOURCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_nbf = true;
+        let t = now();
+        assert!(mcp_guard::jwt::verify(&token, &keys, &rules, t).is_ok());
+        assert!(jsonwebtoken::decode::<Map<String, Value>>(&token, &decoding, &validation).is_ok());
+
+        let mut group = c.benchmark_group(format!("verify/{}", case.name));
+        group.bench_function("jsonwebtoken::decode", |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<Map<String, Value>>(
+                    black_box(&token),
+                    &decoding,
+                    &validation,
+                )
+                .unwrap()
+            })
+        });
+        group.bench_function("mcp_guard::jwt::verify", |b| {
+            b.iter(|| mcp_guard::jwt::verify(black_box(&token), &keys, &rules, t).unwrap())
+        });
+        group.finish();
+    }
+}
+
+fn cache_hit(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let case = cases().remove(1);
+    let mut jwk = Jwk::from_encoding_key(&case.encoding, case.alg).unwrap();
+    jwk.common.key_id = Some(case.name.to_owned());
+    let keys = KeySet::from_keys([VerifyingKey::from_jwk(&jwk).unwrap()]);
+    let guard = Guard::builder()
+        .resource(RESOURCE)
+        .issuer(Issuer::with_keys(ISSUER, keys))
+        .build()
+        .unwrap();
+    let token = token(&case);
+    rt.block_on(guard.authenticate(&token)).unwrap();
+    c.bench_function("guard/authenticate (cache hit, ES256 token)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { guard.authenticate(black_box(&token)).await.unwrap() })
+    });
+    let uncached = Guard::builder()
+        .resource(RESOURCE)
+        .issuer(Issuer::with_keys(
+            ISSUER,
+            KeySet::from_keys([VerifyingKey::from_jwk(&jwk).unwrap()]),
+        ))
+        .token_cache_capacity(0)
+        .build()
+        .unwrap();
+    c.bench_function("guard/authenticate (no cache, ES256 token)", |b| {
+        b.to_async(&rt)
+            .iter(|| async { uncached.authenticate(black_box(&token)).await.unwrap() })
+    });
+}
+
+fn request_path(c: &mut Criterion) {
+    let token = token(&cases().remove(1));
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let uri: http::Uri = "/mcp".parse().unwrap();
+    c.bench_function("bearer::extract", |b| {
+        b.iter(|| {
+            mcp_guard::bearer::extract(black_box(&headers), &uri)
+                .unwrap()
+                .len()
+        })
+    });
+
+    let scope = ScopeSet::parse("files:read files:write").unwrap();
+    let metadata = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+    c.bench_function("challenge (403 insufficient_scope)", |b| {
+        b.iter(|| {
+            Challenge::new(black_box(metadata))
+                .error(ErrorCode::InsufficientScope)
+                .scope(&scope)
+                .description("`write_file` requires scope `files:write`")
+                .to_header_value()
+        })
+    });
+
+    let policy = Policy::builder()
+        .scope("files:read")
+        .scope("files:write")
+        .scope_implying("files:admin", ["files:read", "files:write"])
+        .tool("read_file", Requirement::scopes(["files:read"]).unwrap())
+        .tool("write_file", Requirement::scopes(["files:write"]).unwrap())
+        .build()
+        .unwrap();
+    let claims = json!({"sub": "alice", "iss": ISSUER, "exp": now() + 60, "scope": "files:admin"});
+    let principal = Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    c.bench_function("policy decision (tools/call, hierarchy)", |b| {
+        b.iter(|| {
+            policy.decide(
+                Some(&principal),
+                Target::Tool(black_box("write_file")),
+                None,
+            )
+        })
+    });
+
+    let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/notes/a.txt","content":"hello"}}}"#;
+    c.bench_function("classify body (tools/call)", |b| {
+        b.iter(|| mcp_guard::classify::classify_body(black_box(body)).unwrap())
+    });
+}
+
+criterion_group!(benches, verification, cache_hit, request_path);
+criterion_main!(benches);
