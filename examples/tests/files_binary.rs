@@ -25,6 +25,24 @@ fn help_documents_every_option_and_its_environment_variable() {
         ("--allowed-origin", "MCP_GUARD_ALLOWED_ORIGINS"),
         ("--stateless", "MCP_GUARD_STATELESS"),
         ("--resource-name", "MCP_GUARD_RESOURCE_NAME"),
+        ("--profile", "MCP_GUARD_PROFILE"),
+        ("--tenant", "MCP_GUARD_TENANTS"),
+        ("--client-id", "MCP_GUARD_CLIENT_IDS"),
+        ("--scope-prefix", "MCP_GUARD_SCOPE_PREFIX"),
+        (
+            "--introspection-endpoint",
+            "MCP_GUARD_INTROSPECTION_ENDPOINT",
+        ),
+        (
+            "--introspection-client-id",
+            "MCP_GUARD_INTROSPECTION_CLIENT_ID",
+        ),
+        (
+            "--introspection-client-secret",
+            "MCP_GUARD_INTROSPECTION_CLIENT_SECRET",
+        ),
+        ("--introspection-auth", "MCP_GUARD_INTROSPECTION_AUTH"),
+        ("--introspection-issuer", "MCP_GUARD_INTROSPECTION_ISSUER"),
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
         assert!(help.contains(env), "{env} missing from --help");

@@ -646,7 +646,7 @@ impl GuardBuilder {
                 return Err(ConfigError::NoAlgorithms(i.issuer.clone()));
             }
             let template = i.issuer.contains("{tid}");
-            if template != !i.tenants.is_empty() {
+            if template == i.tenants.is_empty() {
                 return Err(ConfigError::Tenants(i.issuer.clone()));
             }
             if template && matches!(i.keys, IssuerKeys::Discover) {
@@ -694,10 +694,9 @@ impl GuardBuilder {
             .introspection
             .as_ref()
             .and_then(|i| i.issuer_identifier())
+            && !authorization_servers.iter().any(|a| a == iss)
         {
-            if !authorization_servers.iter().any(|a| a == iss) {
-                authorization_servers.push(iss.to_owned());
-            }
+            authorization_servers.push(iss.to_owned());
         }
         if authorization_servers.is_empty() {
             return Err(ConfigError::MissingIssuer);

@@ -777,10 +777,9 @@ async fn example_options_allow_introspection_without_an_issuer() {
     o.introspection_client_id = Some(CLIENT_ID.into());
     o.introspection_client_secret = Some(SECRET.into());
     // Without an issuer to advertise, the options are refused with the fix in the message.
-    let err = o
-        .guard_builder()
-        .err()
-        .expect("needs the issuer clients sign in with");
+    let Err(err) = o.guard_builder() else {
+        panic!("needs the issuer clients sign in with");
+    };
     assert!(err.to_string().contains("--introspection-issuer"), "{err}");
     o.introspection_issuer = Some("https://as.example.com".into());
     let built = files::guard(&o, &files::Store::default()).expect("introspection alone");
