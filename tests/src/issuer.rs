@@ -61,6 +61,8 @@ pub struct IssuerState {
     pub metadata_fetches: AtomicUsize,
     /// Requests to `/canary/...` (must stay zero).
     pub canary_hits: AtomicUsize,
+    /// A `jwks_uri` the discovery document names instead of this issuer's own.
+    pub jwks_uri_override: Mutex<Option<String>>,
     jwks_path: String,
 }
 
@@ -103,6 +105,7 @@ impl TestIssuer {
             jwks_fetches: AtomicUsize::new(0),
             metadata_fetches: AtomicUsize::new(0),
             canary_hits: AtomicUsize::new(0),
+            jwks_uri_override: Mutex::new(None),
             jwks_path: format!("{path}/jwks"),
         });
         let metadata_path = match discovery {
@@ -156,6 +159,11 @@ impl TestIssuer {
         *self.state.advertised_issuer.lock().expect("lock") = issuer.to_owned();
     }
 
+    /// Makes the discovery document name another key set URL.
+    pub fn advertise_jwks_uri(&self, url: &str) {
+        *self.state.jwks_uri_override.lock().expect("lock") = Some(url.to_owned());
+    }
+
     /// JWKS fetches so far.
     pub fn jwks_fetches(&self) -> usize {
         self.state.jwks_fetches.load(Ordering::SeqCst)
@@ -175,9 +183,15 @@ async fn metadata(State(state): State<Arc<IssuerState>>, headers: HeaderMap) -> 
         .unwrap_or_default()
         .to_owned();
     let advertised = state.advertised_issuer.lock().expect("lock").clone();
+    let jwks_uri = state
+        .jwks_uri_override
+        .lock()
+        .expect("lock")
+        .clone()
+        .unwrap_or_else(|| format!("http://{host}{}", state.jwks_path));
     axum::Json(json!({
         "issuer": advertised,
-        "jwks_uri": format!("http://{host}{}", state.jwks_path),
+        "jwks_uri": jwks_uri,
         "authorization_endpoint": format!("{}/authorize", state.issuer),
         "token_endpoint": format!("{}/token", state.issuer),
         "response_types_supported": ["code"],
