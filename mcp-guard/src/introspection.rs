@@ -161,13 +161,6 @@ impl Introspector {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn key(token: &str) -> [u8; 32] {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
-        key
-    }
-
     /// The principal of an opaque token: `Ok(Err(_))` for an inactive or unacceptable token
     /// (401), `Err(_)` when the endpoint cannot answer (503).
     pub(crate) async fn introspect(
@@ -175,7 +168,7 @@ impl Introspector {
         token: &str,
         now: u64,
     ) -> Result<Result<Principal, JwtError>, IntrospectionError> {
-        let key = Self::key(token);
+        let key = crate::token_cache::TokenCache::key(token);
         if let Some((until, cached)) = self.lock().get(&key).cloned()
             && until > Instant::now()
         {

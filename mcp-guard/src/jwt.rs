@@ -560,12 +560,13 @@ pub(crate) fn unverified_issuer(token: &str) -> Result<String, JwtError> {
     iss.iss.ok_or(JwtError::MissingClaim("iss"))
 }
 
-/// The checks that need no key: structure, header, algorithm, `crit`.
-pub(crate) fn precheck(token: &str, rules: &JwtRules) -> Result<(), JwtError> {
-    let (h, p, _) = split(token)?;
-    let header_json = b64(h)?;
+/// The header, parsed and checked: an allowed algorithm, no `crit`.
+fn checked_header<'a>(
+    header_json: &'a [u8],
+    rules: &JwtRules,
+) -> Result<(RawHeader<'a>, Algorithm), JwtError> {
     let header: RawHeader<'_> =
-        serde_json::from_slice(&header_json).map_err(|_| JwtError::Malformed)?;
+        serde_json::from_slice(header_json).map_err(|_| JwtError::Malformed)?;
     let alg = parse_alg(&header.alg).ok_or(JwtError::AlgorithmNotAllowed)?;
     if !rules.algorithms.contains(&alg) {
         return Err(JwtError::AlgorithmNotAllowed);
@@ -573,6 +574,13 @@ pub(crate) fn precheck(token: &str, rules: &JwtRules) -> Result<(), JwtError> {
     if header.crit.is_some() {
         return Err(JwtError::CriticalHeader);
     }
+    Ok((header, alg))
+}
+
+/// The checks that need no key: structure, header, algorithm, `crit`.
+pub(crate) fn precheck(token: &str, rules: &JwtRules) -> Result<(), JwtError> {
+    let (h, p, _) = split(token)?;
+    checked_header(&b64(h)?, rules)?;
     b64(p).map(drop)
 }
 
@@ -587,15 +595,7 @@ pub fn verify(
     ensure_crypto_provider();
     let (h, p, s) = split(token)?;
     let header_json = b64(h)?;
-    let header: RawHeader<'_> =
-        serde_json::from_slice(&header_json).map_err(|_| JwtError::Malformed)?;
-    let alg = parse_alg(&header.alg).ok_or(JwtError::AlgorithmNotAllowed)?;
-    if !rules.algorithms.contains(&alg) {
-        return Err(JwtError::AlgorithmNotAllowed);
-    }
-    if header.crit.is_some() {
-        return Err(JwtError::CriticalHeader);
-    }
+    let (header, alg) = checked_header(&header_json, rules)?;
     let key = keys
         .find(header.kid.as_deref())
         .ok_or(JwtError::UnknownKey)?;
