@@ -113,6 +113,40 @@ where
         );
     }
 
+    // RFC 6750 §2.2 form-body tokens are not accepted; one there is a malformed request
+    // (with a header token too: more than one method).
+    let body = if is_form(&parts.headers) {
+        let bytes = match http_body_util::Limited::new(body, guard.0.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(c) => c.to_bytes(),
+            Err(_) => {
+                return json_rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    -32600,
+                    "Request body too large",
+                );
+            }
+        };
+        if url::form_urlencoded::parse(&bytes).any(|(k, _)| k == "access_token") {
+            let description =
+                "access tokens are accepted only in the Authorization header, not in the body";
+            audit::refused(Refusal::MalformedRequest, description, None, None, None);
+            return challenge_response(
+                StatusCode::BAD_REQUEST,
+                Challenge::new(guard.metadata_url())
+                    .error(ErrorCode::InvalidRequest)
+                    .description(description),
+                description,
+            );
+        }
+        Body::from(bytes)
+    } else {
+        Body::new(body)
+    };
+
     let principal = match authenticate(&guard, &parts).await {
         Ok(p) => p,
         Err(resp) => return resp,
@@ -135,7 +169,12 @@ where
             None,
             None,
         );
-        return json_rpc_error(StatusCode::NOT_FOUND, None, -32600, "Session not found");
+        // A session id is not authentication: without a token, the answer is the challenge
+        // (whether or not the session exists); with another subject's token, "not found".
+        return match principal {
+            None => unauthorized(&guard),
+            Some(_) => json_rpc_error(StatusCode::NOT_FOUND, None, -32600, "Session not found"),
+        };
     }
 
     let (operations, body) = if parts.method != Method::POST {
@@ -195,6 +234,17 @@ where
         guard.0.sessions.unbind(sid);
     }
     resp.map(Body::new)
+}
+
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
 }
 
 /// Steps 1–3: the bearer token, verified. `Ok(None)` is an anonymous request to a server with

@@ -124,7 +124,7 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
     assert!(!server.store.lock().unwrap().contains_key("/b"));
 
     // A session id without a token is not authentication: neither a protected call nor even
-    // an anonymous list can use alice's session.
+    // an anonymous list can use alice's session; the answer is the sign-in challenge.
     let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"whoami","arguments":{}}}).to_string();
     let n = server
         .post(
@@ -132,7 +132,8 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
             &call,
         )
         .await;
-    assert_eq!(n.status, 404);
+    assert_eq!(n.status, 401);
+    assert_eq!(n.challenge().count("error"), 0);
     let list = json!({"jsonrpc":"2.0","id":4,"method":"tools/list"}).to_string();
     let n = server
         .post(
@@ -140,7 +141,8 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
             &list,
         )
         .await;
-    assert_eq!(n.status, 404);
+    assert_eq!(n.status, 401);
+    assert_eq!(n.challenge().count("error"), 0);
 
     // An unknown session id is refused before rmcp.
     let u = server
@@ -194,7 +196,7 @@ async fn an_anonymous_session_belongs_to_the_first_caller_who_signs_in() {
             &list,
         )
         .await;
-    assert_eq!(anon.status, 404);
+    assert_eq!(anon.status, 401);
 }
 
 #[tokio::test]
