@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the official MCP conformance suite's server scenarios that apply to a protected server
 # against the mcp-guard quickstart, on 127.0.0.1 only, and checks the result against
-# expected-failures.yml. Not part of `cargo test`; see README.md.
+# expected-failures.yml. The README's test command (and .ci/run) runs it after `cargo test`.
 #
 #   tests/conformance/run.sh            # build, install the pinned suite, run, summarise
 #
