@@ -178,14 +178,14 @@ where
     }
 
     let (operations, body) = if parts.method != Method::POST {
-        (Vec::new(), Body::new(body))
+        (Vec::new(), body)
     } else {
         let from_headers = header_validated
             .then(|| classify::classify_headers(&parts.headers))
             .flatten()
             .filter(|op| !needs_body(&guard, op));
         match from_headers {
-            Some(op) => (vec![op], Body::new(body)),
+            Some(op) => (vec![op], body),
             None => match read_and_classify(&guard, body, principal.as_ref()).await {
                 Ok((ops, bytes)) => (ops, Body::from(bytes)),
                 Err(resp) => return resp,
