@@ -221,6 +221,10 @@ impl ServerOptions {
     }
 }
 
+/// How long in-flight requests may run on after a shutdown starts before open streams are
+/// ended.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// A running server.
 pub struct RunningServer {
     /// The address it listens on.
@@ -254,8 +258,12 @@ where
 {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    // rmcp's own token ends open sessions and streams. It is cancelled only after the HTTP
+    // server stopped accepting and in-flight requests had a grace period to finish, so that a
+    // shutdown never turns a request being served into an error.
+    let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default()
-        .with_cancellation_token(shutdown.child_token())
+        .with_cancellation_token(streams.clone())
         .with_allowed_hosts(allowed_hosts(guard.resource()));
     if options.stateless {
         config = config
@@ -270,9 +278,19 @@ where
     let app = guard.router(mcp);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let grace = token.clone();
+        let end_streams = streams.clone();
+        let ender = tokio::spawn(async move {
+            grace.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            end_streams.cancel();
+        });
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
+            .await;
+        streams.cancel();
+        ender.abort();
+        served
     });
     Ok(RunningServer {
         addr,
