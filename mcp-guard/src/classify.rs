@@ -109,6 +109,10 @@ pub fn classify_body(body: &[u8]) -> Result<Vec<Operation>, ClassifyError> {
 }
 
 fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
+    // A JSON-RPC message is an object (serde would also read a struct from an array).
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ClassifyError::Invalid);
+    }
     let msg: Message<'_> = serde_json::from_slice(bytes).map_err(|_| ClassifyError::Invalid)?;
     let (target, arguments) = match (msg.method.as_deref(), msg.params) {
         (Some("tools/call" | "prompts/get"), Some(p)) => {
@@ -208,6 +212,7 @@ mod tests {
             br#"{"method":"tools/call"}"#,
             b"not json",
             b"",
+            br#"[["tools/call",{"name":"x"},1]]"#,
         ] {
             assert!(
                 classify_body(bad).is_err(),
