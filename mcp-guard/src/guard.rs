@@ -814,6 +814,14 @@ impl SessionBindings {
         }
     }
 
+    /// Whether the session is known and belongs to a subject (not anonymous).
+    pub(crate) fn is_bound(&self, session: &str) -> bool {
+        self.lock()
+            .by_id
+            .get(session)
+            .is_some_and(|k| !k.is_empty())
+    }
+
     pub(crate) fn unbind(&self, session: &str) {
         let mut b = self.lock();
         if b.by_id.remove(session).is_some() {

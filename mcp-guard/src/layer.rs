@@ -169,11 +169,13 @@ where
             None,
             None,
         );
-        // A session id is not authentication: without a token, the answer is the challenge
-        // (whether or not the session exists); with another subject's token, "not found".
-        return match principal {
-            None => unauthorized(&guard),
-            Some(_) => json_rpc_error(StatusCode::NOT_FOUND, None, -32600, "Session not found"),
+        // A session id is not authentication: without a token, a subject's session answers
+        // with the sign-in challenge; an unknown or terminated session is "not found", as the
+        // transport requires, and so is another subject's session.
+        return if principal.is_none() && guard.0.sessions.is_bound(sid) {
+            unauthorized(&guard)
+        } else {
+            json_rpc_error(StatusCode::NOT_FOUND, None, -32600, "Session not found")
         };
     }
 
