@@ -3,6 +3,7 @@
 
 pub mod issuer;
 pub mod keys;
+pub mod logs;
 pub mod server;
 
 pub use issuer::{Discovery, JwksMode, TestIssuer};

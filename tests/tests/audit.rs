@@ -1,35 +1,12 @@
 //! One audit event per decision, and no token in any log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use mcp_guard_tests::{TestIssuer, TestKey, TestServer, claims};
 use serde_json::json;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // One thread, so that the subscriber set for this test sees the server's tasks too.
 #[tokio::test(flavor = "current_thread")]
 async fn decisions_are_audited_and_tokens_never_logged() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let logs = mcp_guard_tests::logs::CapturedLogs::start();
 
     let key = TestKey::rsa1();
     let issuer = TestIssuer::start(vec![key.jwk()]).await;
@@ -72,7 +49,7 @@ async fn decisions_are_audited_and_tokens_never_logged() {
     );
     server.stop().await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     let audit: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("mcp_guard::audit"))

@@ -31,7 +31,7 @@
 //! answer and fail against the current library.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -1974,32 +1974,12 @@ async fn s4_43_session_of_user_a_without_a_token_gives_401() {
 // 44: not applicable — the example server mints no 2026-07-28 state handles (see the header).
 // 45: not applicable — the example server calls no upstream API (see the header).
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Logs (every level, every target, server and client) captured while cases 7–33 are replayed
 /// on both wires contain no token and no signature.
 // One thread, so that the subscriber set for this test sees the server's tasks too.
 #[tokio::test(flavor = "current_thread")]
 async fn s4_46_logs_never_contain_a_token() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let logs = mcp_guard_tests::logs::CapturedLogs::start();
 
     let fx = Fx::new().await;
     let reader = fx.token("files:read");
@@ -2042,7 +2022,7 @@ async fn s4_46_logs_never_contain_a_token() {
     }
     fx.server.stop().await;
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert!(
         log.lines()
             .filter(|l| l.contains("mcp_guard::audit"))

@@ -11,7 +11,6 @@
 //! never a success. Answers are cached no longer than the token lives.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -793,30 +792,10 @@ async fn example_options_allow_introspection_without_an_issuer() {
 // Logs
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // One thread, so that the subscriber set for this test sees the server's tasks too.
 #[tokio::test(flavor = "current_thread")]
 async fn logs_never_contain_opaque_tokens() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let logs = mcp_guard_tests::logs::CapturedLogs::start();
 
     let ep = Endpoint::start().await;
     let server = introspection_only(&ep, |i| i.cache_ttl(Duration::ZERO)).await;
@@ -833,9 +812,7 @@ async fn logs_never_contain_opaque_tokens() {
     assert_eq!(read(&server, &down).await.status, 503);
     server.stop().await;
 
-    let mut sink = capture.clone();
-    sink.flush().unwrap();
-    let log = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let log = logs.text();
     assert!(
         log.contains("mcp_guard::audit"),
         "audit events expected:\n{log}"
