@@ -51,6 +51,26 @@ impl Answer {
             .expect("parsable challenge")
     }
 
+    /// Asserts that neither the token nor a sizeable part of it appears in any header or the
+    /// body of this answer.
+    #[track_caller]
+    pub fn assert_not_echoing(&self, token: &str, why: &str) {
+        let mut pieces = vec![token];
+        pieces.extend(token.split('.').filter(|p| p.len() >= 16));
+        for (name, value) in &self.headers {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            for p in &pieces {
+                assert!(
+                    !value.contains(p),
+                    "{why}: header `{name}` echoes the token"
+                );
+            }
+        }
+        for p in &pieces {
+            assert!(!self.body.contains(p), "{why}: the body echoes the token");
+        }
+    }
+
     /// The JSON-RPC message in the body (plain JSON or the last SSE `data:` event).
     pub fn json(&self) -> Value {
         if let Ok(v) = serde_json::from_str(&self.body) {
@@ -83,16 +103,27 @@ impl TestServer {
 
     /// Starts the example server with adjusted options.
     pub async fn start_with(issuer: &TestIssuer, adjust: impl FnOnce(&mut ServerOptions)) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
+        let listener = bind().await;
+        Self::on_listener(listener, &issuer.issuer, adjust, |options, store| {
+            files::guard(options, store).expect("valid options")
+        })
+    }
+
+    /// Serves the example server on `listener` behind the guard `guard` builds from the
+    /// options (`resource` is the listener's MCP URL) and the server's store.
+    pub fn on_listener(
+        listener: tokio::net::TcpListener,
+        issuer: &str,
+        adjust: impl FnOnce(&mut ServerOptions),
+        guard: impl FnOnce(&ServerOptions, &files::Store) -> mcp_guard::Guard,
+    ) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let mcp_url = format!("http://{addr}/mcp");
-        let mut options = ServerOptions::new(&issuer.issuer, &mcp_url, addr);
+        let mut options = ServerOptions::new(issuer, &mcp_url, addr);
         adjust(&mut options);
         let store = files::Store::default();
         let shared = store.clone();
-        let guard = files::guard(&options, &store).expect("valid options");
+        let guard = guard(&options, &store);
         let running = server::spawn(listener, &options, guard, move || {
             FileServer::new(shared.clone())
         })
@@ -234,6 +265,13 @@ impl TestServer {
     pub async fn stop(self) {
         self.running.stop().await.expect("server stops cleanly");
     }
+}
+
+/// A listener on a free 127.0.0.1 port.
+pub async fn bind() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1")
 }
 
 /// A 2026-07-28 request body: `params` plus the per-request `_meta`.

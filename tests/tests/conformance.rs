@@ -360,25 +360,6 @@ fn assert_invalid_request(server: &TestServer, a: &Answer, why: &str) {
     assert_params_once(&c, why);
 }
 
-/// Neither the token nor a sizeable part of it appears in any response header or the body.
-#[track_caller]
-fn assert_not_echoed(a: &Answer, token: &str, why: &str) {
-    let mut pieces = vec![token];
-    pieces.extend(token.split('.').filter(|p| p.len() >= 16));
-    for (name, value) in &a.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        for p in &pieces {
-            assert!(
-                !value.contains(p),
-                "{why}: header `{name}` echoes the token"
-            );
-        }
-    }
-    for p in &pieces {
-        assert!(!a.body.contains(p), "{why}: the body echoes the token");
-    }
-}
-
 /// 401 `invalid_token` with `error_description` and `resource_metadata`, no `scope`, the token
 /// not echoed, and no tool side effect.
 #[track_caller]
@@ -394,7 +375,7 @@ fn assert_invalid_token(fx: &Fx, a: &Answer, token: &str, why: &str) {
         "{why}"
     );
     assert_params_once(&c, why);
-    assert_not_echoed(a, token, why);
+    a.assert_not_echoing(token, why);
     assert!(fx.store_is_empty(), "{why}: a tool ran");
 }
 
@@ -637,7 +618,7 @@ async fn s1_6_row6_unreachable_validator_fails_closed_with_503() {
         assert_eq!(a.status, 503, "{why}: {a:?}");
         assert!(a.headers.get("www-authenticate").is_none(), "{why}: {a:?}");
         assert!(a.headers.get("retry-after").is_some(), "{why}: {a:?}");
-        assert_not_echoed(&a, &admin, &why);
+        a.assert_not_echoing(&admin, &why);
         assert!(fx.store_is_empty(), "{why}: the tool ran");
     }
 }
@@ -1118,7 +1099,7 @@ async fn s4_12_token_in_the_query_string_is_never_honoured() {
             .await;
         assert_never_2xx(&a, &why);
         assert_invalid_request(&fx.server, &a, &why);
-        assert_not_echoed(&a, &token, &why);
+        a.assert_not_echoing(&token, &why);
         assert!(fx.store_is_empty(), "{why}");
     }
 }
@@ -1570,27 +1551,9 @@ fn start_on(
     adjust: impl FnOnce(&mut ServerOptions),
 ) -> TestServer {
     use mcp_guard_examples::files;
-    let addr = listener.local_addr().unwrap();
-    let mcp_url = format!("http://{addr}/mcp");
-    let mut options = ServerOptions::new(&issuer.issuer, &mcp_url, addr);
-    adjust(&mut options);
-    let store = files::Store::default();
-    let guard = files::guard(&options, &store).expect("valid options");
-    let shared = store.clone();
-    let running = mcp_guard_examples::server::spawn(listener, &options, guard, move || {
-        files::FileServer::new(shared.clone())
+    TestServer::on_listener(listener, &issuer.issuer, adjust, |options, store| {
+        files::guard(options, store).expect("valid options")
     })
-    .expect("server starts");
-    TestServer {
-        metadata_url: running.guard.metadata_url().to_owned(),
-        running,
-        mcp_url,
-        store,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap(),
-    }
 }
 
 #[tokio::test]

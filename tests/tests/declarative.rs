@@ -10,7 +10,7 @@ use std::time::Duration;
 use mcp_guard::policy::{ArgRule, ArgTest};
 use mcp_guard::{Guard, Issuer, Policy, Requirement};
 use mcp_guard_examples::files::{self, FileServer, Scopes};
-use mcp_guard_examples::server::{self as example_server, ServerOptions};
+
 use mcp_guard_tests::server::{LEGACY, STATELESS, stateless_body};
 use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -672,34 +672,20 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
 
 /// The example server behind a guard with an explicit policy instead of the declared one.
 async fn with_policy(issuer: &TestIssuer, policy: Policy) -> TestServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1");
-    let addr = listener.local_addr().expect("addr");
-    let mcp_url = format!("http://{addr}/mcp");
-    let options = ServerOptions::new(&issuer.issuer, &mcp_url, addr);
-    let guard = Guard::builder()
-        .resource(&mcp_url)
-        .issuer(Issuer::with_jwks_uri(&issuer.issuer, issuer.jwks_uri()))
-        .policy(policy)
-        .build()
-        .expect("guard builds");
-    let store = files::Store::default();
-    let shared = store.clone();
-    let running = example_server::spawn(listener, &options, guard, move || {
-        FileServer::new(shared.clone())
-    })
-    .expect("server starts");
-    TestServer {
-        metadata_url: running.guard.metadata_url().to_owned(),
-        running,
-        mcp_url,
-        store,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client"),
-    }
+    let listener = mcp_guard_tests::server::bind().await;
+    TestServer::on_listener(
+        listener,
+        &issuer.issuer,
+        |_| {},
+        |options, _| {
+            Guard::builder()
+                .resource(&options.resource)
+                .issuer(Issuer::with_jwks_uri(&issuer.issuer, issuer.jwks_uri()))
+                .policy(policy)
+                .build()
+                .expect("guard builds")
+        },
+    )
 }
 
 #[tokio::test]

@@ -23,8 +23,8 @@ use axum::routing::post;
 use base64::Engine as _;
 use mcp_guard::Guard;
 use mcp_guard::introspection::{ClientAuth, Introspection};
-use mcp_guard_examples::files::{self, FileServer};
-use mcp_guard_examples::server::{self as example_server, ServerOptions};
+use mcp_guard_examples::files;
+use mcp_guard_examples::server::ServerOptions;
 use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims, now};
 use serde_json::{Value, json};
 
@@ -288,42 +288,27 @@ async fn introspection_only(
     ep: &Endpoint,
     tune: impl FnOnce(Introspection) -> Introspection,
 ) -> TestServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1");
-    let addr = listener.local_addr().expect("addr");
-    let mcp_url = format!("http://{addr}/mcp");
-    let mut options = ServerOptions::new(&ep.origin, &mcp_url, addr);
-    options.issuers = Vec::new();
+    let listener = mcp_guard_tests::server::bind().await;
     let introspection = tune(
         Introspection::new(&ep.url, CLIENT_ID, SECRET)
             .expect("loopback endpoint")
             .issuer(&ep.origin),
     );
-    let store = files::Store::default();
-    let guard = files::configure(
-        Guard::builder()
-            .resource(&mcp_url)
-            .introspection(introspection),
-        &store,
-    )
-    .build()
-    .expect("guard builds");
-    let shared = store.clone();
-    let running = example_server::spawn(listener, &options, guard, move || {
-        FileServer::new(shared.clone())
-    })
-    .expect("server starts");
-    TestServer {
-        metadata_url: running.guard.metadata_url().to_owned(),
-        running,
-        mcp_url,
-        store,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+    TestServer::on_listener(
+        listener,
+        &ep.origin,
+        |options| options.issuers = Vec::new(),
+        |options, store| {
+            files::configure(
+                Guard::builder()
+                    .resource(&options.resource)
+                    .introspection(introspection),
+                store,
+            )
             .build()
-            .expect("client"),
-    }
+            .expect("guard builds")
+        },
+    )
 }
 
 /// An opaque token: random-looking, not JWT-shaped.

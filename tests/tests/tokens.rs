@@ -42,28 +42,6 @@ fn header_for(key: &TestKey) -> Value {
     json!({"alg": alg_name(key.alg), "typ": "at+jwt", "kid": key.kid})
 }
 
-/// Neither the token nor any sizeable part of it appears in any response header or the body.
-fn assert_not_echoed(a: &Answer, token: &str, why: &str) {
-    let mut pieces = vec![token];
-    pieces.extend(token.split('.').filter(|p| p.len() >= 16));
-    for (name, value) in &a.headers {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        for p in &pieces {
-            assert!(
-                !value.contains(p),
-                "{why}: header `{name}` echoes (part of) the token: {value}"
-            );
-        }
-    }
-    for p in &pieces {
-        assert!(
-            !a.body.contains(p),
-            "{why}: the body echoes (part of) the token: {}",
-            a.body
-        );
-    }
-}
-
 /// `a` is the 401 `invalid_token` refusal of `token`, whose description mentions `reason`,
 /// and no tool ran.
 fn assert_invalid_token(server: &TestServer, a: &Answer, token: &str, reason: &str, why: &str) {
@@ -88,7 +66,7 @@ fn assert_invalid_token(server: &TestServer, a: &Answer, token: &str, reason: &s
     let body: Value = serde_json::from_str(&a.body)
         .unwrap_or_else(|e| panic!("{why}: JSON error body expected ({e}): {}", a.body));
     assert_eq!(body["error"], "invalid_token", "{why}: {body}");
-    assert_not_echoed(a, token, why);
+    a.assert_not_echoing(token, why);
     assert!(
         server.store.lock().unwrap().is_empty(),
         "{why}: no tool may run"
