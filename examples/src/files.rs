@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use mcp_guard::policy::{Requirement, Target};
+use mcp_guard::policy::Requirement;
 use mcp_guard::{GuardBuilder, Principal, ProtectedResource, guarded, protected, public};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
@@ -96,7 +96,7 @@ pub struct PathArgs {
 /// Arguments of `write_file`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct WriteArgs {
-    /// The file's path; paths under `/shared` need `files:shared` too.
+    /// The file's path; paths under `/shared` (once normalised) need `files:shared` too.
     pub path: String,
     /// The new content.
     pub content: String,
@@ -156,23 +156,27 @@ impl FileServer {
     #[protected(scopes = FILES_READ)]
     #[tool(annotations(read_only_hint = true))]
     async fn read_file(&self, Parameters(args): Parameters<PathArgs>) -> Result<String, String> {
+        let path = store_path(&args.path)?;
         self.files()
-            .get(&args.path)
+            .get(&path)
             .cloned()
-            .ok_or_else(|| format!("no such file: {}", args.path))
+            .ok_or_else(|| format!("no such file: {path}"))
     }
 
     /// Creates or replaces one file.
-    #[protected(scopes = FILES_WRITE, when(path.starts_with("/shared"), scopes = FILES_SHARED))]
+    #[protected(scopes = FILES_WRITE, when(path.under("/shared"), scopes = FILES_SHARED))]
     #[tool]
     async fn write_file(
         &self,
         caller: Principal,
         Parameters(args): Parameters<WriteArgs>,
-    ) -> String {
+    ) -> Result<String, String> {
+        // The rule above and the store read the path the same way: `//shared/a`,
+        // `/notes/../shared/a` and `shared/a` are all `/shared/a`, which needs `files:shared`.
+        let path = store_path(&args.path)?;
         let len = args.content.len();
-        self.files().insert(args.path.clone(), args.content);
-        format!("{} wrote {len} bytes to {}", caller.subject(), args.path)
+        self.files().insert(path.clone(), args.content);
+        Ok(format!("{} wrote {len} bytes to {path}", caller.subject()))
     }
 
     /// Deletes every file.
@@ -230,9 +234,7 @@ impl ServerHandler for FileServer {
         let resources = self
             .files()
             .keys()
-            .filter(|path| {
-                mcp_guard::rmcp::authorize(&ctx, Target::Resource(&uri(path)), None).is_ok()
-            })
+            .filter(|path| mcp_guard::rmcp::authorize_resource(&ctx, &uri(path)).is_ok())
             .map(|path| Resource::new(uri(path), path.clone()))
             .collect();
         Ok(ListResourcesResult::with_all_items(resources))
@@ -243,7 +245,8 @@ impl ServerHandler for FileServer {
         request: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        mcp_guard::rmcp::authorize(&ctx, Target::Resource(&request.uri), None)?;
+        // Outside `files:///{+path}` nothing is served, whatever the store holds.
+        mcp_guard::rmcp::authorize_resource(&ctx, &request.uri)?;
         let path = request.uri.strip_prefix("files://").unwrap_or_default();
         let content =
             self.files().get(path).cloned().ok_or_else(|| {
@@ -251,6 +254,14 @@ impl ServerHandler for FileServer {
             })?;
         Ok(ReadResourceResult::new(vec![ResourceContents::text(content, request.uri)]).into())
     }
+}
+
+/// The store's key for a path: normalised as the `under` rules normalise it, so a rule and
+/// the store never disagree about which file a path names.
+fn store_path(path: &str) -> Result<String, String> {
+    mcp_guard::path::normalize(path)
+        .map(|p| p.as_str().to_owned())
+        .map_err(|e| format!("invalid path `{path}`: {e}"))
 }
 
 fn uri(path: &str) -> String {

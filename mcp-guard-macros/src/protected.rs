@@ -514,22 +514,32 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
     let shape_error = || {
         syn::Error::new_spanned(
             expr,
-            "unsupported condition; expected `field`, `field == literal` or `field.starts_with(\"prefix\")` (fields may be nested: `a.b`)",
+            "unsupported condition; expected `field`, `field == literal`, `field.under(\"/path\")` or `field.starts_with(\"prefix\")` (fields may be nested: `a.b`)",
         )
     };
     match expr {
-        Expr::MethodCall(call) if call.method == "starts_with" && call.args.len() == 1 => {
+        Expr::MethodCall(call)
+            if (call.method == "starts_with" || call.method == "under") && call.args.len() == 1 =>
+        {
+            let method = call.method.to_string();
             match &call.args[0] {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(prefix),
                     ..
-                }) => Ok(Condition {
-                    field: field_path(&call.receiver).ok_or_else(shape_error)?,
-                    test: quote!(::mcp_guard::__private::TestSpec::StartsWith(#prefix)),
-                }),
+                }) => {
+                    let field = field_path(&call.receiver).ok_or_else(shape_error)?;
+                    let test = if method == "under" {
+                        under_prefix_error(&prefix.value())
+                            .map_or(Ok(()), |m| Err(syn::Error::new(prefix.span(), m)))?;
+                        quote!(::mcp_guard::__private::TestSpec::Under(#prefix))
+                    } else {
+                        quote!(::mcp_guard::__private::TestSpec::StartsWith(#prefix))
+                    };
+                    Ok(Condition { field, test })
+                }
                 other => Err(syn::Error::new(
                     other.span(),
-                    "`starts_with` takes a string literal",
+                    format!("`{method}` takes a string literal"),
                 )),
             }
         }
@@ -563,6 +573,20 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
             test: quote!(::mcp_guard::__private::TestSpec::Truthy),
         }),
     }
+}
+
+/// Why a literal is not a usable `under(...)` prefix: it must be a normalised absolute path.
+fn under_prefix_error(prefix: &str) -> Option<&'static str> {
+    let normal = prefix == "/"
+        || prefix.strip_prefix('/').is_some_and(|rest| {
+            !rest.chars().any(|c| c == '\\' || c.is_control())
+                && rest
+                    .split('/')
+                    .all(|s| !s.is_empty() && s != "." && s != ".." && s.trim() == s)
+        });
+    (!normal).then_some(
+        "`under` takes a normalised absolute path: it starts with `/`, has no empty, `.` or `..` segment and no trailing `/`",
+    )
 }
 
 fn field_path(expr: &Expr) -> Option<Vec<Ident>> {

@@ -60,6 +60,10 @@ pub enum ClassifyError {
     /// Not JSON-RPC: bad JSON, a duplicate key, or a target of the wrong type.
     #[error("the request body is not a valid JSON-RPC message")]
     Invalid,
+    /// `params` is present but not an object: MCP's methods take named parameters only, and
+    /// a positional array could be read differently here and by the server.
+    #[error("`params` must be a JSON object")]
+    ParamsNotObject,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +118,12 @@ fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
         return Err(ClassifyError::Invalid);
     }
     let msg: Message<'_> = serde_json::from_slice(bytes).map_err(|_| ClassifyError::Invalid)?;
+    if msg
+        .params
+        .is_some_and(|p| p.get().trim_start().as_bytes().first() != Some(&b'{'))
+    {
+        return Err(ClassifyError::ParamsNotObject);
+    }
     let (target, arguments) = match (msg.method.as_deref(), msg.params) {
         (Some("tools/call" | "prompts/get"), Some(p)) => {
             let named: NamedParams<'_> =
@@ -216,6 +226,23 @@ mod tests {
         ] {
             assert!(
                 classify_body(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn positional_params_are_refused_for_every_method() {
+        for bad in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["write_file",{"path":"/shared/x"}]}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":"x"}"#,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":[1]}]"#,
+        ] {
+            assert_eq!(
+                classify_body(bad).unwrap_err(),
+                ClassifyError::ParamsNotObject,
                 "{}",
                 String::from_utf8_lossy(bad)
             );

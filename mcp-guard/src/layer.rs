@@ -158,8 +158,9 @@ where
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Whatever the version header says: rmcp routes any request that names a session into
+    // that session, so the binding is checked whenever one is named.
     if let Some(sid) = &session
-        && !header_validated
         && !guard.0.sessions.check(sid, principal.as_ref())
     {
         audit::refused(
@@ -371,6 +372,16 @@ where
     };
     match classify::classify_body(&bytes) {
         Ok(ops) => Ok((ops, bytes)),
+        Err(e @ classify::ClassifyError::ParamsNotObject) => {
+            let message = format!("Invalid params: {e}");
+            audit::refused(Refusal::UnreadableBody, &message, principal, None, None);
+            Err(json_rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                -32602,
+                &message,
+            ))
+        }
         Err(_) => {
             audit::refused(
                 Refusal::UnreadableBody,

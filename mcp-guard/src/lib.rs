@@ -67,6 +67,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod layer;
 pub mod metadata;
+pub mod path;
 pub mod policy;
 pub mod principal;
 pub mod profile;
@@ -123,7 +124,7 @@ pub use mcp_guard_macros::scopes;
 /// | `any_of = ["a", B, "c d"]` | at least one alternative (each a scope or a space-separated set) |
 /// | `roles = "r"`, `roles = ["r", "s"]` | all of these roles (`roles` claim) |
 /// | `token = "user"` / `token = "app"` | a delegated token / an app-only token |
-/// | `when(cond, scopes = ...)` | extra scopes when the call's arguments meet `cond`: `field`, `a.b == "lit"`, `field.starts_with("/prefix")`; repeatable |
+/// | `when(cond, scopes = ...)` | extra scopes when the call's arguments meet `cond`: `field` (truthy), `a.b == "lit"` (exact JSON equality), `path.under("/dir")` (the path normalised by [`path::normalize`] is `/dir` or below it; unnormalisable paths count as under), `field.starts_with("prefix")` (raw bytes as sent, no normalisation: never use it for paths); repeatable |
 /// | `hidden` / `listed` | hide the operation from callers who may not use it (absent from `tools/list`, calls answered as unknown), or list it (calls answered with the 403 challenge); default: the server's |
 ///
 /// What it generates, from that one declaration:
@@ -165,10 +166,12 @@ pub use mcp_guard_macros::scopes;
 /// #[tool_router]
 /// impl Files {
 ///     /// Writes a file; under `/shared` it needs `files:shared` too.
-///     #[protected(scopes = FILES_WRITE, when(path.starts_with("/shared"), scopes = FILES_SHARED))]
+///     #[protected(scopes = FILES_WRITE, when(path.under("/shared"), scopes = FILES_SHARED))]
 ///     #[tool]
-///     async fn write_file(&self, caller: Principal, Parameters(args): Parameters<WriteArgs>) -> String {
-///         format!("{} wrote {}", caller.subject(), args.path)
+///     async fn write_file(&self, caller: Principal, Parameters(args): Parameters<WriteArgs>) -> Result<String, String> {
+///         // Normalise exactly as the rule does, so both name the same file.
+///         let path = mcp_guard::path::normalize(&args.path).map_err(|e| e.to_string())?;
+///         Ok(format!("{} wrote {path}", caller.subject()))
 ///     }
 /// }
 /// # fn main() {}

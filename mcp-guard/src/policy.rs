@@ -26,9 +26,16 @@ pub enum Visibility {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArgTest {
-    /// The argument is a string starting with this prefix.
+    /// The argument is a string starting with this prefix, compared byte for byte as sent
+    /// (no normalisation: `//shared/a` does not start with `/shared`). For paths use
+    /// [`ArgTest::Under`].
     StartsWith(String),
-    /// The argument equals this JSON value.
+    /// The argument is a string naming a path at or below this one once both are normalised
+    /// by [`crate::path::normalize`] (`//shared/./a`, `/notes/../shared/a` and `shared/a` are
+    /// all under `/shared`). A path that cannot be normalised (`..` above the root, a NUL, a
+    /// backslash) counts as under it, so the rule fails closed.
+    Under(String),
+    /// The argument equals this JSON value, exactly (no case folding, no trimming).
     Equals(Value),
     /// The argument is `true`, a non-empty string, a non-zero number, or a non-empty array or
     /// object.
@@ -74,6 +81,7 @@ impl ArgRule {
         }
         match &self.test {
             ArgTest::StartsWith(p) => value.as_str().is_some_and(|s| s.starts_with(p.as_str())),
+            ArgTest::Under(p) => value.as_str().is_some_and(|s| crate::path::is_under(s, p)),
             ArgTest::Equals(v) => value == v,
             ArgTest::Truthy => match value {
                 Value::Bool(b) => *b,
@@ -344,9 +352,8 @@ pub struct Policy {
     tools: HashMap<String, Requirement>,
     prompts: HashMap<String, Requirement>,
     resources: Vec<(UriTemplate, Requirement)>,
-    default_tool: Requirement,
-    default_prompt: Requirement,
-    default_resource: Requirement,
+    /// What an operation without its own declaration needs, tool, prompt or resource alike.
+    default: Requirement,
     default_visibility: Visibility,
     caller_dependent_lists: bool,
     known_tools: Option<std::collections::HashSet<String>>,
@@ -396,20 +403,28 @@ impl Policy {
             .chain(self.prompts.values())
             .any(|r| r.public)
             || self.resources.iter().any(|(_, r)| r.public)
-            || self.default_tool.public
+            || self.default.public
     }
 
-    /// The requirement of an operation: its own, or the default of its kind.
+    /// The requirement of an operation: its own, or the policy's default (the baseline scopes
+    /// unless [`PolicyBuilder::default_requirement`] says otherwise), for tools, prompts and
+    /// resources alike.
     pub fn requirement(&self, target: Target<'_>) -> &Requirement {
-        match target {
-            Target::Tool(name) => self.tools.get(name).unwrap_or(&self.default_tool),
-            Target::Prompt(name) => self.prompts.get(name).unwrap_or(&self.default_prompt),
+        let own = match target {
+            Target::Tool(name) => self.tools.get(name),
+            Target::Prompt(name) => self.prompts.get(name),
             Target::Resource(uri) => self
                 .resources
                 .iter()
                 .find(|(t, _)| t.matches(uri))
-                .map_or(&self.default_resource, |(_, r)| r),
-        }
+                .map(|(_, r)| r),
+        };
+        own.unwrap_or(&self.default)
+    }
+
+    /// Whether a resource URI matches one of the declared resource templates.
+    pub fn declares_resource(&self, uri: &str) -> bool {
+        self.resources.iter().any(|(t, _)| t.matches(uri))
     }
 
     /// The requirement of a tool.
@@ -523,7 +538,7 @@ pub struct PolicyBuilder {
     tools: Vec<(String, Requirement)>,
     prompts: Vec<(String, Requirement)>,
     resources: Vec<(String, Requirement)>,
-    default_tool: Option<Requirement>,
+    default: Option<Requirement>,
     default_visibility: Visibility,
     known_tools: Option<std::collections::HashSet<String>>,
     known_prompts: Option<std::collections::HashSet<String>>,
@@ -629,9 +644,11 @@ impl PolicyBuilder {
         Ok(self)
     }
 
-    /// The requirement of tools that are not listed (default: the baseline scopes).
-    pub fn default_tool(mut self, requirement: Requirement) -> Self {
-        self.default_tool = Some(requirement);
+    /// The requirement of every tool, prompt and resource without its own (default: the
+    /// baseline scopes). Defaults fail closed: an operation nobody declared needs at least what
+    /// the baseline asks for, never merely some valid token, unless this says so.
+    pub fn default_requirement(mut self, requirement: Requirement) -> Self {
+        self.default = Some(requirement);
         self
     }
 
@@ -673,7 +690,7 @@ impl PolicyBuilder {
         for s in baseline.iter() {
             known(s)?;
         }
-        let default_tool = self.default_tool.unwrap_or_else(|| Requirement {
+        let default = self.default.unwrap_or_else(|| Requirement {
             scopes: baseline.clone(),
             ..Requirement::default()
         });
@@ -685,7 +702,7 @@ impl PolicyBuilder {
             caller_dependent |= req.visibility == Some(Visibility::Hidden);
             Ok(())
         };
-        check(&default_tool)?;
+        check(&default)?;
         let mut tools = HashMap::new();
         for (name, req) in self.tools {
             check(&req)?;
@@ -712,9 +729,7 @@ impl PolicyBuilder {
             tools,
             prompts,
             resources,
-            default_tool,
-            default_prompt: Requirement::default(),
-            default_resource: Requirement::default(),
+            default,
             default_visibility: self.default_visibility,
             caller_dependent_lists: caller_dependent,
             known_tools: self.known_tools,

@@ -46,6 +46,7 @@ pub struct WhenSpec {
 #[derive(Debug, Clone, Copy)]
 pub enum TestSpec {
     StartsWith(&'static str),
+    Under(&'static str),
     Equals(&'static str),
     Truthy,
 }
@@ -69,6 +70,7 @@ impl RequirementSpec {
                     field: w.field.iter().map(|s| (*s).to_owned()).collect(),
                     test: match w.test {
                         TestSpec::StartsWith(p) => ArgTest::StartsWith(p.to_owned()),
+                        TestSpec::Under(p) => ArgTest::Under(p.to_owned()),
                         TestSpec::Equals(json) => ArgTest::Equals(
                             serde_json::from_str(json).expect("the macro writes valid JSON"),
                         ),

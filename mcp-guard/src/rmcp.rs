@@ -99,6 +99,21 @@ pub fn authorize(
     into_result(policy.decide(principal(ctx), target, args), target)
 }
 
+/// Checks a `resources/read` (or a resource about to be listed): a URI that no declared
+/// resource template matches is answered as not found, whatever the token holds, and a
+/// declared one is decided as [`authorize`] decides it. Listing with the same check keeps
+/// `resources/list` to what a `resources/read` would serve.
+pub fn authorize_resource(ctx: &RequestContext<RoleServer>, uri: &str) -> Result<(), ErrorData> {
+    let Some(policy) = policy(ctx) else {
+        return Err(unauthenticated());
+    };
+    let target = Target::Resource(uri);
+    if !policy.declares_resource(uri) {
+        return into_result(Decision::Conceal, target);
+    }
+    into_result(policy.decide(principal(ctx), target, None), target)
+}
+
 fn into_result(decision: Decision, target: Target<'_>) -> Result<(), ErrorData> {
     match decision {
         Decision::Allow => Ok(()),

@@ -346,3 +346,32 @@ async fn oversized_bodies_get_413() {
         .await;
     assert_eq!(a.status, 413);
 }
+
+#[tokio::test]
+async fn positional_params_are_refused_with_a_json_rpc_error_and_run_nothing() {
+    let (issuer, server, key) = setup().await;
+    let auth = format!("Bearer {}", token(&issuer, &server, &key, "files:write"));
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["write_file",{"path":"/shared/x","content":"x"}]}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/notes/x","content":"x"}}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":["write_file","/shared/y"]}]"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":[]}"#,
+    ] {
+        let a = server
+            .post(
+                &[
+                    ("authorization", &auth),
+                    ("mcp-protocol-version", "2025-11-25"),
+                ],
+                body,
+            )
+            .await;
+        assert_eq!(a.status, 400, "{body}: {a:?}");
+        let err = &a.json()["error"];
+        assert_eq!(err["code"], -32602, "{a:?}");
+        assert_eq!(
+            err["message"], "Invalid params: `params` must be a JSON object",
+            "{a:?}"
+        );
+    }
+    assert!(server.store.lock().unwrap().is_empty());
+}

@@ -957,7 +957,7 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
             "scopes": ["files:write"],
             "when": [{
                 "field": ["path"],
-                "test": {"starts_with": "/shared"},
+                "test": {"under": "/shared"},
                 "scopes": ["files:shared"]
             }]
         })
@@ -989,12 +989,7 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
     let write = policy.tool_requirement("write_file");
     assert_eq!(
         write.when,
-        [ArgRule::new(
-            "path",
-            ArgTest::StartsWith("/shared".into()),
-            ["files:shared"]
-        )
-        .unwrap()]
+        [ArgRule::new("path", ArgTest::Under("/shared".into()), ["files:shared"]).unwrap()]
     );
     assert!(policy.is_hidden(policy.tool_requirement("reset_store")));
     assert!(policy.tool_requirement("about").public);
@@ -1047,4 +1042,215 @@ async fn prompts_list_carries_only_the_advertised_security_schemes() {
         prompts[0]["_meta"],
         json!({"securitySchemes": [{"type": "oauth2", "scopes": ["files:read"]}]})
     );
+}
+
+#[tokio::test]
+async fn resources_outside_the_declared_template_are_neither_read_nor_listed() {
+    let (issuer, server, key) = setup().await;
+    // A file the store holds under a name the template `files:///{+path}` does not cover.
+    server
+        .store
+        .lock()
+        .unwrap()
+        .insert("payroll.csv".into(), "salaries".into());
+    server
+        .store
+        .lock()
+        .unwrap()
+        .insert("/notes/a".into(), "note".into());
+    let outside = "files://payroll.csv";
+    let none = bearer(&token(&issuer, &server, &key, ""));
+    let reader = bearer(&token(&issuer, &server, &key, "files:read"));
+    let admin = bearer(&token(&issuer, &server, &key, "files:admin"));
+
+    // A token without scope: the undeclared URI needs the baseline, like any undeclared
+    // operation, in both wire formats.
+    let a = stateless(
+        &server,
+        Some(&none),
+        "resources/read",
+        outside,
+        json!({"uri": outside}),
+    )
+    .await;
+    assert_insufficient_scope(&a, &server, "files:read");
+    let body = json!({"jsonrpc":"2.0","id":5,"method":"resources/read","params":{"uri":outside}});
+    let a = server
+        .post(
+            &[("authorization", &none), ("mcp-protocol-version", LEGACY)],
+            &body.to_string(),
+        )
+        .await;
+    assert_insufficient_scope(&a, &server, "files:read");
+    assert!(!a.body.contains("salaries"));
+    let a = stateless(&server, Some(&none), "resources/list", "", json!({})).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json()["result"]["resources"], json!([]), "{a:?}");
+
+    // Even a caller with every scope is not served outside the template, nor shown it.
+    for caller in [&reader, &admin] {
+        let a = stateless(
+            &server,
+            Some(caller),
+            "resources/read",
+            outside,
+            json!({"uri": outside}),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(
+            a.json()["error"]["message"],
+            "resource not found: files://payroll.csv"
+        );
+        assert!(!a.body.contains("salaries"));
+        let a = stateless(&server, Some(caller), "resources/list", "", json!({})).await;
+        let listed: Vec<Value> = a.json()["result"]["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .map(|r| r["uri"].clone())
+            .collect();
+        assert_eq!(listed, [json!("files:///notes/a")], "{a:?}");
+    }
+}
+
+#[tokio::test]
+async fn undeclared_prompts_and_resources_need_the_baseline_like_tools() {
+    let policy = Policy::builder()
+        .catalogue(<Scopes as mcp_guard::scope::ScopeCatalogue>::ENTRIES)
+        .build()
+        .expect("policy");
+    let claims = json!({"sub": "a", "iss": "i", "exp": 1, "scope": ""});
+    let nobody = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    for target in [
+        mcp_guard::policy::Target::Tool("undeclared"),
+        mcp_guard::policy::Target::Prompt("undeclared"),
+        mcp_guard::policy::Target::Resource("other://x"),
+    ] {
+        match policy.decide(Some(&nobody), target, None) {
+            mcp_guard::Decision::InsufficientScope { required, .. } => {
+                assert_eq!(required.to_string(), "files:read", "{target:?}")
+            }
+            d => panic!("{target:?}: {d:?}"),
+        }
+    }
+}
+
+/// Spellings of a path under `/shared` that a raw prefix test would miss.
+const SHARED_TRICKS: [&str; 7] = [
+    "//shared/a",
+    "/./shared/a",
+    "/notes/../shared/a",
+    "shared/a",
+    " /shared/a",
+    "/shared",
+    "/../shared/a",
+];
+
+#[tokio::test]
+async fn every_spelling_of_a_shared_path_needs_files_shared_through_the_layer() {
+    let (issuer, server, key) = setup().await;
+    let writer = token(&issuer, &server, &key, "files:write");
+    for path in SHARED_TRICKS {
+        let args = json!({"path": path, "content": "x"});
+        let a = server
+            .call_stateless(
+                Some(&bearer(&writer)),
+                "write_file",
+                "write_file",
+                args.clone(),
+            )
+            .await;
+        assert_insufficient_scope(&a, &server, "files:shared files:write");
+        let a = legacy_call(&server, &writer, "write_file", args).await;
+        assert_insufficient_scope(&a, &server, "files:shared files:write");
+    }
+    assert!(
+        server.store.lock().unwrap().is_empty(),
+        "nothing was written"
+    );
+
+    // With files:shared the tool stores the normalised path the rule read.
+    let both = bearer(&token(&issuer, &server, &key, "files:write files:shared"));
+    let a = server
+        .call_stateless(
+            Some(&both),
+            "write_file",
+            "write_file",
+            json!({"path": "/notes/../shared//a", "content": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.tool_text(), "alice wrote 1 bytes to /shared/a");
+    assert_eq!(stored(&server, "/shared/a").as_deref(), Some("x"));
+}
+
+#[tokio::test]
+async fn every_spelling_of_a_shared_path_needs_files_shared_in_process() {
+    // The example behind a layer that only hands the caller and the policy to rmcp, deciding
+    // nothing itself: the in-process guard alone must refuse.
+    let policy = mcp_guard::policy_builder(&FileServer::new(files::Store::default()))
+        .expect("policy builder")
+        .resource(files::RESOURCE_TEMPLATE, files::resource_requirement())
+        .build()
+        .expect("policy");
+    let policy = Arc::new(policy);
+    let claims = json!({"sub": "alice", "iss": "i", "exp": 1, "scope": "files:write"});
+    let writer = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    let store = files::Store::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let shared = store.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(FileServer::new(shared.clone())),
+        Arc::new(NeverSessionManager::default()),
+        StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true),
+    );
+    let app =
+        axum::Router::new()
+            .route_service("/mcp", service)
+            .layer(axum::middleware::map_request(
+                move |mut req: axum::extract::Request| {
+                    let (policy, writer) = (policy.clone(), writer.clone());
+                    async move {
+                        req.extensions_mut().insert(policy);
+                        req.extensions_mut().insert(writer);
+                        req
+                    }
+                },
+            ));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    for path in SHARED_TRICKS {
+        let a = raw_post(
+            &url,
+            "tools/call",
+            "write_file",
+            json!({"name": "write_file", "arguments": {"path": path, "content": "x"}}),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{path}: {a:?}");
+        assert_eq!(
+            a.json()["error"]["code"],
+            mcp_guard::rmcp::FORBIDDEN,
+            "{path}: {a:?}"
+        );
+    }
+    assert!(store.lock().unwrap().is_empty(), "nothing was written");
+    // A private path still runs in process.
+    let a = raw_post(
+        &url,
+        "tools/call",
+        "write_file",
+        json!({"name": "write_file", "arguments": {"path": "/notes/a", "content": "x"}}),
+    )
+    .await;
+    assert_eq!(a.tool_text(), "alice wrote 1 bytes to /notes/a", "{a:?}");
+    task.abort();
 }

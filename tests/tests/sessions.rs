@@ -317,3 +317,71 @@ async fn stateless_tools_list_needs_only_authentication() {
         .await;
     assert_eq!(a.tool_text(), "hi");
 }
+
+#[tokio::test]
+async fn a_session_named_with_the_2026_07_28_header_is_still_checked_against_its_subject() {
+    use mcp_guard_tests::server::STATELESS;
+    let (issuer, server, key) = setup().await;
+    let alice = token_for(&issuer, &server, &key, "alice", "files:read files:write");
+    let bob = format!(
+        "Bearer {}",
+        token_for(&issuer, &server, &key, "bob", "files:read files:write")
+    );
+    let sid = server.open_session(&alice).await;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion": LEGACY, "capabilities": {},
+        "clientInfo": {"name": "intruder", "version": "0"}}})
+    .to_string();
+    for version in [STATELESS, LEGACY] {
+        // POST without a token, and with another subject's token, in both wire formats.
+        let anonymous = server
+            .post(
+                &[
+                    ("mcp-protocol-version", version),
+                    ("mcp-method", "initialize"),
+                    ("mcp-session-id", &sid),
+                ],
+                &init,
+            )
+            .await;
+        assert_eq!(anonymous.status, 401, "{version}: {anonymous:?}");
+        let other = server
+            .post(
+                &[
+                    ("authorization", &bob),
+                    ("mcp-protocol-version", version),
+                    ("mcp-method", "initialize"),
+                    ("mcp-session-id", &sid),
+                ],
+                &init,
+            )
+            .await;
+        assert_eq!(other.status, 404, "{version}: {other:?}");
+        // GET (the SSE stream) and DELETE of alice's session, without and with bob's token.
+        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+            for auth in [None, Some(bob.as_str())] {
+                let mut req = server
+                    .http
+                    .request(method.clone(), &server.mcp_url)
+                    .header("accept", "text/event-stream")
+                    .header("mcp-protocol-version", version)
+                    .header("mcp-session-id", &sid);
+                if let Some(a) = auth {
+                    req = req.header("authorization", a);
+                }
+                let status = req.send().await.expect("sent").status().as_u16();
+                let expected = if auth.is_none() { 401 } else { 404 };
+                assert_eq!(status, expected, "{version} {method} {auth:?}");
+            }
+        }
+    }
+    // Alice's session is untouched: still open, still hers.
+    let a = server
+        .call_in_session(&alice, &sid, "whoami", json!({}))
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&a.tool_text()).unwrap()["sub"],
+        "alice"
+    );
+}
