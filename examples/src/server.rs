@@ -26,7 +26,7 @@ pub struct ServerOptions {
 
     /// How the identity provider shapes tokens: generic, entra, okta, cognito, auth0, keycloak.
     #[arg(long, env = "MCP_GUARD_PROFILE", default_value = "generic",
-        value_parser = ["generic", "entra", "okta", "cognito", "auth0", "keycloak"])]
+        value_parser = ["generic", "entra", "okta", "cognito", "auth0", "auth0-rbac", "keycloak"])]
     pub profile: String,
 
     /// Tenant accepted by a `{tid}` issuer template (Entra ID multi-tenant; repeatable).

@@ -7,7 +7,8 @@
 //! | `entra` (v1, v2) | `scp` string | `roles` | `aud` (App ID URI or client GUID) | `azp` / `appid` | `idtyp: app`, or no `scp` | `JWT` or none |
 //! | `okta` | `scp` array | `groups` | `aud` | `cid` | `sub == cid` | `JWT` or none |
 //! | `cognito` | `scope` string | `cognito:groups` | none: `client_id` in an allow-list | `client_id` | `sub == client_id` | none; `token_use: access` required |
-//! | `auth0` | `scope` string + `permissions` | `permissions` too | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
+//! | `auth0` | `scope` string | none | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
+//! | `auth0-rbac` (opt-in) | `scope` string + `permissions` | `permissions` | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
 //! | `keycloak` | `scope` string | `realm_access.roles` + `resource_access.<client>.roles` | `aud` | `azp` | `preferred_username` `service-account-…` | `JWT` or none |
 
 use std::sync::Arc;
@@ -134,6 +135,18 @@ fn first_of(c: &Claims, names: &[&str]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// A claim that, when present, has the JSON type `is_type` accepts.
+fn claim_of_type(
+    c: &Claims,
+    name: &'static str,
+    is_type: impl Fn(&Value) -> bool,
+) -> Result<(), JwtError> {
+    match c.get(name) {
+        Some(v) if !is_type(v) => Err(JwtError::InvalidClaim(name)),
+        _ => Ok(()),
+    }
+}
+
 fn ok(_: &Claims) -> Result<(), JwtError> {
     Ok(())
 }
@@ -185,6 +198,14 @@ impl Profile {
                 }
             }),
             check: Arc::new(|c| {
+                // Entra writes `scp` and `idtyp` as strings and `roles` as an array of strings;
+                // any other JSON type (`null` included) is refused rather than read as absent,
+                // so that `roles: null` cannot make a delegated token look app-only.
+                claim_of_type(c, "scp", Value::is_string)?;
+                claim_of_type(c, "idtyp", Value::is_string)?;
+                claim_of_type(c, "roles", |v| {
+                    v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+                })?;
                 // Access tokens for this API carry `scp` (delegated) or `roles` (app-only), and
                 // name the client in `azp` (v2) or `appid` (v1); ID tokens have no client claim.
                 if c.get("scp").is_none() && c.get("roles").is_none() {
@@ -255,18 +276,20 @@ impl Profile {
         }
     }
 
-    /// Auth0: `scope` string plus the RBAC `permissions` array (both count as scopes;
-    /// permissions are roles too), `aud` string or array, `azp` client; app-only for
+    /// Auth0: the `scope` string only, `aud` string or array, `azp` client; app-only for
     /// `gty: client-credentials`.
+    ///
+    /// Auth0's RBAC `permissions` array lists every permission the *user* holds on the API,
+    /// whatever scopes the client was granted: a client granted only `openid` (even one
+    /// registered dynamically) would hold them all. They count only with
+    /// [`Profile::auth0_rbac`], for APIs whose Auth0 settings make permissions the grant.
     pub fn auth0() -> Self {
         Self {
             name: "auth0".into(),
             typ: TypPolicy::lenient(),
             audience: AudienceClaim::Aud,
-            scopes: Arc::new(|c| {
-                scope_set(words(c, "scope").into_iter().chain(words(c, "permissions")))
-            }),
-            roles: Arc::new(|c| words(c, "permissions")),
+            scopes: Arc::new(|c| scope_set(words(c, "scope"))),
+            roles: Arc::new(|_| Vec::new()),
             client_id: Arc::new(|c| first_of(c, &["azp", "client_id"])),
             token_kind: Arc::new(|c| {
                 if str_claim(c, "gty") == Some("client-credentials") {
@@ -276,6 +299,21 @@ impl Profile {
                 }
             }),
             check: Arc::new(ok),
+        }
+    }
+
+    /// Auth0 with RBAC permissions trusted (opt-in, `auth0-rbac` by name): the `permissions`
+    /// array counts as scopes and as roles, besides `scope`. Choose it only when the API's
+    /// Auth0 settings enable RBAC and "Add Permissions in the Access Token", and every client
+    /// that may call it is trusted with all of a user's permissions.
+    pub fn auth0_rbac() -> Self {
+        Self {
+            name: "auth0-rbac".into(),
+            scopes: Arc::new(|c| {
+                scope_set(words(c, "scope").into_iter().chain(words(c, "permissions")))
+            }),
+            roles: Arc::new(|c| words(c, "permissions")),
+            ..Self::auth0()
         }
     }
 
@@ -305,16 +343,18 @@ impl Profile {
                     TokenKind::User
                 }
             }),
-            // Keycloak labels its tokens in a `typ` claim: `Bearer` for access tokens, `ID`
-            // and `Refresh` for the others.
-            check: Arc::new(|c| match str_claim(c, "typ") {
-                None | Some("Bearer") => Ok(()),
-                Some(_) => Err(JwtError::WrongType),
+            // Keycloak labels every token in a `typ` claim: the string `Bearer` for access
+            // tokens, `ID` and `Refresh` for the others. Missing or of another JSON type, it
+            // is not an access token.
+            check: Arc::new(|c| match c.get("typ") {
+                Some(Value::String(t)) if t == "Bearer" => Ok(()),
+                _ => Err(JwtError::WrongType),
             }),
         }
     }
 
-    /// A profile by name (`generic`, `entra`, `okta`, `cognito`, `auth0`, `keycloak`);
+    /// A profile by name (`generic`, `entra`, `okta`, `cognito`, `auth0`, `auth0-rbac`,
+    /// `keycloak`);
     /// `clients` are Cognito's app clients or Keycloak's client.
     pub fn by_name(name: &str, clients: &[String]) -> Option<Self> {
         Some(match name {
@@ -323,6 +363,7 @@ impl Profile {
             "okta" => Self::okta(),
             "cognito" => Self::cognito(clients.iter().cloned()),
             "auth0" => Self::auth0(),
+            "auth0-rbac" => Self::auth0_rbac(),
             "keycloak" => Self::keycloak(clients.first().cloned().unwrap_or_default()),
             _ => return None,
         })
@@ -348,7 +389,11 @@ mod tests {
     fn keycloak_refuses_id_and_refresh_tokens() {
         let p = Profile::keycloak("mcp");
         assert!((p.check)(&claims(json!({"typ": "Bearer"}))).is_ok());
-        assert!((p.check)(&claims(json!({}))).is_ok());
+        assert_eq!((p.check)(&claims(json!({}))), Err(JwtError::WrongType));
+        assert_eq!(
+            (p.check)(&claims(json!({"typ": ["Bearer"]}))),
+            Err(JwtError::WrongType)
+        );
         assert_eq!(
             (p.check)(&claims(json!({"typ": "ID"}))),
             Err(JwtError::WrongType)
@@ -369,5 +414,19 @@ mod tests {
             "an ID token with app roles"
         );
         assert!((p.check)(&claims(json!({"azp": "c"}))).is_err());
+        for (bad, name) in [
+            (json!({"scp": null, "roles": ["r"], "azp": "c"}), "scp"),
+            (json!({"scp": "a", "roles": null, "azp": "c"}), "roles"),
+            (json!({"scp": ["a"], "azp": "c"}), "scp"),
+            (json!({"roles": "r", "azp": "c"}), "roles"),
+            (json!({"roles": [1], "azp": "c"}), "roles"),
+            (json!({"scp": "a", "idtyp": 1, "azp": "c"}), "idtyp"),
+        ] {
+            assert_eq!(
+                (p.check)(&claims(bad.clone())),
+                Err(JwtError::InvalidClaim(name)),
+                "{bad}"
+            );
+        }
     }
 }

@@ -1908,7 +1908,8 @@ async fn s4_43_session_of_user_a_is_refused_to_user_b_and_to_no_token() {
     let n = a_session.list(None).await;
     assert_never_2xx(&n, "anonymous list on alice's session");
 
-    // 2026-07-28 has no sessions: an `Mcp-Session-Id` is ignored, B is served as B.
+    // A 2026-07-28 request that names A's session is still routed into it by rmcp, so the
+    // binding is checked there too: B is refused, and so is a request without a token.
     let stateless = Mcp::connect(&fx.server, Wire::Stateless, None).await;
     let sid = a_session.session.clone().unwrap();
     let b = stateless
@@ -1917,6 +1918,15 @@ async fn s4_43_session_of_user_a_is_refused_to_user_b_and_to_no_token() {
                 .auth(&bob)
                 .header("mcp-session-id", &sid),
         )
+        .await;
+    assert_eq!(b.status, 404, "{b:?}");
+    let n = stateless
+        .send(Req::call("whoami", json!({})).header("mcp-session-id", &sid))
+        .await;
+    assert_never_2xx(&n, "no token on alice's session, 2026-07-28 headers");
+    // Without a session id B is served as B.
+    let b = stateless
+        .send(Req::call("whoami", json!({})).auth(&bob))
         .await;
     assert_eq!(b.status, 200, "{b:?}");
     assert!(b.tool_text().contains(r#""sub":"bob""#), "{b:?}");

@@ -676,6 +676,50 @@ async fn entra_id_token_is_refused() {
 }
 
 #[tokio::test]
+async fn entra_claims_of_the_wrong_json_type_are_refused_not_read_as_absent() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = entra_server(&issuer).await;
+    let iss = v2_iss(&issuer.origin, TENANT_A);
+    let guard = entra_guard(&issuer, &server.mcp_url, &[TENANT_A]);
+    let shaped = |f: &dyn Fn(&mut Value)| {
+        let mut c = entra_v2_delegated(&iss, TENANT_A, APP_ID_URI, "files:read");
+        f(&mut c);
+        entra_sign(&key, &c)
+    };
+    for (why, token, claim) in [
+        // `scp: null` with app roles: would otherwise pass as app-only.
+        (
+            "scp null",
+            shaped(&|c| {
+                c["scp"] = Value::Null;
+                c["roles"] = json!(["files.admin"]);
+            }),
+            "scp",
+        ),
+        // `roles: null` beside no `scp`: would otherwise count as app-only.
+        (
+            "roles null",
+            shaped(&|c| {
+                c.as_object_mut().unwrap().remove("scp");
+                c["roles"] = Value::Null;
+            }),
+            "roles",
+        ),
+        (
+            "scp array",
+            shaped(&|c| c["scp"] = json!(["files:read"])),
+            "scp",
+        ),
+        ("idtyp number", shaped(&|c| c["idtyp"] = json!(1)), "idtyp"),
+    ] {
+        assert_refused(&server, &token, "malformed", why).await;
+        assert_auth_err(&guard, &token, JwtError::InvalidClaim(claim), why).await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn entra_v1_and_v2_templates_side_by_side() {
     let key = TestKey::rsa1();
     let issuer = TestIssuer::start(vec![key.jwk()]).await;
@@ -1268,14 +1312,57 @@ fn auth0_user(iss: &str, aud: &str, scope: &str, permissions: Value) -> Value {
 }
 
 #[tokio::test]
-async fn auth0_scope_and_permissions() {
+async fn auth0_permissions_are_not_scopes_unless_the_server_opts_in() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let iss = format!("{}/", issuer.origin);
+    issuer.advertise_issuer(&iss);
+    let server = TestServer::start_with(&issuer, |o| {
+        o.profile = "auth0".into();
+        o.issuers = vec![iss.clone()];
+    })
+    .await;
+    // A client granted only `openid`, for a user who holds every permission on the API.
+    let openid_only = sign(
+        &key,
+        Some("JWT"),
+        &auth0_user(
+            &iss,
+            &server.mcp_url,
+            "openid",
+            json!(["files:read", "files:write", "files:admin"]),
+        ),
+    );
+    let me = whoami(&server, &openid_only, "auth0 openid only").await;
+    assert_eq!(me["scopes"], json!(["openid"]), "{me}");
+    assert_scope_challenge(
+        &server,
+        &write(&server, &openid_only, "/p").await,
+        "files:write",
+        "auth0 permissions ignored",
+    );
+    assert!(server.store.lock().unwrap().is_empty());
+    let guard = direct(
+        &server.mcp_url,
+        vec![Issuer::discover(&iss).profile(Profile::auth0())],
+        &[],
+        None,
+    );
+    let p = principal(&guard, &openid_only, "auth0 openid only").await;
+    assert_eq!(p.scopes().to_string(), "openid");
+    assert!(p.roles().is_empty(), "{:?}", p.roles());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn auth0_rbac_scope_and_permissions() {
     let key = TestKey::rsa1();
     let issuer = TestIssuer::start(vec![key.jwk()]).await;
     // Auth0 issuers end with `/`, and so does the `issuer` of their discovery document.
     let iss = format!("{}/", issuer.origin);
     issuer.advertise_issuer(&iss);
     let server = TestServer::start_with(&issuer, |o| {
-        o.profile = "auth0".into();
+        o.profile = "auth0-rbac".into();
         o.issuers = vec![iss.clone()];
     })
     .await;
@@ -1378,7 +1465,7 @@ async fn auth0_scope_and_permissions() {
 
     let guard = direct(
         &server.mcp_url,
-        vec![Issuer::discover(&iss).profile(Profile::auth0())],
+        vec![Issuer::discover(&iss).profile(Profile::auth0_rbac())],
         &[],
         None,
     );
@@ -1486,6 +1573,29 @@ async fn keycloak_realm_and_client_roles() {
         "keycloak aud account",
     )
     .await;
+    // Keycloak's `typ` claim must be the string `Bearer`: another value, another JSON type or
+    // no `typ` at all is not an access token.
+    for typ in [
+        json!("ID"),
+        json!("Refresh"),
+        json!(["Bearer"]),
+        json!(1),
+        Value::Null,
+    ] {
+        let mut c = keycloak_user(iss, &server.mcp_url, "openid files:read");
+        if typ.is_null() {
+            c.as_object_mut().unwrap().remove("typ");
+        } else {
+            c["typ"] = typ.clone();
+        }
+        assert_refused(
+            &server,
+            &sign(&key, Some("JWT"), &c),
+            WRONG_TYPE,
+            &format!("keycloak typ {typ}"),
+        )
+        .await;
+    }
     // Another realm of the same server.
     let c = keycloak_user(
         &format!("{}/realms/master", issuer.origin),
