@@ -524,6 +524,14 @@ async fn public_about_needs_no_token_while_protected_tools_are_challenged() {
 
 /// The example server behind rmcp's transport only, without any guard layer.
 async fn unguarded(store: files::Store) -> (String, tokio::task::JoinHandle<()>) {
+    unguarded_with(store, |app| app).await
+}
+
+/// The same, with the router adjusted (a test layer, say).
+async fn unguarded_with(
+    store: files::Store,
+    adjust: impl FnOnce(axum::Router) -> axum::Router,
+) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1");
@@ -535,7 +543,7 @@ async fn unguarded(store: files::Store) -> (String, tokio::task::JoinHandle<()>)
             .with_legacy_session_mode(false)
             .with_json_response(true),
     );
-    let app = axum::Router::new().route_service("/mcp", service);
+    let app = adjust(axum::Router::new().route_service("/mcp", service));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -1198,34 +1206,19 @@ async fn every_spelling_of_a_shared_path_needs_files_shared_in_process() {
     let claims = json!({"sub": "alice", "iss": "i", "exp": 1, "scope": "files:write"});
     let writer = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
     let store = files::Store::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let shared = store.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(FileServer::new(shared.clone())),
-        Arc::new(NeverSessionManager::default()),
-        StreamableHttpServerConfig::default()
-            .with_legacy_session_mode(false)
-            .with_json_response(true),
-    );
-    let app =
-        axum::Router::new()
-            .route_service("/mcp", service)
-            .layer(axum::middleware::map_request(
-                move |mut req: axum::extract::Request| {
-                    let (policy, writer) = (policy.clone(), writer.clone());
-                    async move {
-                        req.extensions_mut().insert(policy);
-                        req.extensions_mut().insert(writer);
-                        req
-                    }
-                },
-            ));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (url, task) = unguarded_with(store.clone(), move |app| {
+        app.layer(axum::middleware::map_request(
+            move |mut req: axum::extract::Request| {
+                let (policy, writer) = (policy.clone(), writer.clone());
+                async move {
+                    req.extensions_mut().insert(policy);
+                    req.extensions_mut().insert(writer);
+                    req
+                }
+            },
+        ))
+    })
+    .await;
 
     for path in SHARED_TRICKS {
         let a = raw_post(
