@@ -53,18 +53,17 @@ pub fn resource_requirement() -> Requirement {
 
 /// Adds this server's policy and metadata to a guard configuration: the `#[protected]`
 /// declarations, the catalogue, and the resources' requirement.
-pub fn configure(builder: GuardBuilder, store: &Store) -> GuardBuilder {
+pub fn configure(builder: GuardBuilder) -> GuardBuilder {
     builder
-        .server(&FileServer::new(store.clone()))
+        .server::<FileServer>()
         .resource_requirement(RESOURCE_TEMPLATE, resource_requirement())
 }
 
 /// The guard of this server as `options` describe it.
 pub fn guard(
     options: &crate::server::ServerOptions,
-    store: &Store,
 ) -> Result<mcp_guard::Guard, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(configure(options.guard_builder()?, store).build()?)
+    Ok(configure(options.guard_builder()?).build()?)
 }
 
 /// The store shared by every session.
@@ -117,6 +116,7 @@ impl FileServer {
     }
 }
 
+#[guarded]
 #[tool_router]
 impl FileServer {
     /// What this server is; needs no token.
@@ -192,6 +192,7 @@ impl FileServer {
 
 // rmcp's `#[prompt]` generates an undocumented `pub fn review_file_prompt_attr`.
 #[allow(missing_docs)]
+#[guarded]
 #[prompt_router]
 impl FileServer {
     /// Asks the model to review one file.

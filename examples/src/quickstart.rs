@@ -81,7 +81,7 @@ pub async fn start(
     let mut server_options = ServerOptions::new(auth.issuer(), &mcp_url, addr);
     server_options.allowed_origins = options.allowed_origins.clone();
     let store = files::Store::default();
-    let guard = files::guard(&server_options, &store)?;
+    let guard = files::guard(&server_options)?;
     let shared = store.clone();
     let server = server::spawn(mcp_listener, &server_options, guard, move || {
         FileServer::new(shared.clone())

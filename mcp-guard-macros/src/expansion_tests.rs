@@ -136,3 +136,25 @@ fn protected_resource_derive() {
         struct FileServer;
     })));
 }
+
+#[test]
+fn guarded_router() {
+    insta::assert_snapshot!(pretty(crate::guarded::guarded(
+        TokenStream::new(),
+        quote! {
+            #[tool_router]
+            impl FileServer {
+                #[public]
+                #[tool]
+                async fn about(&self) -> String { String::new() }
+                #[protected(scopes = "files:read")]
+                #[tool]
+                async fn read_file(&self) -> String { String::new() }
+                /// Declares nothing: guarded with the default requirement.
+                #[tool]
+                async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> String { args.text }
+                fn helper(&self) {}
+            }
+        },
+    )));
+}

@@ -1,5 +1,9 @@
-//! `#[guarded]` on the `#[tool_handler]` impl: per-caller `tools/list` and the list of
-//! protected operations the guard's policy is collected from.
+//! `#[guarded]`, in its two places:
+//! - above `#[tool_router]` / `#[prompt_router]`: the table of every operation with its
+//!   declaration (the constants `#[protected]` emits), and the in-process guard on the
+//!   operations that declare nothing, so that every operation of the router is guarded;
+//! - above `#[tool_handler]`: per-caller `tools/list` and [`GuardedServer`], through which
+//!   the guard's policy is collected from the table.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -7,7 +11,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItem, ItemImpl, Meta, Token};
 
-use crate::protected::with_item;
+use crate::protected::{requirement_const, with_item};
 
 /// The `router = …` of a handler attribute, or its default.
 fn router_expr(item: &ItemImpl, handler: &str, default: Expr) -> syn::Result<Option<Expr>> {
@@ -47,6 +51,12 @@ pub(crate) fn guarded(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+fn has_attr(attrs: &[syn::Attribute], name: &str) -> bool {
+    attrs
+        .iter()
+        .any(|a| a.path().segments.last().is_some_and(|s| s.ident == name))
+}
+
 fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     if !attr.is_empty() {
         return Err(syn::Error::new(
@@ -54,9 +64,77 @@ fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream>
             "`#[guarded]` takes no arguments",
         ));
     }
-    let mut imp: ItemImpl = syn::parse2(item).map_err(|e| {
-        syn::Error::new(e.span(), "`#[guarded]` applies to the `impl ServerHandler for ...` block that carries `#[tool_handler]`")
+    let imp: ItemImpl = syn::parse2(item).map_err(|e| {
+        syn::Error::new(e.span(), "`#[guarded]` applies to the `impl` blocks that carry `#[tool_router]`, `#[prompt_router]` and `#[tool_handler]`")
     })?;
+    let handler = has_attr(&imp.attrs, "tool_handler") || has_attr(&imp.attrs, "prompt_handler");
+    let router = has_attr(&imp.attrs, "tool_router") || has_attr(&imp.attrs, "prompt_router");
+    match (handler, router) {
+        (true, _) => guarded_handler(imp),
+        (false, true) => guarded_router(imp),
+        (false, false) => Err(syn::Error::new(
+            Span::call_site(),
+            "`#[guarded]` must be written above `#[tool_router]` / `#[prompt_router]` (on the impl that declares the operations) and above `#[tool_handler]` (on the `impl ServerHandler` block)",
+        )),
+    }
+}
+
+/// Above a router: the declaration table, and a guard on every undeclared operation.
+fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
+    let p = quote!(::mcp_guard::__private);
+    let mut tools: Vec<TokenStream> = Vec::new();
+    let mut prompts: Vec<TokenStream> = Vec::new();
+    for item in &mut imp.items {
+        let ImplItem::Fn(f) = item else { continue };
+        let (suffix, guard, list) = if has_attr(&f.attrs, "tool") {
+            ("tool_attr", quote!(#p::ToolGuard), &mut tools)
+        } else if has_attr(&f.attrs, "prompt") {
+            ("prompt_attr", quote!(#p::PromptGuard), &mut prompts)
+        } else {
+            continue;
+        };
+        let ident = &f.sig.ident;
+        let attr_fn = quote::format_ident!("{}_{}", ident, suffix);
+        let requirement = if has_attr(&f.attrs, "protected") {
+            let name = requirement_const(ident);
+            quote!(::core::option::Option::Some(&Self::#name))
+        } else if has_attr(&f.attrs, "public") {
+            quote!(::core::option::Option::Some(&#p::RequirementSpec::PUBLIC))
+        } else {
+            // Undeclared: the policy's default (the baseline) applies, checked in-process too.
+            let position = usize::from(f.sig.receiver().is_some());
+            f.sig.inputs.insert(position, syn::parse_quote!(_: #guard));
+            quote!(::core::option::Option::None)
+        };
+        list.push(quote! {
+            #p::Declaration { attr: Self::#attr_fn, requirement: #requirement }
+        });
+    }
+    let self_ty = &imp.self_ty;
+    let (impl_generics, _, where_clause) = imp.generics.split_for_impl();
+    let tools_impl = has_attr(&imp.attrs, "tool_router").then(|| {
+        quote! {
+            impl #impl_generics #p::DeclaredTools for #self_ty #where_clause {
+                const TOOLS: &'static [#p::Declaration<#p::rmcp::model::Tool>] = &[#(#tools),*];
+            }
+        }
+    });
+    let prompts_impl = has_attr(&imp.attrs, "prompt_router").then(|| {
+        quote! {
+            impl #impl_generics #p::DeclaredPrompts for #self_ty #where_clause {
+                const PROMPTS: &'static [#p::Declaration<#p::rmcp::model::Prompt>] = &[#(#prompts),*];
+            }
+        }
+    });
+    Ok(quote! {
+        #imp
+        #tools_impl
+        #prompts_impl
+    })
+}
+
+/// Above the handler: `list_tools` per caller and [`GuardedServer`].
+fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     let Some(tools) = router_expr(&imp, "tool_handler", syn::parse_quote!(Self::tool_router()))?
     else {
         return Err(syn::Error::new(
@@ -64,38 +142,7 @@ fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream>
             "`#[guarded]` must be written above `#[tool_handler]` on the `impl ServerHandler` block",
         ));
     };
-    let prompts = router_expr(
-        &imp,
-        "prompt_handler",
-        syn::parse_quote!(Self::prompt_router()),
-    )?;
-    if let Some(router) = &prompts {
-        // rmcp's `#[prompt_handler]` writes `list_prompts` itself; hand it a router that lists
-        // prompts without the internal requirement.
-        for attr in &mut imp.attrs {
-            if attr
-                .path()
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == "prompt_handler")
-            {
-                let path = attr.path().clone();
-                let mut rest: Vec<TokenStream> = Vec::new();
-                if let Meta::List(list) = &attr.meta {
-                    for m in
-                        list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)?
-                    {
-                        if !m.path().is_ident("router") {
-                            rest.push(quote!(#m));
-                        }
-                    }
-                }
-                *attr = syn::parse_quote!(
-                    #[#path(router = ::mcp_guard::__private::GuardedPrompts(&#router) #(, #rest)*)]
-                );
-            }
-        }
-    }
+    let prompts = has_attr(&imp.attrs, "prompt_handler");
     if let Some(own) = imp.items.iter().find_map(|i| match i {
         ImplItem::Fn(f) if f.sig.ident == "list_tools" => Some(f),
         _ => None,
@@ -105,22 +152,23 @@ fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream>
             "`#[guarded]` provides `list_tools` (filtered per caller); remove this one or remove `#[guarded]`",
         ));
     }
-    let rmcp = quote!(::mcp_guard::__private::rmcp);
+    let p = quote!(::mcp_guard::__private);
+    let rmcp = quote!(#p::rmcp);
     imp.items.push(syn::parse_quote! {
         async fn list_tools(
             &self,
             _request: ::core::option::Option<#rmcp::model::PaginatedRequestParams>,
             context: #rmcp::service::RequestContext<#rmcp::RoleServer>,
         ) -> ::core::result::Result<#rmcp::model::ListToolsResult, #rmcp::ErrorData> {
-            ::core::result::Result::Ok(::mcp_guard::__private::list_tools((#tools).list_all(), &context))
+            ::core::result::Result::Ok(#p::list_tools::<Self>((#tools).list_all(), &context))
         }
     });
     let self_ty = &imp.self_ty;
     let (impl_generics, _, where_clause) = imp.generics.split_for_impl();
-    let prompts_fn = prompts.map(|p| {
+    let prompts_fn = prompts.then(|| {
         quote! {
-            fn guarded_prompts(&self) -> ::std::vec::Vec<#rmcp::model::Prompt> {
-                (#p).list_all()
+            fn declared_prompts() -> ::std::vec::Vec<(#rmcp::model::Prompt, ::core::option::Option<::mcp_guard::Requirement>)> {
+                #p::declared(<Self as #p::DeclaredPrompts>::PROMPTS)
             }
         }
     });
@@ -128,8 +176,8 @@ fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream>
         #imp
 
         impl #impl_generics ::mcp_guard::GuardedServer for #self_ty #where_clause {
-            fn guarded_tools(&self) -> ::std::vec::Vec<#rmcp::model::Tool> {
-                (#tools).list_all()
+            fn declared_tools() -> ::std::vec::Vec<(#rmcp::model::Tool, ::core::option::Option<::mcp_guard::Requirement>)> {
+                #p::declared(<Self as #p::DeclaredTools>::TOOLS)
             }
             #prompts_fn
         }

@@ -266,10 +266,12 @@ impl Parse for Stage2 {
     }
 }
 
-/// A condition of `when(...)`, resolved.
+/// A condition of `when(...)`, resolved: the field it reads, its description for the
+/// manifest, and the Rust test over the deserialized arguments (`__mcp_guard_args`).
 struct Condition {
     field: Vec<Ident>,
     test: TokenStream,
+    check: TokenStream,
 }
 
 /// The validated arguments.
@@ -317,30 +319,28 @@ fn try_expand(input: Stage2) -> syn::Result<TokenStream> {
     }
     let resolved = resolve(&args, &input.catalogue, &f, &mut errors);
     errors.finish()?;
-    let spec = spec_tokens(&resolved);
-    f.attrs[index] = rewrite_rmcp_attr(&f.attrs[index], &spec)?;
+    let name = requirement_const(&f.sig.ident);
+    let spec = spec_tokens(&resolved, parameters_type(&f));
+    let reference = quote!(Self::#name);
+    f.attrs[index] = rewrite_rmcp_attr(&f.attrs[index], &reference)?;
     let guard: Type = match kind {
         Kind::Tool => syn::parse_quote!(::mcp_guard::__private::ToolGuard),
         Kind::Prompt => syn::parse_quote!(::mcp_guard::__private::PromptGuard),
     };
     let position = usize::from(f.sig.receiver().is_some());
     f.sig.inputs.insert(position, syn::parse_quote!(_: #guard));
-    if !resolved.when.is_empty() {
-        let params = parameters_type(&f).expect("checked in resolve");
-        let arg = Ident::new("__mcp_guard_args", Span::mixed_site());
-        let checks = resolved.when.iter().map(|(c, _)| {
-            let field = &c.field;
-            let span = field[0].span();
-            quote_spanned!(span=> let _ = &#arg #(.#field)*;)
-        });
-        f.block.stmts.insert(
-            0,
-            syn::parse_quote! {
-                let _ = |#arg: &#params| { #(#checks)* };
-            },
-        );
-    }
-    Ok(f.into_token_stream())
+    Ok(quote! {
+        #f
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals, dead_code)]
+        const #name: ::mcp_guard::__private::RequirementSpec = #spec;
+    })
+}
+
+/// The associated constant holding a method's declaration, which `#[protected]` emits and
+/// `#[guarded]` collects.
+pub(crate) fn requirement_const(method: &Ident) -> Ident {
+    quote::format_ident!("__mcp_guard_requirement_{}", method)
 }
 
 fn resolve(
@@ -509,14 +509,15 @@ fn quoted(items: &[String]) -> String {
         .join(", ")
 }
 
-/// `field`, `a.b`, `field == literal`, `field.starts_with("prefix")`.
+/// `field`, `a.b`, `field == value`, `field.starts_with("prefix")`, `field.under("/path")`.
 fn condition(expr: &Expr) -> syn::Result<Condition> {
     let shape_error = || {
         syn::Error::new_spanned(
             expr,
-            "unsupported condition; expected `field`, `field == literal`, `field.under(\"/path\")` or `field.starts_with(\"prefix\")` (fields may be nested: `a.b`)",
+            "unsupported condition; expected `field`, `field == value`, `field.under(\"/path\")` or `field.starts_with(\"prefix\")` (fields may be nested: `a.b`)",
         )
     };
+    let p = quote!(::mcp_guard::__private);
     match expr {
         Expr::MethodCall(call)
             if (call.method == "starts_with" || call.method == "under") && call.args.len() == 1 =>
@@ -528,14 +529,21 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
                     ..
                 }) => {
                     let field = field_path(&call.receiver).ok_or_else(shape_error)?;
-                    let test = if method == "under" {
+                    let value = field_access(&field);
+                    let (test, check) = if method == "under" {
                         under_prefix_error(&prefix.value())
                             .map_or(Ok(()), |m| Err(syn::Error::new(prefix.span(), m)))?;
-                        quote!(::mcp_guard::__private::TestSpec::Under(#prefix))
+                        (
+                            quote!(#p::TestSpec::Under(#prefix)),
+                            quote!(#p::under(&#value, #prefix)),
+                        )
                     } else {
-                        quote!(::mcp_guard::__private::TestSpec::StartsWith(#prefix))
+                        (
+                            quote!(#p::TestSpec::StartsWith(#prefix)),
+                            quote!(#p::starts_with(&#value, #prefix)),
+                        )
                     };
-                    Ok(Condition { field, test })
+                    Ok(Condition { field, test, check })
                 }
                 other => Err(syn::Error::new(
                     other.span(),
@@ -545,34 +553,56 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
         }
         Expr::Binary(bin) if matches!(bin.op, syn::BinOp::Eq(_)) => {
             let field = field_path(&bin.left).ok_or_else(shape_error)?;
-            let Expr::Lit(ExprLit { lit, .. }) = &*bin.right else {
-                return Err(syn::Error::new(
-                    bin.right.span(),
-                    "compare with a literal: a string, a number or a boolean",
-                ));
-            };
-            let json = match lit {
-                Lit::Str(s) => json_string(&s.value()),
-                Lit::Bool(b) => b.value.to_string(),
-                Lit::Int(i) => i.base10_digits().to_owned(),
-                Lit::Float(x) => x.base10_digits().to_owned(),
-                other => {
-                    return Err(syn::Error::new(
-                        other.span(),
-                        "compare with a string, a number or a boolean",
-                    ));
-                }
+            let value = field_access(&field);
+            let right = &bin.right;
+            let text = right.to_token_stream().to_string();
+            let check = match &**right {
+                Expr::Lit(ExprLit { lit, .. }) => match lit {
+                    Lit::Str(s) => quote!(#p::equals_str(&#value, #s)),
+                    Lit::Bool(b) => quote!(#p::equals_bool(&#value, #b)),
+                    Lit::Int(i) => {
+                        let i = syn::LitInt::new(i.base10_digits(), i.span());
+                        quote!(#p::equals_int(&#value, #i))
+                    }
+                    Lit::Float(x) => {
+                        let x = syn::LitFloat::new(x.base10_digits(), x.span());
+                        quote!(#p::equals_float(&#value, #x))
+                    }
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "compare with a string, a number, a boolean or a value of the field's type",
+                        ));
+                    }
+                },
+                // Anything else is ordinary Rust: `mode == Mode::Overwrite`, type-checked
+                // against the field by rustc.
+                other => quote_spanned!(other.span()=> #value == #other),
             };
             Ok(Condition {
                 field,
-                test: quote!(::mcp_guard::__private::TestSpec::Equals(#json)),
+                test: quote!(#p::TestSpec::Equals(#text)),
+                check,
             })
         }
-        other => Ok(Condition {
-            field: field_path(other).ok_or_else(shape_error)?,
-            test: quote!(::mcp_guard::__private::TestSpec::Truthy),
-        }),
+        other => {
+            let field = field_path(other).ok_or_else(shape_error)?;
+            let value = field_access(&field);
+            Ok(Condition {
+                field,
+                test: quote!(#p::TestSpec::Truthy),
+                check: quote!(#p::truthy(&#value)),
+            })
+        }
     }
+}
+
+/// `__mcp_guard_args.a.b`, spanned at the field as written so that rustc's errors (no such
+/// field, a type `when` cannot test) point at the declaration.
+fn field_access(field: &[Ident]) -> TokenStream {
+    let span = field[0].span();
+    let args = Ident::new("__mcp_guard_args", Span::mixed_site());
+    quote_spanned!(span=> #args #(.#field)*)
 }
 
 /// Why a literal is not a usable `under(...)` prefix: it must be a normalised absolute path.
@@ -604,20 +634,6 @@ fn field_path(expr: &Expr) -> Option<Vec<Ident>> {
     }
 }
 
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// The `T` of the method's `Parameters<T>` parameter.
 fn parameters_type(f: &ImplItemFn) -> Option<&Type> {
     f.sig.inputs.iter().find_map(|input| {
@@ -637,7 +653,8 @@ fn parameters_type(f: &ImplItemFn) -> Option<&Type> {
     })
 }
 
-fn spec_tokens(r: &Resolved) -> TokenStream {
+fn spec_tokens(r: &Resolved, params: Option<&Type>) -> TokenStream {
+    let p = quote!(::mcp_guard::__private);
     let scopes = &r.scopes;
     let any_of = r.any_of.iter().map(|alt| quote!(&[#(#alt),*]));
     let roles = &r.roles;
@@ -645,11 +662,28 @@ fn spec_tokens(r: &Resolved) -> TokenStream {
         Some(t) => quote!(::core::option::Option::Some(#t)),
         None => quote!(::core::option::Option::None),
     };
+    let args = Ident::new("__mcp_guard_args", Span::mixed_site());
     let when = r.when.iter().map(|(c, scopes)| {
         let field = c.field.iter().map(|i| i.to_string());
         let test = &c.test;
+        let check = &c.check;
+        let params = params.expect("checked in resolve");
         quote! {
-            ::mcp_guard::__private::WhenSpec { field: &[#(#field),*], test: #test, scopes: &[#(#scopes),*] }
+            #p::WhenSpec {
+                field: &[#(#field),*],
+                test: #test,
+                scopes: &[#(#scopes),*],
+                check: {
+                    // The arguments exactly as the method's `Parameters<T>` reads them.
+                    fn check(
+                        args: ::core::option::Option<&#p::Map<::std::string::String, #p::Value>>,
+                    ) -> ::core::result::Result<bool, #p::ArgumentsError> {
+                        let #args: #params = #p::deserialize_arguments(args)?;
+                        ::core::result::Result::Ok(#check)
+                    }
+                    check
+                },
+            }
         }
     });
     let visibility = match &r.visibility {
@@ -657,7 +691,7 @@ fn spec_tokens(r: &Resolved) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     quote! {
-        ::mcp_guard::__private::RequirementSpec {
+        #p::RequirementSpec {
             scopes: &[#(#scopes),*],
             any_of: &[#(#any_of),*],
             roles: &[#(#roles),*],

@@ -28,6 +28,8 @@ pub enum Refusal {
     Forbidden,
     /// A hidden operation the caller may not use, answered as unknown.
     Concealed,
+    /// The call's arguments do not deserialize as the operation's argument type.
+    InvalidArguments,
 }
 
 impl Refusal {
@@ -43,6 +45,7 @@ impl Refusal {
             Refusal::UnreadableBody => "unreadable_body",
             Refusal::Forbidden => "forbidden",
             Refusal::Concealed => "concealed",
+            Refusal::InvalidArguments => "invalid_arguments",
         }
     }
 }

@@ -455,7 +455,7 @@ pub struct GuardBuilder {
     introspection: Option<crate::introspection::Introspection>,
     token_cache: Option<usize>,
     descriptor: Option<ResourceDescriptor>,
-    server_policy: Option<Result<PolicyBuilder, PolicyError>>,
+    server_policy: Option<PolicyBuilder>,
     resources: Vec<(String, Requirement)>,
 }
 
@@ -464,9 +464,9 @@ impl GuardBuilder {
     /// `#[protected]` / `#[public]` operations and its `scopes!` catalogue, and the metadata
     /// from its `#[derive(ProtectedResource)]`. Anything also set on this builder (before or
     /// after) wins; the authorization servers named by the derive are trusted by discovery
-    /// when no issuer is configured.
-    pub fn server<S: ProtectedResource + GuardedServer>(mut self, server: &S) -> Self {
-        self.server_policy = Some(crate::server::policy_builder(server));
+    /// when no issuer is configured. Only the type is needed: `.server::<MyServer>()`.
+    pub fn server<S: ProtectedResource + GuardedServer>(mut self) -> Self {
+        self.server_policy = Some(crate::server::policy_builder::<S>());
         self.descriptor = Some(S::DESCRIPTOR);
         self
     }
@@ -601,7 +601,7 @@ impl GuardBuilder {
         if let Some(server_policy) = self.server_policy.take()
             && self.policy.is_none()
         {
-            let mut builder = server_policy?;
+            let mut builder = server_policy;
             for (template, requirement) in self.resources.drain(..) {
                 builder = builder.resource(&template, requirement);
             }

@@ -18,7 +18,7 @@ use crate::bearer::{self, BearerError};
 use crate::challenge::{Challenge, ErrorCode};
 use crate::classify;
 use crate::guard::{AuthError, Guard};
-use crate::policy::{Decision, Target};
+use crate::policy::{ArgumentsError, Decision, Target};
 use crate::principal::Principal;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -412,14 +412,60 @@ fn decide(
         // authentication step already established.
         return None;
     };
-    let args = if guard.policy().requirement(target).when.is_empty() {
-        None
-    } else {
-        op.arguments_object()
-    };
     let name = op.target.as_deref().unwrap_or_default();
-    match guard.policy().decide(principal, target, args.as_ref()) {
+    let decision = if guard.policy().requirement(target).when.is_empty() {
+        guard.policy().decide(principal, target, None)
+    } else {
+        match op.arguments.as_deref().map(|raw| raw.get()) {
+            None | Some("null") => guard.policy().decide(principal, target, None),
+            Some(raw) => match serde_json::from_str(raw.trim()) {
+                Ok(args) => guard.policy().decide(principal, target, Some(&args)),
+                Err(_) => match guard.policy().decide_ignoring_arguments(principal, target) {
+                    Decision::Allow => Decision::InvalidArguments(ArgumentsError(
+                        "`arguments` must be a JSON object".to_owned(),
+                    )),
+                    other => other,
+                },
+            },
+        }
+    };
+    match decision {
         Decision::Allow => None,
+        Decision::InvalidArguments(e) => {
+            let message = e.to_string();
+            audit::refused(
+                Refusal::InvalidArguments,
+                &message,
+                principal,
+                Some(name),
+                None,
+            );
+            // rmcp answers a tool's undeserializable arguments as a tool error the model can
+            // correct, and a prompt's as invalid params; the layer answers as it would.
+            Some(match target {
+                Target::Tool(_) => {
+                    let mut result = serde_json::json!({
+                        "content": [{ "type": "text", "text": message }],
+                        "isError": true,
+                    });
+                    if modern {
+                        result["resultType"] = "complete".into();
+                    }
+                    let body = serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "id": op.id.as_deref(),
+                        "result": result,
+                    });
+                    (
+                        StatusCode::OK,
+                        [(CONTENT_TYPE, "application/json")],
+                        body.to_string(),
+                    )
+                        .into_response()
+                }
+                _ => json_rpc_error(StatusCode::OK, op.id.as_deref(), -32602, &message),
+            })
+        }
         Decision::Unauthenticated => {
             audit::refused(
                 Refusal::MissingToken,

@@ -124,25 +124,45 @@ pub use mcp_guard_macros::scopes;
 /// | `any_of = ["a", B, "c d"]` | at least one alternative (each a scope or a space-separated set) |
 /// | `roles = "r"`, `roles = ["r", "s"]` | all of these roles (`roles` claim) |
 /// | `token = "user"` / `token = "app"` | a delegated token / an app-only token |
-/// | `when(cond, scopes = ...)` | extra scopes when the call's arguments meet `cond`: `field` (truthy), `a.b == "lit"` (exact JSON equality), `path.under("/dir")` (the path normalised by [`path::normalize`] is `/dir` or below it; unnormalisable paths count as under), `field.starts_with("prefix")` (raw bytes as sent, no normalisation: never use it for paths); repeatable |
+/// | `when(cond, scopes = ...)` | extra scopes when the call's arguments meet `cond`; repeatable (see below) |
 /// | `hidden` / `listed` | hide the operation from callers who may not use it (absent from `tools/list`, calls answered as unknown), or list it (calls answered with the 403 challenge); default: the server's |
 ///
+/// A `when` condition is evaluated on the arguments **as the tool deserializes them**: the
+/// macro writes a test over the method's `Parameters<T>` type, and the guard runs it on the
+/// `T` that serde produces from the call's arguments, with `T`'s own renames, aliases,
+/// `flatten`, defaults and enums. The field names in `cond` are the Rust fields of `T`,
+/// type-checked by rustc. Arguments that do not deserialize as `T` are refused as invalid
+/// params (JSON-RPC -32602) and never reach the tool. The conditions:
+/// - `field`: `true`, `Some(..)` of a truthy value, non-empty text, a non-zero number, a
+///   non-empty collection;
+/// - `field == "text"`, `field == 3`, `field == true`: exact equality (no case folding, no
+///   trimming), also through an `Option`; `field == Mode::Overwrite` or any other expression
+///   of the field's type: Rust's `==`;
+/// - `path.under("/dir")`: the path normalised by [`path::normalize`] is `/dir` or below it;
+///   paths that cannot be normalised (or read as UTF-8) count as under it;
+/// - `field.starts_with("prefix")`: the text as deserialized, byte for byte, no
+///   normalisation: never use it for paths;
+/// - fields may be nested (`options.force`) through structs.
+///
 /// What it generates, from that one declaration:
-/// - the requirement in the operation's `_meta`, with the SEP-1488 advertisement
-///   `securitySchemes: [{"type":"oauth2","scopes":[...]}]`; the guard's policy is collected from
-///   it ([`GuardBuilder::server`]), so the layer's HTTP 403 step-up, the list filtering and the
-///   in-process check all read the same requirement;
-/// - a guard as the method's first extractor: it runs before the arguments are parsed and
-///   refuses the call when there is no verified caller (no guard layer, another transport),
-///   when scopes are missing, or when the caller lacks a role or the token kind.
+/// - a constant requirement beside the method, which `#[guarded]` (above `#[tool_router]`)
+///   collects into the server's table; the guard's policy is built from that table
+///   ([`GuardBuilder::server`]), so the layer's HTTP 403 step-up, the list filtering and the
+///   in-process check all run the same requirement and the same argument tests;
+/// - the SEP-1488 advertisement `securitySchemes: [{"type":"oauth2","scopes":[...]}]` in the
+///   operation's `_meta`;
+/// - a guard as the method's first extractor: it refuses the call when there is no verified
+///   caller (no guard layer, another transport), when scopes are missing, when the caller
+///   lacks a role or the token kind, or when the arguments do not deserialize.
 ///
 /// Every scope is checked at compile time against the [`scopes!`] catalogue: a misspelled
 /// scope is an error on the literal, listing the declared scopes and the closest one.
 /// Arguments are checked too (unknown or repeated ones, `hidden` with `listed`, a `when`
 /// field the parameters do not have, a method that is not `async` or not an rmcp tool).
 ///
-/// Tools without `#[protected]` require the baseline scopes of the catalogue; tools that need
-/// no token at all are marked [`macro@public`].
+/// Tools without `#[protected]` require the baseline scopes of the catalogue (in the router
+/// `#[guarded]` marks, checked in-process too); tools that need no token at all are marked
+/// [`macro@public`].
 ///
 /// ```
 /// use mcp_guard::{Principal, protected};
@@ -163,6 +183,7 @@ pub use mcp_guard_macros::scopes;
 /// #[derive(Clone)]
 /// pub struct Files { tool_router: ToolRouter<Self> }
 ///
+/// #[mcp_guard::guarded]
 /// #[tool_router]
 /// impl Files {
 ///     /// Writes a file; under `/shared` it needs `files:shared` too.
@@ -184,12 +205,19 @@ pub use mcp_guard_macros::protected;
 /// one with the 401 challenge.
 pub use mcp_guard_macros::public;
 
-/// On the `impl ServerHandler` block, above `#[tool_handler]`: adds a `tools/list` filtered per
-/// caller (hidden tools appear only to callers who may use them; the internal requirement is
-/// stripped from `_meta`; `cacheScope: "private"` for 2026-07-28 peers when lists depend on
-/// the caller) and implements [`GuardedServer`], through which [`GuardBuilder::server`]
-/// collects the policy. The router is the one named in `#[tool_handler(router = ...)]` (and
-/// `#[prompt_handler(router = ...)]`).
+/// Written in two places, always above rmcp's attribute:
+/// - above `#[tool_router]` (and `#[prompt_router]`): collects every operation of the router
+///   with its [`macro@protected`] or [`macro@public`] declaration into a constant table, and
+///   guards the operations that declare neither in-process (they require the policy's
+///   default, the baseline scopes), so that no operation of the router runs unchecked, with
+///   or without the HTTP layer;
+/// - above `#[tool_handler]` on the `impl ServerHandler` block: adds a `tools/list` filtered
+///   per caller (hidden tools appear only to callers who may use them; `cacheScope:
+///   "private"` for 2026-07-28 peers when lists depend on the caller) and implements
+///   [`GuardedServer`], through which [`GuardBuilder::server`] builds the policy from the
+///   table. The server *type* is enough: `.server::<Demo>()`.
+///
+/// One guarded tool router (and one guarded prompt router) per server type.
 ///
 /// ```
 /// # mcp_guard::scopes! { pub Scopes { #[baseline] READ = "read" } }
@@ -199,6 +227,7 @@ pub use mcp_guard_macros::public;
 /// #[protected_resource(scopes = Scopes, name = "Demo")]
 /// pub struct Demo { tool_router: ToolRouter<Self> }
 ///
+/// #[mcp_guard::guarded]
 /// #[tool_router]
 /// impl Demo {
 ///     /// Ping.
@@ -211,9 +240,8 @@ pub use mcp_guard_macros::public;
 /// #[tool_handler(router = self.tool_router, name = "demo", version = "0.1.0")]
 /// impl ServerHandler for Demo {}
 ///
-/// let demo = Demo { tool_router: Demo::tool_router() };
 /// let guard = mcp_guard::Guard::builder()
-///     .server(&demo)
+///     .server::<Demo>()
 ///     .resource("https://demo.example.com/mcp")
 ///     .issuer(mcp_guard::Issuer::with_jwks_uri("https://as.example.com", "https://as.example.com/jwks"))
 ///     .build()

@@ -22,12 +22,12 @@ pub enum Visibility {
     Hidden,
 }
 
-/// A test on one argument of a call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A test on one argument of a call, as it is described in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ArgTest {
-    /// The argument is a string starting with this prefix, compared byte for byte as sent
-    /// (no normalisation: `//shared/a` does not start with `/shared`). For paths use
+    /// The argument is a string starting with this prefix, compared byte for byte (no
+    /// normalisation: `//shared/a` does not start with `/shared`). For paths use
     /// [`ArgTest::Under`].
     StartsWith(String),
     /// The argument is a string naming a path at or below this one once both are normalised
@@ -35,28 +35,76 @@ pub enum ArgTest {
     /// all under `/shared`). A path that cannot be normalised (`..` above the root, a NUL, a
     /// backslash) counts as under it, so the rule fails closed.
     Under(String),
-    /// The argument equals this JSON value, exactly (no case folding, no trimming).
-    Equals(Value),
-    /// The argument is `true`, a non-empty string, a non-zero number, or a non-empty array or
-    /// object.
+    /// The argument equals this value, exactly (no case folding, no trimming); the value as
+    /// written in the declaration.
+    Equals(String),
+    /// The argument is `true`, `Some`, a non-empty string, a non-zero number, or a non-empty
+    /// collection.
     Truthy,
 }
 
+/// Why a call's arguments could not be read as the tool reads them: the call is refused as
+/// invalid params, never allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("failed to deserialize parameters: {0}")]
+pub struct ArgumentsError(pub String);
+
+/// The test of an [`ArgRule`]: whether it applies to a call's arguments (`None`: the call sent
+/// none, read as `{}`), evaluated on the value the tool's own argument type deserializes from
+/// them.
+pub type ArgCheck = fn(Option<&Map<String, Value>>) -> Result<bool, ArgumentsError>;
+
 /// Extra scopes a call needs when one of its arguments passes a test, e.g. writing under
 /// `/shared` needs `files:shared`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `#[protected(when(...))]` writes these with a test over the tool's argument type, so that
+/// renames, aliases, flattened and optional fields are read exactly as the tool reads them.
+/// By hand, [`ArgRule::typed`] does the same.
+#[derive(Debug, Clone, Serialize)]
 pub struct ArgRule {
-    /// The argument's path in the arguments object (`["options", "force"]`).
+    /// The argument's path in the tool's argument type (`["options", "force"]`), for the
+    /// manifest.
     pub field: Vec<String>,
-    /// The test.
+    /// The test, for the manifest.
     pub test: ArgTest,
     /// The scopes needed when the test passes.
     pub scopes: ScopeSet,
+    #[serde(skip)]
+    check: ArgCheck,
+}
+
+impl PartialEq for ArgRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.test == other.test && self.scopes == other.scopes
+    }
 }
 
 impl ArgRule {
-    /// A rule: when `field` passes `test`, `scopes` are needed too.
-    pub fn new<I, S>(field: &str, test: ArgTest, scopes: I) -> Result<Self, ScopeError>
+    /// A rule: when `check` says so, `scopes` are needed too. `field` and `test` describe the
+    /// check in the manifest; `check` is what runs.
+    ///
+    /// ```
+    /// use mcp_guard::policy::{ArgRule, ArgTest, ArgumentsError, Requirement};
+    /// use serde_json::{Map, Value};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Write { file_path: String }
+    ///
+    /// fn shared(args: Option<&Map<String, Value>>) -> Result<bool, ArgumentsError> {
+    ///     let w: Write = mcp_guard::policy::deserialize_arguments(args)?;
+    ///     Ok(mcp_guard::path::is_under(&w.file_path, "/shared"))
+    /// }
+    ///
+    /// let rule = ArgRule::typed("file_path", ArgTest::Under("/shared".into()), ["files:shared"], shared).unwrap();
+    /// let write = Requirement::scopes(["files:write"]).unwrap().when(rule);
+    /// ```
+    pub fn typed<I, S>(
+        field: &str,
+        test: ArgTest,
+        scopes: I,
+        check: ArgCheck,
+    ) -> Result<Self, ScopeError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -65,44 +113,33 @@ impl ArgRule {
             field: field.split('.').map(str::to_owned).collect(),
             test,
             scopes: ScopeSet::try_from_iter(scopes)?,
+            check,
         })
     }
 
-    /// Whether the rule applies to these arguments. A missing argument never applies.
-    pub fn applies(&self, args: Option<&Map<String, Value>>) -> bool {
-        let Some(mut value) = args.and_then(|a| a.get(self.field.first()?)) else {
-            return false;
-        };
-        for key in &self.field[1..] {
-            match value.get(key) {
-                Some(v) => value = v,
-                None => return false,
-            }
-        }
-        match &self.test {
-            ArgTest::StartsWith(p) => value.as_str().is_some_and(|s| s.starts_with(p.as_str())),
-            ArgTest::Under(p) => value.as_str().is_some_and(|s| crate::path::is_under(s, p)),
-            ArgTest::Equals(v) => value == v,
-            ArgTest::Truthy => match value {
-                Value::Bool(b) => *b,
-                Value::String(s) => !s.is_empty(),
-                Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-                Value::Array(a) => !a.is_empty(),
-                Value::Object(o) => !o.is_empty(),
-                Value::Null => false,
-            },
-        }
+    /// Whether the rule applies to these arguments; an error when they do not deserialize as
+    /// the tool's argument type.
+    pub fn applies(&self, args: Option<&Map<String, Value>>) -> Result<bool, ArgumentsError> {
+        (self.check)(args)
     }
+}
+
+/// A call's arguments as a tool's `Parameters<T>` reads them: absent arguments are `{}`, and
+/// the object goes through `T`'s own `Deserialize`, as rmcp does before it calls the tool.
+pub fn deserialize_arguments<T: serde::de::DeserializeOwned>(
+    args: Option<&Map<String, Value>>,
+) -> Result<T, ArgumentsError> {
+    serde_json::from_value(Value::Object(args.cloned().unwrap_or_default()))
+        .map_err(|e| ArgumentsError(e.to_string()))
 }
 
 /// The requirement of one operation.
 ///
 /// ```
-/// use mcp_guard::policy::{ArgRule, ArgTest, Requirement};
-/// let write = Requirement::scopes(["files:write"]).unwrap()
-///     .when(ArgRule::new("path", ArgTest::StartsWith("/shared".into()), ["files:shared"]).unwrap());
+/// use mcp_guard::policy::Requirement;
+/// let write = Requirement::scopes(["files:write"]).unwrap().role("editor");
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Requirement {
     /// Scopes that must all be held.
@@ -266,6 +303,10 @@ pub enum Decision {
     },
     /// A hidden operation the caller may not use: answer as if it did not exist.
     Conceal,
+    /// The call's arguments do not deserialize as the operation's argument type, so its
+    /// argument rules cannot be decided: answered as invalid params (JSON-RPC -32602), as
+    /// the operation itself would answer them.
+    InvalidArguments(ArgumentsError),
 }
 
 /// A URI template of RFC 6570 level 1/2 shape: `{var}` matches one path segment, `{+var}`
@@ -438,7 +479,7 @@ impl Policy {
     }
 
     /// Whether the target is unknown to a policy that knows every tool and prompt of its
-    /// server (one collected with [`PolicyBuilder::tools_from_meta`]): such calls are answered
+    /// server (one collected with [`PolicyBuilder::all_tools`]): such calls are answered
     /// exactly like calls of hidden operations, so that hidden ones cannot be told apart.
     pub(crate) fn is_unknown(&self, target: Target<'_>) -> bool {
         match target {
@@ -458,15 +499,36 @@ impl Policy {
 
     /// Decides whether `principal` may call tool `name` (arguments not considered).
     pub fn decide_tool(&self, principal: &Principal, name: &str) -> Decision {
-        self.decide(Some(principal), Target::Tool(name), None)
+        self.decide_inner(Some(principal), Target::Tool(name), None)
     }
 
-    /// Decides one operation for a caller (`None`: no token) with the call's arguments.
+    /// Decides one operation for a caller (`None`: no token) on its argument-independent
+    /// requirement only, as lists do: whether the caller may use it with some arguments.
+    pub fn decide_ignoring_arguments(
+        &self,
+        principal: Option<&Principal>,
+        target: Target<'_>,
+    ) -> Decision {
+        self.decide_inner(principal, target, None)
+    }
+
+    /// Decides one operation for a caller (`None`: no token) with the call's arguments
+    /// (`None`: the call sent none, which its argument type reads as `{}`).
     pub fn decide(
         &self,
         principal: Option<&Principal>,
         target: Target<'_>,
         args: Option<&Map<String, Value>>,
+    ) -> Decision {
+        self.decide_inner(principal, target, Some(args))
+    }
+
+    /// `args`: `None` to leave the argument rules out.
+    fn decide_inner(
+        &self,
+        principal: Option<&Principal>,
+        target: Target<'_>,
+        args: Option<Option<&Map<String, Value>>>,
     ) -> Decision {
         if self.is_unknown(target) {
             return Decision::Conceal;
@@ -484,9 +546,18 @@ impl Policy {
         };
         let held = principal.scopes();
         let mut required = req.scopes.clone();
-        for rule in &req.when {
-            if rule.applies(args) {
-                required.extend_from(&rule.scopes);
+        for rule in args.map_or(&[][..], |_| &req.when) {
+            match rule.applies(args.flatten()) {
+                Ok(true) => required.extend_from(&rule.scopes),
+                Ok(false) => {}
+                // Arguments the tool could not read never reach it; a caller who could not
+                // use the operation anyway learns no more than that.
+                Err(e) => {
+                    if !self.hierarchy.missing(held, &req.scopes).is_empty() {
+                        break;
+                    }
+                    return Decision::InvalidArguments(e);
+                }
             }
         }
         if !req.any_of.is_empty()
@@ -612,36 +683,36 @@ impl PolicyBuilder {
         self
     }
 
-    /// Reads the requirements that `#[protected]` and `#[public]` put in each tool's `_meta`.
-    /// Tools without one follow the default. The policy then knows every tool: calls of other
-    /// names are answered like calls of hidden tools.
-    pub fn tools_from_meta<'a>(
+    /// Every tool of the server, each with its declared requirement (`None`: the default).
+    /// The policy then knows every tool: calls of other names are answered like calls of
+    /// hidden tools. [`crate::policy_builder`] calls this with what `#[guarded]` collected.
+    pub fn all_tools(
         mut self,
-        tools: impl IntoIterator<Item = &'a rmcp::model::Tool>,
-    ) -> Result<Self, PolicyError> {
+        tools: impl IntoIterator<Item = (String, Option<Requirement>)>,
+    ) -> Self {
         let known = self.known_tools.get_or_insert_with(Default::default);
-        for tool in tools {
-            known.insert(tool.name.to_string());
-            if let Some(req) = crate::rmcp::requirement_from_meta(tool.meta.as_ref())? {
-                self.tools.push((tool.name.to_string(), req));
+        for (name, req) in tools {
+            known.insert(name.clone());
+            if let Some(req) = req {
+                self.tools.push((name, req));
             }
         }
-        Ok(self)
+        self
     }
 
-    /// Reads the requirements that `#[protected]` and `#[public]` put in each prompt's `_meta`.
-    pub fn prompts_from_meta<'a>(
+    /// Every prompt of the server, each with its declared requirement (`None`: the default).
+    pub fn all_prompts(
         mut self,
-        prompts: impl IntoIterator<Item = &'a rmcp::model::Prompt>,
-    ) -> Result<Self, PolicyError> {
+        prompts: impl IntoIterator<Item = (String, Option<Requirement>)>,
+    ) -> Self {
         let known = self.known_prompts.get_or_insert_with(Default::default);
-        for prompt in prompts {
-            known.insert(prompt.name.clone());
-            if let Some(req) = crate::rmcp::requirement_from_meta(prompt.meta.as_ref())? {
-                self.prompts.push((prompt.name.clone(), req));
+        for (name, req) in prompts {
+            known.insert(name.clone());
+            if let Some(req) = req {
+                self.prompts.push((name, req));
             }
         }
-        Ok(self)
+        self
     }
 
     /// The requirement of every tool, prompt and resource without its own (default: the
@@ -758,9 +829,6 @@ pub enum PolicyError {
     /// A URI template is malformed.
     #[error("`{0}` is not a valid URI template (unclosed `{{`)")]
     InvalidTemplate(String),
-    /// A requirement in an operation's `_meta` could not be read.
-    #[error("the mcp-guard requirement in the `_meta` of an operation is malformed: {0}")]
-    InvalidMeta(String),
 }
 
 #[cfg(test)]
@@ -780,6 +848,16 @@ mod tests {
         principal(json!({ "scope": scope }))
     }
 
+    #[derive(serde::Deserialize)]
+    struct WriteArgs {
+        path: String,
+    }
+
+    fn shared_path(args: Option<&Map<String, Value>>) -> Result<bool, ArgumentsError> {
+        let a: WriteArgs = deserialize_arguments(args)?;
+        Ok(a.path.starts_with("/shared"))
+    }
+
     fn policy() -> Policy {
         Policy::builder()
             .scope("files:read")
@@ -790,10 +868,11 @@ mod tests {
             .tool(
                 "write",
                 Requirement::scopes(["files:write"]).unwrap().when(
-                    ArgRule::new(
+                    ArgRule::typed(
                         "path",
                         ArgTest::StartsWith("/shared".into()),
                         ["files:shared"],
+                        shared_path,
                     )
                     .unwrap(),
                 ),
@@ -856,6 +935,27 @@ mod tests {
                 assert_eq!(required.to_string(), "files:shared files:write")
             }
             d => panic!("{d:?}"),
+        }
+    }
+
+    #[test]
+    fn arguments_the_tool_cannot_read_are_refused_never_allowed() {
+        let p = policy();
+        let wrong = json!({"path": 5});
+        for args in [wrong.as_object(), None] {
+            assert!(matches!(
+                p.decide(
+                    Some(&scoped("files:write files:shared")),
+                    Target::Tool("write"),
+                    args
+                ),
+                Decision::InvalidArguments(_)
+            ));
+            // Without the operation's own scopes the caller learns only that.
+            assert!(matches!(
+                p.decide(Some(&scoped("files:read")), Target::Tool("write"), args),
+                Decision::InsufficientScope { .. }
+            ));
         }
     }
 
@@ -925,16 +1025,23 @@ mod tests {
     }
 
     #[test]
-    fn requirement_round_trips_through_json() {
+    fn requirement_serializes_for_the_manifest() {
         let r = Requirement::scopes(["a"])
             .unwrap()
             .or_scopes(["b"])
             .unwrap()
             .role("r")
             .hidden()
-            .when(ArgRule::new("x.y", ArgTest::Equals(json!(true)), ["c"]).unwrap());
-        let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(serde_json::from_value::<Requirement>(v).unwrap(), r);
+            .when(
+                ArgRule::typed("x.y", ArgTest::Equals("true".into()), ["c"], |_| Ok(true)).unwrap(),
+            );
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({
+                "scopes": ["a"], "any_of": [["b"]], "roles": ["r"], "visibility": "hidden",
+                "when": [{"field": ["x", "y"], "test": {"equals": "true"}, "scopes": ["c"]}],
+            })
+        );
         assert_eq!(
             r.security_schemes(),
             json!([{"type":"oauth2","scopes":["a","b"]}])

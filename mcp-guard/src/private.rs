@@ -1,15 +1,19 @@
 //! Not public API: what the macros' generated code names.
 
-pub use crate::policy::Visibility;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+pub use crate::policy::{ArgCheck, ArgumentsError, Visibility, deserialize_arguments};
 pub use crate::principal::TokenKind;
 pub use crate::rmcp::{PromptGuard, ToolGuard, list_tools};
 pub use mcp_guard_macros::protected_expand;
 pub use rmcp;
+pub use serde_json::{Map, Value};
 
 use crate::policy::{ArgRule, ArgTest, Requirement};
 use crate::scope::ScopeSet;
 
-/// A requirement as `#[protected]` writes it: constant data.
+/// A requirement as `#[protected]` writes it: constant data, emitted beside the method.
 #[derive(Debug, Clone, Copy)]
 pub struct RequirementSpec {
     pub scopes: &'static [&'static str],
@@ -34,15 +38,17 @@ impl RequirementSpec {
     };
 }
 
-/// One `when(...)` rule.
+/// One `when(...)` rule: its description for the manifest and the test that runs, a function
+/// the macro wrote over the operation's argument type.
 #[derive(Debug, Clone, Copy)]
 pub struct WhenSpec {
     pub field: &'static [&'static str],
     pub test: TestSpec,
     pub scopes: &'static [&'static str],
+    pub check: ArgCheck,
 }
 
-/// The test of a `when(...)` rule; `Equals` holds JSON text.
+/// The test of a `when(...)` rule as written; `Equals` holds the compared expression's text.
 #[derive(Debug, Clone, Copy)]
 pub enum TestSpec {
     StartsWith(&'static str),
@@ -66,17 +72,15 @@ impl RequirementSpec {
             when: self
                 .when
                 .iter()
-                .map(|w| ArgRule {
-                    field: w.field.iter().map(|s| (*s).to_owned()).collect(),
-                    test: match w.test {
+                .map(|w| {
+                    let test = match w.test {
                         TestSpec::StartsWith(p) => ArgTest::StartsWith(p.to_owned()),
                         TestSpec::Under(p) => ArgTest::Under(p.to_owned()),
-                        TestSpec::Equals(json) => ArgTest::Equals(
-                            serde_json::from_str(json).expect("the macro writes valid JSON"),
-                        ),
+                        TestSpec::Equals(v) => ArgTest::Equals(v.to_owned()),
                         TestSpec::Truthy => ArgTest::Truthy,
-                    },
-                    scopes: set(w.scopes),
+                    };
+                    ArgRule::typed(&w.field.join("."), test, w.scopes, w.check)
+                        .expect("scopes are checked at compile time")
                 })
                 .collect(),
             visibility: self.visibility,
@@ -85,7 +89,9 @@ impl RequirementSpec {
     }
 }
 
-/// The `_meta` `#[protected]` and `#[public]` put on a tool or prompt.
+/// The `_meta` `#[protected]` and `#[public]` put on a tool or prompt: the advertised
+/// `securitySchemes`, merged into the user's own `_meta` if any. The requirement itself
+/// travels as the constant the guard is built from, not in `_meta`.
 pub fn spec_meta(
     spec: &RequirementSpec,
     user: Option<rmcp::model::MetaObject>,
@@ -93,27 +99,242 @@ pub fn spec_meta(
     crate::rmcp::requirement_meta(&spec.requirement(), user)
 }
 
-/// What `#[guarded]` hands to rmcp's `#[prompt_handler]` as its router: the prompts, listed
-/// without mcp-guard's internal requirement in their `_meta`.
-pub struct GuardedPrompts<'a, S>(pub &'a rmcp::handler::server::router::prompt::PromptRouter<S>);
+/// One operation of a `#[guarded]` router: rmcp's description of it (its name is the one
+/// rmcp routes by) and its declaration (`None`: neither `#[protected]` nor `#[public]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Declaration<T> {
+    pub attr: fn() -> T,
+    pub requirement: Option<&'static RequirementSpec>,
+}
 
-impl<S: Send + Sync + 'static> GuardedPrompts<'_, S> {
-    /// Every prompt, with only the public `securitySchemes` in `_meta`.
-    pub fn list_all(&self) -> Vec<rmcp::model::Prompt> {
-        let mut prompts = self.0.list_all();
-        for p in &mut prompts {
-            if let Some(meta) = p.meta.as_mut() {
-                meta.remove(crate::rmcp::REQUIREMENT_META_KEY);
+/// Implemented by `#[guarded]` above `#[tool_router]`: every tool and its declaration.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no guarded tool router",
+    label = "the policy is collected from the `#[tool_router]` impl of `{Self}`",
+    note = "write `#[mcp_guard::guarded]` above `#[tool_router]` on the impl that declares the tools"
+)]
+pub trait DeclaredTools {
+    const TOOLS: &'static [Declaration<rmcp::model::Tool>];
+}
+
+/// Implemented by `#[guarded]` above `#[prompt_router]`: every prompt and its declaration.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no guarded prompt router",
+    label = "the policy is collected from the `#[prompt_router]` impl of `{Self}`",
+    note = "write `#[mcp_guard::guarded]` above `#[prompt_router]` on the impl that declares the prompts"
+)]
+pub trait DeclaredPrompts {
+    const PROMPTS: &'static [Declaration<rmcp::model::Prompt>];
+}
+
+/// A field's value as a `when(...)` test reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ArgView<'a> {
+    /// `None`, or a value no test reads.
+    Absent,
+    /// Text (a path that is not UTF-8 is [`ArgView::Opaque`]).
+    Str(&'a str),
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    /// A collection of this many items.
+    Len(usize),
+    /// A value that cannot be read as text (a non-UTF-8 path).
+    Opaque,
+}
+
+/// The types a `when(...)` field may have: text, paths, booleans, numbers, collections, and
+/// `Option`, references or smart pointers of these.
+#[diagnostic::on_unimplemented(
+    message = "`when(...)` cannot test a field of type `{Self}`",
+    note = "`when` tests text, paths, booleans, numbers and collections, or an `Option` of one; compare other types with `field == Type::Variant`"
+)]
+pub trait ArgValue {
+    fn view(&self) -> ArgView<'_>;
+}
+
+macro_rules! view_ints {
+    ($($t:ty),*) => {$(
+        impl ArgValue for $t {
+            fn view(&self) -> ArgView<'_> {
+                ArgView::Int(i128::from(*self))
             }
         }
-        prompts
-    }
+    )*};
+}
+view_ints!(i8, i16, i32, i64, u8, u16, u32, u64);
 
-    /// Runs the prompt.
-    pub async fn get_prompt(
-        &self,
-        context: rmcp::handler::server::prompt::PromptContext<'_, S>,
-    ) -> Result<rmcp::model::GetPromptResponse, rmcp::ErrorData> {
-        self.0.get_prompt(context).await
+impl ArgValue for i128 {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Int(*self)
     }
+}
+impl ArgValue for isize {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Int(*self as i128)
+    }
+}
+impl ArgValue for usize {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Int(*self as i128)
+    }
+}
+impl ArgValue for f64 {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Float(*self)
+    }
+}
+impl ArgValue for f32 {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Float(f64::from(*self))
+    }
+}
+impl ArgValue for bool {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Bool(*self)
+    }
+}
+impl ArgValue for str {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Str(self)
+    }
+}
+impl ArgValue for String {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Str(self)
+    }
+}
+impl ArgValue for Cow<'_, str> {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Str(self)
+    }
+}
+impl ArgValue for Path {
+    fn view(&self) -> ArgView<'_> {
+        self.to_str().map_or(ArgView::Opaque, ArgView::Str)
+    }
+}
+impl ArgValue for PathBuf {
+    fn view(&self) -> ArgView<'_> {
+        self.as_path().view()
+    }
+}
+impl<T: ArgValue> ArgValue for Option<T> {
+    fn view(&self) -> ArgView<'_> {
+        self.as_ref().map_or(ArgView::Absent, ArgValue::view)
+    }
+}
+impl<T: ArgValue + ?Sized> ArgValue for &T {
+    fn view(&self) -> ArgView<'_> {
+        (**self).view()
+    }
+}
+impl<T: ArgValue + ?Sized> ArgValue for Box<T> {
+    fn view(&self) -> ArgView<'_> {
+        (**self).view()
+    }
+}
+impl<T: ArgValue + ?Sized> ArgValue for std::sync::Arc<T> {
+    fn view(&self) -> ArgView<'_> {
+        (**self).view()
+    }
+}
+impl<T> ArgValue for Vec<T> {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Len(self.len())
+    }
+}
+impl<K, V> ArgValue for std::collections::HashMap<K, V> {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Len(self.len())
+    }
+}
+impl<K, V> ArgValue for std::collections::BTreeMap<K, V> {
+    fn view(&self) -> ArgView<'_> {
+        ArgView::Len(self.len())
+    }
+}
+impl ArgValue for Value {
+    fn view(&self) -> ArgView<'_> {
+        match self {
+            Value::Null => ArgView::Absent,
+            Value::Bool(b) => ArgView::Bool(*b),
+            Value::String(s) => ArgView::Str(s),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => ArgView::Int(i128::from(i)),
+                None => match n.as_u64() {
+                    Some(u) => ArgView::Int(i128::from(u)),
+                    None => n.as_f64().map_or(ArgView::Opaque, ArgView::Float),
+                },
+            },
+            Value::Array(a) => ArgView::Len(a.len()),
+            Value::Object(o) => ArgView::Len(o.len()),
+        }
+    }
+}
+
+/// `field.starts_with("prefix")`: text starting with the prefix, byte for byte.
+pub fn starts_with(value: &(impl ArgValue + ?Sized), prefix: &str) -> bool {
+    matches!(value.view(), ArgView::Str(s) if s.starts_with(prefix))
+}
+
+/// `field.under("/path")`: a path at or below this one once normalised; a path that cannot be
+/// normalised or read as text counts as under it (fails closed).
+pub fn under(value: &(impl ArgValue + ?Sized), prefix: &str) -> bool {
+    match value.view() {
+        ArgView::Str(s) => crate::path::is_under(s, prefix),
+        ArgView::Opaque => true,
+        _ => false,
+    }
+}
+
+/// `field`: `true`, `Some` of a truthy value, non-empty text, a non-zero number, a non-empty
+/// collection.
+pub fn truthy(value: &(impl ArgValue + ?Sized)) -> bool {
+    match value.view() {
+        ArgView::Absent => false,
+        ArgView::Str(s) => !s.is_empty(),
+        ArgView::Bool(b) => b,
+        ArgView::Int(i) => i != 0,
+        ArgView::Float(f) => f != 0.0,
+        ArgView::Len(n) => n != 0,
+        ArgView::Opaque => true,
+    }
+}
+
+/// `field == "text"`.
+pub fn equals_str(value: &(impl ArgValue + ?Sized), other: &str) -> bool {
+    value.view() == ArgView::Str(other)
+}
+
+/// `field == 3`.
+pub fn equals_int(value: &(impl ArgValue + ?Sized), other: i128) -> bool {
+    match value.view() {
+        ArgView::Int(i) => i == other,
+        ArgView::Float(f) => f == other as f64,
+        _ => false,
+    }
+}
+
+/// `field == 1.5`.
+pub fn equals_float(value: &(impl ArgValue + ?Sized), other: f64) -> bool {
+    match value.view() {
+        ArgView::Float(f) => f == other,
+        ArgView::Int(i) => i as f64 == other,
+        _ => false,
+    }
+}
+
+/// `field == true`.
+pub fn equals_bool(value: &(impl ArgValue + ?Sized), other: bool) -> bool {
+    value.view() == ArgView::Bool(other)
+}
+
+/// What [`crate::GuardedServer`] returns for a table: each operation's description and
+/// requirement.
+pub fn declared<T>(table: &[Declaration<T>]) -> Vec<(T, Option<Requirement>)> {
+    table
+        .iter()
+        .map(|d| ((d.attr)(), d.requirement.map(RequirementSpec::requirement)))
+        .collect()
 }

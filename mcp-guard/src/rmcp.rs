@@ -1,6 +1,6 @@
 //! rmcp integration: the [`Principal`] as a tool and prompt parameter, the in-process guard
-//! that `#[protected]` puts in front of a tool or prompt, requirements carried in `_meta`, and
-//! per-caller `tools/list` filtering.
+//! that `#[protected]` puts in front of a tool or prompt, the security schemes advertised in
+//! `_meta`, and per-caller `tools/list` filtering.
 
 use std::sync::Arc;
 
@@ -14,12 +14,9 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value};
 
-use crate::policy::{Decision, Policy, PolicyError, Requirement, Target, Visibility};
+use crate::__private::DeclaredTools;
+use crate::policy::{Decision, Policy, Requirement, Target, Visibility};
 use crate::principal::Principal;
-
-/// The `_meta` key holding the full requirement mcp-guard enforces (read back into the
-/// [`Policy`]; removed from the lists clients see).
-pub const REQUIREMENT_META_KEY: &str = "io.github.mcp-guard/requirement";
 
 /// The `_meta` key of the advertised SEP-1488 security schemes.
 pub const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
@@ -130,6 +127,7 @@ fn into_result(decision: Decision, target: Target<'_>) -> Result<(), ErrorData> 
             format!("forbidden: this operation {reason}"),
             None,
         )),
+        Decision::InvalidArguments(e) => Err(ErrorData::invalid_params(e.to_string(), None)),
         Decision::Conceal => Err(match target {
             Target::Tool(_) => ErrorData::invalid_params("tool not found", None),
             Target::Prompt(name) => {
@@ -180,31 +178,15 @@ impl<S> FromContextPart<PromptContext<'_, S>> for PromptGuard {
     }
 }
 
-/// The `_meta` of a protected operation: the advertised `securitySchemes` and the full
-/// requirement, merged into the user's own `_meta` if any.
+/// The `_meta` of a protected operation: the advertised `securitySchemes`, merged into the
+/// user's own `_meta` if any.
 pub fn requirement_meta(requirement: &Requirement, user: Option<MetaObject>) -> MetaObject {
     let mut meta = user.unwrap_or_default();
     meta.insert(
         SECURITY_SCHEMES_META_KEY.into(),
         requirement.security_schemes(),
     );
-    meta.insert(
-        REQUIREMENT_META_KEY.into(),
-        serde_json::to_value(requirement).expect("requirements serialize"),
-    );
     meta
-}
-
-/// The requirement a `_meta` carries, if any.
-pub fn requirement_from_meta(
-    meta: Option<&MetaObject>,
-) -> Result<Option<Requirement>, PolicyError> {
-    match meta.and_then(|m| m.get(REQUIREMENT_META_KEY)) {
-        None => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| PolicyError::InvalidMeta(e.to_string())),
-    }
 }
 
 /// Scopes of advertised security schemes in the identity provider's namespace.
@@ -220,37 +202,50 @@ fn advertise(policy: &Policy, schemes: &mut [Value]) {
     }
 }
 
-/// `tools/list` for this caller: tools the policy hides from them are left out, the internal
-/// requirement is removed from each `_meta` (the `securitySchemes` stay), and for 2026-07-28
-/// peers the result is marked `cacheScope: "private"` whenever it depends on the caller.
+/// `tools/list` for this caller: tools the policy hides from them are left out, and for
+/// 2026-07-28 peers the result is marked `cacheScope: "private"` whenever it depends on the
+/// caller.
 ///
-/// Without the guard layer's policy only tools whose own `_meta` does not hide them are
-/// listed.
-pub fn list_tools(tools: Vec<Tool>, ctx: &RequestContext<RoleServer>) -> ListToolsResult {
+/// Without the guard layer's policy only tools whose declaration does not hide them are
+/// listed (calling them is refused all the same).
+pub fn list_tools<S: DeclaredTools>(
+    tools: Vec<Tool>,
+    ctx: &RequestContext<RoleServer>,
+) -> ListToolsResult {
     let policy = policy(ctx);
     let caller = principal(ctx);
-    let visible = |tool: &Tool| match policy {
-        Some(p) => p.decide(caller, Target::Tool(&tool.name), None) != Decision::Conceal,
-        None => requirement_from_meta(tool.meta.as_ref())
-            .ok()
-            .flatten()
-            .is_none_or(|r| r.public || r.visibility != Some(Visibility::Hidden)),
-    };
-    let tools: Vec<Tool> = tools
-        .into_iter()
-        .filter(|t| visible(t))
-        .map(|mut t| {
-            if let Some(meta) = t.meta.as_mut() {
-                meta.remove(REQUIREMENT_META_KEY);
-                if let (Some(p), Some(Value::Array(schemes))) =
-                    (policy, meta.get_mut(SECURITY_SCHEMES_META_KEY))
+    let tools: Vec<Tool> = match policy {
+        Some(p) => tools
+            .into_iter()
+            .filter(|t| {
+                p.decide_ignoring_arguments(caller, Target::Tool(&t.name)) != Decision::Conceal
+            })
+            .map(|mut t| {
+                if let Some(Value::Array(schemes)) = t
+                    .meta
+                    .as_mut()
+                    .and_then(|m| m.get_mut(SECURITY_SCHEMES_META_KEY))
                 {
                     advertise(p, schemes);
                 }
-            }
-            t
-        })
-        .collect();
+                t
+            })
+            .collect(),
+        None => {
+            let hidden: Vec<_> = S::TOOLS
+                .iter()
+                .filter(|d| {
+                    d.requirement
+                        .is_some_and(|r| !r.public && r.visibility == Some(Visibility::Hidden))
+                })
+                .map(|d| (d.attr)().name)
+                .collect();
+            tools
+                .into_iter()
+                .filter(|t| !hidden.contains(&t.name))
+                .collect()
+        }
+    };
     let modern = ctx
         .protocol_version()
         .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::policy::{Policy, PolicyBuilder, PolicyError, Visibility};
+use crate::policy::{Policy, PolicyBuilder, Requirement, Visibility};
 use crate::scope::CatalogueEntry;
 
 /// What `#[derive(ProtectedResource)]` states about a server: its scope catalogue and the
@@ -35,14 +35,16 @@ pub trait ProtectedResource {
     const DESCRIPTOR: ResourceDescriptor;
 }
 
-/// A server whose `#[tool_handler]` impl carries `#[guarded]`: it can list its operations so
-/// that the policy is collected from their `#[protected]` declarations.
+/// A server whose `#[tool_handler]` impl carries `#[guarded]`: its operations and their
+/// declarations, collected at compile time from the `#[guarded]` `#[tool_router]` (and
+/// `#[prompt_router]`) impls. Everything here is known from the type alone.
 pub trait GuardedServer {
-    /// Every tool, unfiltered, with the `_meta` `#[protected]` wrote.
-    fn guarded_tools(&self) -> Vec<rmcp::model::Tool>;
+    /// Every tool, with its `#[protected]` or `#[public]` requirement (`None`: undeclared, so
+    /// the policy's default applies).
+    fn declared_tools() -> Vec<(rmcp::model::Tool, Option<Requirement>)>;
 
-    /// Every prompt, unfiltered.
-    fn guarded_prompts(&self) -> Vec<rmcp::model::Prompt> {
+    /// Every prompt, likewise.
+    fn declared_prompts() -> Vec<(rmcp::model::Prompt, Option<Requirement>)> {
         Vec::new()
     }
 }
@@ -50,9 +52,7 @@ pub trait GuardedServer {
 /// The policy of a server: its catalogue (hierarchy, baseline), the requirements its
 /// `#[protected]` and `#[public]` operations declare, and the default for the others (the
 /// baseline scopes).
-pub fn policy_builder<S: ProtectedResource + GuardedServer>(
-    server: &S,
-) -> Result<PolicyBuilder, PolicyError> {
+pub fn policy_builder<S: ProtectedResource + GuardedServer>() -> PolicyBuilder {
     let d = S::DESCRIPTOR;
     let visibility = if d.hide_unauthorized {
         Visibility::Hidden
@@ -62,45 +62,47 @@ pub fn policy_builder<S: ProtectedResource + GuardedServer>(
     Policy::builder()
         .catalogue(d.catalogue)
         .default_visibility(visibility)
-        .tools_from_meta(&server.guarded_tools())?
-        .prompts_from_meta(&server.guarded_prompts())
+        .all_tools(
+            S::declared_tools()
+                .into_iter()
+                .map(|(t, r)| (t.name.into_owned(), r)),
+        )
+        .all_prompts(S::declared_prompts().into_iter().map(|(p, r)| (p.name, r)))
 }
 
 /// The whole server's authorization manifest as JSON: the scope catalogue (with docs,
 /// implications and baseline marks) and each tool's and prompt's requirement. For review,
 /// and for configuring the identity provider's scopes.
-pub fn manifest<S: ProtectedResource + GuardedServer>(server: &S) -> Result<Value, PolicyError> {
+pub fn manifest<S: ProtectedResource + GuardedServer>() -> Value {
     let d = S::DESCRIPTOR;
     let scopes: Vec<Value> = d
         .catalogue
         .iter()
         .map(|e| json!({ "scope": e.scope, "description": e.doc, "implies": e.implies, "baseline": e.baseline }))
         .collect();
-    let entry =
-        |name: &str, meta: Option<&rmcp::model::MetaObject>| -> Result<Value, PolicyError> {
-            let req = crate::rmcp::requirement_from_meta(meta)?;
-            Ok(json!({
-                "name": name,
-                "requirement": match &req {
-                    Some(r) => serde_json::to_value(r).expect("requirements serialize"),
-                    None => json!({ "default": "baseline scopes" }),
-                },
-                "securitySchemes": req.map(|r| r.security_schemes()),
-            }))
-        };
-    let mut tools: Vec<Value> = Vec::new();
-    for t in server.guarded_tools() {
-        tools.push(entry(&t.name, t.meta.as_ref())?);
-    }
-    let mut prompts: Vec<Value> = Vec::new();
-    for p in server.guarded_prompts() {
-        prompts.push(entry(&p.name, p.meta.as_ref())?);
-    }
-    Ok(json!({
+    let entry = |name: &str, req: Option<Requirement>| -> Value {
+        json!({
+            "name": name,
+            "requirement": match &req {
+                Some(r) => serde_json::to_value(r).expect("requirements serialize"),
+                None => json!({ "default": "baseline scopes" }),
+            },
+            "securitySchemes": req.map(|r| r.security_schemes()),
+        })
+    };
+    let tools: Vec<Value> = S::declared_tools()
+        .into_iter()
+        .map(|(t, r)| entry(&t.name, r))
+        .collect();
+    let prompts: Vec<Value> = S::declared_prompts()
+        .into_iter()
+        .map(|(p, r)| entry(&p.name, r))
+        .collect();
+    json!({
         "resource": d.resource,
         "authorization_servers": d.authorization_servers,
         "scopes": scopes,
         "tools": tools,
         "prompts": prompts,
-    }))
+    })
 }

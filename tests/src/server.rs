@@ -104,30 +104,48 @@ impl TestServer {
     /// Starts the example server with adjusted options.
     pub async fn start_with(issuer: &TestIssuer, adjust: impl FnOnce(&mut ServerOptions)) -> Self {
         let listener = bind().await;
-        Self::on_listener(listener, &issuer.issuer, adjust, |options, store| {
-            files::guard(options, store).expect("valid options")
+        Self::on_listener(listener, &issuer.issuer, adjust, |options| {
+            files::guard(options).expect("valid options")
         })
     }
 
     /// Serves the example server on `listener` behind the guard `guard` builds from the
-    /// options (`resource` is the listener's MCP URL) and the server's store.
+    /// options (`resource` is the listener's MCP URL).
     pub fn on_listener(
         listener: tokio::net::TcpListener,
         issuer: &str,
         adjust: impl FnOnce(&mut ServerOptions),
-        guard: impl FnOnce(&ServerOptions, &files::Store) -> mcp_guard::Guard,
+        guard: impl FnOnce(&ServerOptions) -> mcp_guard::Guard,
     ) -> Self {
+        let store = files::Store::default();
+        let shared = store.clone();
+        let mut server = Self::serve(listener, issuer, adjust, guard, move || {
+            FileServer::new(shared.clone())
+        });
+        server.store = store;
+        server
+    }
+
+    /// Serves any rmcp server on `listener`, composed as the example binaries compose theirs,
+    /// behind the guard `guard` builds from the options.
+    pub fn serve<H, F>(
+        listener: tokio::net::TcpListener,
+        issuer: &str,
+        adjust: impl FnOnce(&mut ServerOptions),
+        guard: impl FnOnce(&ServerOptions) -> mcp_guard::Guard,
+        factory: F,
+    ) -> Self
+    where
+        H: rmcp::ServerHandler + Send + 'static,
+        F: Fn() -> H + Send + Sync + 'static,
+    {
         let addr = listener.local_addr().expect("local addr");
         let mcp_url = format!("http://{addr}/mcp");
         let mut options = ServerOptions::new(issuer, &mcp_url, addr);
         adjust(&mut options);
         let store = files::Store::default();
-        let shared = store.clone();
-        let guard = guard(&options, &store);
-        let running = server::spawn(listener, &options, guard, move || {
-            FileServer::new(shared.clone())
-        })
-        .expect("server starts");
+        let guard = guard(&options);
+        let running = server::spawn(listener, &options, guard, factory).expect("server starts");
         let metadata_url = running.guard.metadata_url().to_owned();
         Self {
             running,

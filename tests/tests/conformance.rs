@@ -1551,8 +1551,8 @@ fn start_on(
     adjust: impl FnOnce(&mut ServerOptions),
 ) -> TestServer {
     use mcp_guard_examples::files;
-    TestServer::on_listener(listener, &issuer.issuer, adjust, |options, store| {
-        files::guard(options, store).expect("valid options")
+    TestServer::on_listener(listener, &issuer.issuer, adjust, |options| {
+        files::guard(options).expect("valid options")
     })
 }
 

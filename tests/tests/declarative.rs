@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_guard::policy::{ArgRule, ArgTest};
+use mcp_guard::policy::ArgTest;
 use mcp_guard::{Guard, Issuer, Policy, Requirement};
 use mcp_guard_examples::files::{self, FileServer, Scopes};
 
@@ -460,13 +460,10 @@ async fn stateless_tools_list_is_private_and_advertises_security_schemes_only() 
             .as_object()
             .unwrap_or_else(|| panic!("{name} has no _meta: {tool}"));
         assert_eq!(meta["securitySchemes"], expected(name), "{name}");
-        assert!(
-            !meta.contains_key(mcp_guard::rmcp::REQUIREMENT_META_KEY),
-            "{name} leaks the internal requirement: {tool}"
-        );
-        assert!(
-            !meta.contains_key("io.github.mcp-guard/requirement"),
-            "{name}"
+        assert_eq!(
+            meta.keys().collect::<Vec<_>>(),
+            ["securitySchemes"],
+            "{name}: _meta carries only what is advertised: {tool}"
         );
     }
 }
@@ -665,11 +662,10 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
     );
     assert_eq!(a.json()["result"]["cacheScope"], "private");
     for tool in a.json()["result"]["tools"].as_array().unwrap() {
-        assert!(
-            tool["_meta"]
-                .get(mcp_guard::rmcp::REQUIREMENT_META_KEY)
-                .is_none(),
-            "{tool}"
+        assert_eq!(
+            tool["_meta"].as_object().map(|m| m.len()),
+            Some(1),
+            "only securitySchemes: {tool}"
         );
     }
     assert_eq!(store.lock().unwrap().len(), 1);
@@ -685,7 +681,7 @@ async fn with_policy(issuer: &TestIssuer, policy: Policy) -> TestServer {
         listener,
         &issuer.issuer,
         |_| {},
-        |options, _| {
+        |options| {
             Guard::builder()
                 .resource(&options.resource)
                 .issuer(Issuer::with_jwks_uri(&issuer.issuer, issuer.jwks_uri()))
@@ -897,7 +893,7 @@ async fn file_resources_need_files_read_to_read_and_to_be_listed() {
 
 #[tokio::test]
 async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
-    let m = mcp_guard::manifest(&FileServer::new(files::Store::default())).expect("manifest");
+    let m = mcp_guard::manifest::<FileServer>();
 
     let scopes = m["scopes"].as_array().expect("scopes");
     assert_eq!(scopes.len(), 4, "{m}");
@@ -985,8 +981,7 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
     assert_eq!(prompts[0]["requirement"], json!({"scopes": ["files:read"]}));
 
     // The manifest and the policy the guard builds from the same server agree.
-    let policy = mcp_guard::policy_builder(&FileServer::new(files::Store::default()))
-        .expect("policy builder")
+    let policy = mcp_guard::policy_builder::<FileServer>()
         .build()
         .expect("policy");
     assert_eq!(policy.baseline().to_string(), "files:read");
@@ -995,9 +990,23 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
         "files:admin files:read files:shared files:write"
     );
     let write = policy.tool_requirement("write_file");
+    assert_eq!(write.when.len(), 1);
+    assert_eq!(write.when[0].field, ["path"]);
+    assert_eq!(write.when[0].test, ArgTest::Under("/shared".into()));
+    assert_eq!(write.when[0].scopes.to_string(), "files:shared");
+    let args = |v: serde_json::Value| v.as_object().cloned();
     assert_eq!(
-        write.when,
-        [ArgRule::new("path", ArgTest::Under("/shared".into()), ["files:shared"]).unwrap()]
+        write.when[0].applies(args(json!({"path": "//shared/./a", "content": ""})).as_ref()),
+        Ok(true)
+    );
+    assert_eq!(
+        write.when[0].applies(args(json!({"path": "/notes/a", "content": ""})).as_ref()),
+        Ok(false)
+    );
+    assert!(
+        write.when[0]
+            .applies(args(json!({"path": 1})).as_ref())
+            .is_err()
     );
     assert!(policy.is_hidden(policy.tool_requirement("reset_store")));
     assert!(policy.tool_requirement("about").public);
@@ -1197,8 +1206,7 @@ async fn every_spelling_of_a_shared_path_needs_files_shared_through_the_layer() 
 async fn every_spelling_of_a_shared_path_needs_files_shared_in_process() {
     // The example behind a layer that only hands the caller and the policy to rmcp, deciding
     // nothing itself: the in-process guard alone must refuse.
-    let policy = mcp_guard::policy_builder(&FileServer::new(files::Store::default()))
-        .expect("policy builder")
+    let policy = mcp_guard::policy_builder::<FileServer>()
         .resource(files::RESOURCE_TEMPLATE, files::resource_requirement())
         .build()
         .expect("policy");

@@ -298,12 +298,11 @@ async fn introspection_only(
         listener,
         &ep.origin,
         |options| options.issuers = Vec::new(),
-        |options, store| {
+        |options| {
             files::configure(
                 Guard::builder()
                     .resource(&options.resource)
                     .introspection(introspection),
-                store,
             )
             .build()
             .expect("guard builds")
@@ -766,7 +765,7 @@ async fn example_options_allow_introspection_without_an_issuer() {
     };
     assert!(err.to_string().contains("--introspection-issuer"), "{err}");
     o.introspection_issuer = Some("https://as.example.com".into());
-    let built = files::guard(&o, &files::Store::default()).expect("introspection alone");
+    let built = files::guard(&o).expect("introspection alone");
     assert_eq!(
         built.metadata().authorization_servers,
         ["https://as.example.com"]

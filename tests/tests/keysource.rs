@@ -1016,10 +1016,10 @@ async fn https_is_required_for_non_loopback_issuers_and_key_urls() {
     // The example server refuses the same configuration.
     let listen = "127.0.0.1:0".parse().expect("address");
     let opts = ServerOptions::new("http://example.com", "http://127.0.0.1:9/mcp", listen);
-    assert!(files::guard(&opts, &files::Store::default()).is_err());
+    assert!(files::guard(&opts).is_err());
     let mut opts = ServerOptions::new("https://as.example.com", "http://127.0.0.1:9/mcp", listen);
     opts.jwks_uri = Some("http://10.0.0.1/jwks".to_owned());
-    assert!(files::guard(&opts, &files::Store::default()).is_err());
+    assert!(files::guard(&opts).is_err());
 }
 
 #[tokio::test]

@@ -39,11 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind(cli.server.listen).await?;
     let store = files::Store::default();
     if cli.print_manifest {
-        let manifest = mcp_guard::manifest(&FileServer::new(store))?;
+        let manifest = mcp_guard::manifest::<FileServer>();
         println!("{}", serde_json::to_string_pretty(&manifest)?);
         return Ok(());
     }
-    let guard = files::guard(&cli.server, &store)?;
+    let guard = files::guard(&cli.server)?;
     let running = server::spawn(listener, &cli.server, guard, move || {
         FileServer::new(store.clone())
     })?;

@@ -61,6 +61,7 @@ struct Protected {
     tool_router: ToolRouter<Self>,
 }
 
+#[guarded]
 #[tool_router]
 impl Protected {
     /// Answers `pong`.
@@ -155,7 +156,7 @@ async fn serve(
                 tool_router: Protected::tool_router(),
             };
             let guard = Guard::builder()
-                .server(&server)
+                .server::<Protected>()
                 .resource(&resource)
                 .issuer(Issuer::discover(issuer.ok_or("--issuer is required")?))
                 .build()?;

@@ -50,10 +50,20 @@ pub struct PathArgs {
     pub path: String,
 }
 
+#[derive(Debug, PartialEq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Text,
+    Binary,
+}
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Options {
     pub overwrite: bool,
     pub mode: String,
+    pub kind: Option<Kind>,
+    pub max_size: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -64,6 +74,7 @@ pub struct WriteArgs {
     pub force: bool,
 }
 
+#[guarded]
 #[tool_router]
 impl FileServer {
     /// Needs no token.
@@ -115,6 +126,8 @@ impl FileServer {
         when(options.mode == "replace", scopes = FILES_ADMIN),
         when(options.overwrite == true, scopes = [FILES_ADMIN]),
         when(force, scopes = "files:admin"),
+        when(options.kind == Some(Kind::Binary), scopes = FILES_ADMIN),
+        when(options.max_size == 0, scopes = FILES_ADMIN),
     )]
     #[tool]
     async fn write_file(
@@ -140,6 +153,7 @@ impl FileServer {
     }
 }
 
+#[guarded]
 #[prompt_router]
 impl FileServer {
     /// Asks the model to review one file.
@@ -159,12 +173,7 @@ impl FileServer {
 impl ServerHandler for FileServer {}
 
 fn main() {
-    let server = FileServer {
-        tool_router: FileServer::tool_router(),
-        prompt_router: FileServer::prompt_router(),
-    };
-    let policy = mcp_guard::policy_builder(&server)
-        .expect("the macros write valid requirements")
+    let policy = mcp_guard::policy_builder::<FileServer>()
         .build()
         .expect("the policy builds");
     assert!(policy.tool_requirement("about").public);
@@ -173,13 +182,21 @@ fn main() {
     assert_eq!(audit.roles, ["operator", "auditor"]);
     assert_eq!(audit.token_kind, Some(mcp_guard::TokenKind::App));
     let write = policy.tool_requirement("write_file");
-    assert_eq!(write.when.len(), 4);
+    assert_eq!(write.when.len(), 6);
     assert_eq!(write.when[1].field, ["options", "mode"]);
+    let args = serde_json::json!({
+        "path": "/a", "content": "", "force": false,
+        "options": {"overwrite": false, "mode": "keep", "kind": "binary", "maxSize": 0},
+    });
+    let args = args.as_object();
+    assert_eq!(write.when[4].applies(args), Ok(true));
+    assert_eq!(write.when[5].applies(args), Ok(true));
+    assert_eq!(write.when[0].applies(args), Ok(false));
     assert_eq!(
         policy.tool_requirement("reset").visibility,
         Some(mcp_guard::Visibility::Hidden)
     );
-    mcp_guard::manifest(&server).expect("the manifest builds");
+    assert_eq!(mcp_guard::manifest::<FileServer>()["tools"].as_array().map(Vec::len), Some(9));
 
     let descriptor = <FileServer as mcp_guard::ProtectedResource>::DESCRIPTOR;
     assert_eq!(descriptor.resource, Some("https://mcp.example.com/mcp"));

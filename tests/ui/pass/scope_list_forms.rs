@@ -18,6 +18,7 @@ mcp_guard::scopes! {
 #[protected_resource(scopes = Scopes)]
 pub struct Mail;
 
+#[guarded]
 #[tool_router]
 impl Mail {
     /// Two scopes in one string.
@@ -54,7 +55,7 @@ impl Mail {
 impl ServerHandler for Mail {}
 
 fn main() {
-    let policy = mcp_guard::policy_builder(&Mail).unwrap().build().unwrap();
+    let policy = mcp_guard::policy_builder::<Mail>().build().unwrap();
     let scopes = |tool: &str| policy.tool_requirement(tool).scopes.to_vec();
     assert_eq!(scopes("search").len(), 2);
     assert!(scopes("search").iter().any(|s| s == "contacts.read"));

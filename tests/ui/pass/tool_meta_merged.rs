@@ -20,6 +20,7 @@ fn ui_meta() -> MetaObject {
     meta
 }
 
+#[guarded]
 #[tool_router]
 impl Server {
     /// Lists files; the user's meta is merged.
@@ -42,18 +43,18 @@ impl Server {
 impl ServerHandler for Server {}
 
 fn main() {
-    let tools = mcp_guard::GuardedServer::guarded_tools(&Server);
+    let tools = <Server as mcp_guard::GuardedServer>::declared_tools();
     for name in ["list", "about"] {
-        let tool = tools
+        let (tool, _) = tools
             .iter()
-            .find(|t| t.name == name)
+            .find(|(t, _)| t.name == name)
             .expect("the tool is routed");
         let meta = tool.meta.as_ref().expect("the tool has meta");
         assert_eq!(meta.get("ui/resourceUri").unwrap(), "ui://files/list.html");
-        assert!(meta.get("io.github.mcp-guard/requirement").is_some());
         assert!(meta.get("securitySchemes").is_some());
+        assert_eq!(meta.len(), 2);
     }
-    let policy = mcp_guard::policy_builder(&Server).unwrap().build().unwrap();
+    let policy = mcp_guard::policy_builder::<Server>().build().unwrap();
     assert!(
         policy
             .tool_requirement("list")
