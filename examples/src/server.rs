@@ -42,6 +42,15 @@ pub struct ServerOptions {
     )]
     pub client_ids: Vec<String>,
 
+    /// Keycloak: a client (`azp`) whose tokens are accepted (repeatable; required). `*`
+    /// accepts any client of the realm: only for realms whose client registration you trust.
+    #[arg(
+        long = "allowed-client",
+        env = "MCP_GUARD_ALLOWED_CLIENTS",
+        value_delimiter = ','
+    )]
+    pub allowed_clients: Vec<String>,
+
     /// Namespace of the scopes at the identity provider (Entra App ID URI `api://…/`, Cognito
     /// resource server identifier): advertised with it, held without it.
     #[arg(long, env = "MCP_GUARD_SCOPE_PREFIX")]
@@ -81,9 +90,10 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// Fixed JWKS URL of the (single) issuer, instead of discovery.
-    #[arg(long, env = "MCP_GUARD_JWKS_URI")]
-    pub jwks_uri: Option<String>,
+    /// Fixed key set URL instead of discovery: `URL` for the single --issuer, or
+    /// `ISSUER=URL` for one of several (repeatable), e.g. Entra ID's v1 and v2 templates.
+    #[arg(long = "jwks-uri", env = "MCP_GUARD_JWKS_URI")]
+    pub jwks_uris: Vec<String>,
 
     /// Another accepted token audience besides the resource URL (repeatable).
     #[arg(long = "audience", env = "MCP_GUARD_AUDIENCES", value_delimiter = ',')]
@@ -131,6 +141,7 @@ impl ServerOptions {
             profile: "generic".to_owned(),
             tenants: Vec::new(),
             client_ids: Vec::new(),
+            allowed_clients: Vec::new(),
             scope_prefix: None,
             introspection_endpoint: None,
             introspection_issuer: None,
@@ -139,7 +150,7 @@ impl ServerOptions {
             introspection_auth: "basic".to_owned(),
             resource: resource.to_owned(),
             listen,
-            jwks_uri: None,
+            jwks_uris: Vec::new(),
             audiences: Vec::new(),
             lenient_typ: false,
             leeway_secs: 60,
@@ -150,27 +161,62 @@ impl ServerOptions {
         }
     }
 
+    /// The key set URL of each issuer, in order (`None`: discovery), from `--jwks-uri`.
+    fn key_set_urls(&self) -> Result<Vec<Option<&str>>, Box<dyn std::error::Error + Send + Sync>> {
+        let mut urls: Vec<Option<&str>> = vec![None; self.issuers.len()];
+        for entry in &self.jwks_uris {
+            let paired = self.issuers.iter().position(|iss| {
+                entry
+                    .strip_prefix(iss.as_str())
+                    .is_some_and(|rest| rest.starts_with('='))
+            });
+            let (index, url) = match paired {
+                Some(i) => (i, &entry[self.issuers[i].len() + 1..]),
+                None if self.issuers.len() == 1 => (0, entry.as_str()),
+                None => {
+                    return Err(format!(
+                        "--jwks-uri `{entry}`: with several --issuer values, write ISSUER=URL naming one of them"
+                    )
+                    .into());
+                }
+            };
+            if urls[index].replace(url).is_some() {
+                return Err(format!(
+                    "--jwks-uri is given twice for issuer `{}`",
+                    self.issuers[index]
+                )
+                .into());
+            }
+        }
+        Ok(urls)
+    }
+
     /// A guard configuration with these options; the server's policy is added by the caller.
     pub fn guard_builder(&self) -> Result<GuardBuilder, Box<dyn std::error::Error + Send + Sync>> {
-        if self.jwks_uri.is_some() && self.issuers.len() != 1 {
-            return Err("--jwks-uri needs exactly one --issuer".into());
-        }
+        let jwks = self.key_set_urls()?;
         let mut key_config = KeySourceConfig::default();
         key_config.refetch_cooldown = Duration::from_secs(self.key_cooldown_secs);
         let mut builder = Guard::builder()
             .resource(&self.resource)
             .leeway(Duration::from_secs(self.leeway_secs))
             .resource_name(&self.resource_name);
-        let profile = Profile::by_name(&self.profile, &self.client_ids)
-            .ok_or_else(|| format!("unknown profile `{}`", self.profile))?;
-        if self.profile == "cognito" && self.client_ids.is_empty() {
+        let mut clients = self.client_ids.clone();
+        if self.profile == "cognito" && clients.is_empty() {
             return Err(
                 "--profile cognito needs --client-id: Cognito access tokens carry no audience"
                     .into(),
             );
         }
-        for iss in &self.issuers {
-            let mut issuer = match &self.jwks_uri {
+        if self.profile == "keycloak" {
+            if self.client_ids.len() != 1 || self.allowed_clients.is_empty() {
+                return Err("--profile keycloak needs one --client-id (the server's client, whose roles count) and --allowed-client for each client whose tokens are accepted".into());
+            }
+            clients.extend(self.allowed_clients.iter().cloned());
+        }
+        let profile = Profile::by_name(&self.profile, &clients)
+            .ok_or_else(|| format!("unknown profile `{}`", self.profile))?;
+        for (iss, jwks) in self.issuers.iter().zip(jwks) {
+            let mut issuer = match jwks {
                 Some(uri) => Issuer::with_jwks_uri(iss, uri),
                 None => Issuer::discover(iss),
             };

@@ -535,12 +535,12 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
                             .map_or(Ok(()), |m| Err(syn::Error::new(prefix.span(), m)))?;
                         (
                             quote!(#p::TestSpec::Under(#prefix)),
-                            quote!(#p::under(&#value, #prefix)),
+                            quote_spanned!(field[0].span()=> #p::under(&#value, #prefix)),
                         )
                     } else {
                         (
                             quote!(#p::TestSpec::StartsWith(#prefix)),
-                            quote!(#p::starts_with(&#value, #prefix)),
+                            quote_spanned!(field[0].span()=> #p::starts_with(&#value, #prefix)),
                         )
                     };
                     Ok(Condition { field, test, check })
@@ -556,17 +556,18 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
             let value = field_access(&field);
             let right = &bin.right;
             let text = right.to_token_stream().to_string();
+            let span = field[0].span();
             let check = match &**right {
                 Expr::Lit(ExprLit { lit, .. }) => match lit {
-                    Lit::Str(s) => quote!(#p::equals_str(&#value, #s)),
-                    Lit::Bool(b) => quote!(#p::equals_bool(&#value, #b)),
+                    Lit::Str(s) => quote_spanned!(span=> #p::equals_str(&#value, #s)),
+                    Lit::Bool(b) => quote_spanned!(span=> #p::equals_bool(&#value, #b)),
                     Lit::Int(i) => {
                         let i = syn::LitInt::new(i.base10_digits(), i.span());
-                        quote!(#p::equals_int(&#value, #i))
+                        quote_spanned!(span=> #p::equals_int(&#value, #i))
                     }
                     Lit::Float(x) => {
                         let x = syn::LitFloat::new(x.base10_digits(), x.span());
-                        quote!(#p::equals_float(&#value, #x))
+                        quote_spanned!(span=> #p::equals_float(&#value, #x))
                     }
                     other => {
                         return Err(syn::Error::new(
@@ -588,10 +589,11 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
         other => {
             let field = field_path(other).ok_or_else(shape_error)?;
             let value = field_access(&field);
+            let check = quote_spanned!(field[0].span()=> #p::truthy(&#value));
             Ok(Condition {
                 field,
                 test: quote!(#p::TestSpec::Truthy),
-                check: quote!(#p::truthy(&#value)),
+                check,
             })
         }
     }

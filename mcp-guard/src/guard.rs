@@ -188,7 +188,6 @@ pub(crate) struct Inner {
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_body_bytes: usize,
     pub(crate) sessions: SessionBindings,
-    pub(crate) scope_prefix: Option<String>,
     pub(crate) introspector: Option<Arc<crate::introspection::Introspector>>,
     pub(crate) token_cache: Option<TokenCache>,
     pub(crate) verifications: std::sync::atomic::AtomicU64,
@@ -360,7 +359,7 @@ impl Guard {
         let principal = Principal::from_profile(
             verified.claims,
             &entry.profile,
-            self.0.scope_prefix.as_deref(),
+            self.0.policy.scope_prefix(),
         )?;
         Ok(Verified {
             principal,
@@ -395,16 +394,7 @@ impl Guard {
 
     /// Scopes as advertised (metadata, challenges): with the configured scope prefix.
     pub(crate) fn advertise(&self, scopes: &crate::scope::ScopeSet) -> crate::scope::ScopeSet {
-        match &self.0.scope_prefix {
-            None => scopes.clone(),
-            Some(prefix) => {
-                let mut out = crate::scope::ScopeSet::new();
-                for s in scopes.iter() {
-                    let _ = out.insert(&format!("{prefix}{s}"));
-                }
-                out
-            }
-        }
+        self.0.policy.advertise(scopes)
     }
 
     /// How long a client should wait after a 503: the longest key refetch cooldown.
@@ -701,19 +691,18 @@ impl GuardBuilder {
         if authorization_servers.is_empty() {
             return Err(ConfigError::MissingIssuer);
         }
-        let introspector = self
-            .introspection
-            .take()
-            .map(|i| crate::introspection::Introspector::new(i, audiences.clone()));
+        // The policy is the one home of the scope prefix; the introspector strips it too.
+        let mut policy = policy;
+        policy.scope_prefix = self.scope_prefix.take();
+        let introspector = self.introspection.take().map(|i| {
+            crate::introspection::Introspector::new(
+                i,
+                audiences.clone(),
+                policy.scope_prefix().map(str::to_owned),
+            )
+        });
         let mut doc = ResourceMetadata::new(&resource, authorization_servers);
-        doc.scopes_supported = match &self.scope_prefix {
-            None => policy.scopes_supported().to_vec(),
-            Some(p) => policy
-                .scopes_supported()
-                .iter()
-                .map(|s| format!("{p}{s}"))
-                .collect(),
-        };
+        doc.scopes_supported = policy.advertise(&policy.scopes_supported()).to_vec();
         doc.resource_name = self.resource_name;
         doc.resource_documentation = self.resource_documentation;
         doc.resource_policy_uri = self.resource_policy_uri;
@@ -731,15 +720,10 @@ impl GuardBuilder {
             resource_url,
             metadata_json,
             issuers,
-            policy: Arc::new({
-                let mut policy = policy;
-                policy.scope_prefix = self.scope_prefix.clone();
-                policy
-            }),
+            policy: Arc::new(policy),
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
             sessions: SessionBindings::new(self.max_sessions.unwrap_or(100_000)),
-            scope_prefix: self.scope_prefix,
             introspector,
             token_cache: match self.token_cache.unwrap_or(10_000) {
                 0 => None,

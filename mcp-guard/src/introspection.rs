@@ -136,13 +136,19 @@ enum Cached {
 pub(crate) struct Introspector {
     config: Introspection,
     audiences: Audiences,
+    /// The resource's scope namespace, stripped from introspected scopes as from JWT ones.
+    scope_prefix: Option<String>,
     http: reqwest::Client,
     cache: Mutex<HashMap<[u8; 32], (Instant, Cached)>>,
     requests: std::sync::atomic::AtomicU64,
 }
 
 impl Introspector {
-    pub(crate) fn new(config: Introspection, audiences: Audiences) -> Arc<Self> {
+    pub(crate) fn new(
+        config: Introspection,
+        audiences: Audiences,
+        scope_prefix: Option<String>,
+    ) -> Arc<Self> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -151,6 +157,7 @@ impl Introspector {
         Arc::new(Self {
             config,
             audiences,
+            scope_prefix,
             http,
             cache: Mutex::new(HashMap::new()),
             requests: std::sync::atomic::AtomicU64::new(0),
@@ -318,7 +325,7 @@ impl Introspector {
                     .to_owned();
                 r.insert("sub".into(), who.into());
             }
-            Principal::from_profile(r, &Profile::generic(), None)
+            Principal::from_profile(r, &Profile::generic(), self.scope_prefix.as_deref())
         })();
         (outcome, exp)
     }

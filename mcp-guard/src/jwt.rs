@@ -104,6 +104,9 @@ pub enum JwtError {
     /// A claim has the wrong type.
     #[error("the token's `{0}` claim is malformed")]
     InvalidClaim(&'static str),
+    /// The client the token was issued to is not one this server accepts.
+    #[error("the token was issued to a client this server does not accept")]
+    UnknownClient,
 }
 
 /// One verification key with the single algorithm it may be used with.

@@ -7,19 +7,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, ORIGIN, WWW_AUTHENTICATE};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::header::ORIGIN;
+use http::{Method, Request};
 use http_body_util::BodyExt as _;
 
-use crate::audit::{self, Refusal};
+use crate::audit;
 use crate::bearer::{self, BearerError};
-use crate::challenge::{Challenge, ErrorCode};
 use crate::classify;
 use crate::guard::{AuthError, Guard};
 use crate::policy::{ArgumentsError, Decision, Target};
 use crate::principal::Principal;
+use crate::refusal::{BodyError, HttpContext, Refusal};
+use crate::scope::ScopeSet;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 
@@ -104,13 +105,7 @@ where
     if let Some(origin) = parts.headers.get(ORIGIN)
         && !guard.origin_allowed(origin.as_bytes())
     {
-        audit::refused(Refusal::Origin, "origin not allowed", None, None, None);
-        return json_rpc_error(
-            StatusCode::FORBIDDEN,
-            None,
-            -32600,
-            "Forbidden: Origin is not allowed",
-        );
+        return refuse(&guard, Refusal::BadOrigin, None, None);
     }
 
     // RFC 6750 §2.2 form-body tokens are not accepted; one there is a malformed request
@@ -122,24 +117,22 @@ where
         {
             Ok(c) => c.to_bytes(),
             Err(_) => {
-                return json_rpc_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
+                return refuse(
+                    &guard,
+                    Refusal::MalformedBody(BodyError::TooLarge),
                     None,
-                    -32600,
-                    "Request body too large",
+                    None,
                 );
             }
         };
         if url::form_urlencoded::parse(&bytes).any(|(k, _)| k == "access_token") {
             let description =
                 "access tokens are accepted only in the Authorization header, not in the body";
-            audit::refused(Refusal::MalformedRequest, description, None, None, None);
-            return challenge_response(
-                StatusCode::BAD_REQUEST,
-                Challenge::new(guard.metadata_url())
-                    .error(ErrorCode::InvalidRequest)
-                    .description(description),
-                description,
+            return refuse(
+                &guard,
+                Refusal::MalformedCredentials(description.to_owned()),
+                None,
+                None,
             );
         }
         Body::from(bytes)
@@ -163,21 +156,15 @@ where
     if let Some(sid) = &session
         && !guard.0.sessions.check(sid, principal.as_ref())
     {
-        audit::refused(
-            Refusal::SessionMismatch,
-            "session not bound to this caller",
-            principal.as_ref(),
-            None,
-            None,
-        );
         // A session id is not authentication: without a token, a subject's session answers
         // with the sign-in challenge; an unknown or terminated session is "not found", as the
         // transport requires, and so is another subject's session.
-        return if principal.is_none() && guard.0.sessions.is_bound(sid) {
-            unauthorized(&guard)
+        let refusal = if principal.is_none() && guard.0.sessions.is_bound(sid) {
+            Refusal::NoToken
         } else {
-            json_rpc_error(StatusCode::NOT_FOUND, None, -32600, "Session not found")
+            Refusal::UnknownSession
         };
+        return refuse(&guard, refusal, principal.as_ref(), None);
     }
 
     let (operations, body) = if parts.method != Method::POST {
@@ -197,8 +184,13 @@ where
     };
 
     for op in &operations {
-        if let Some(resp) = decide(&guard, principal.as_ref(), op, header_validated) {
-            return resp;
+        if let Some(refusal) = decide(&guard, principal.as_ref(), op) {
+            let cx = Refused {
+                id: op.id.as_deref(),
+                target: op.policy_target(),
+                modern: header_validated,
+            };
+            return refuse(&guard, refusal, principal.as_ref(), Some(&cx));
         }
     }
 
@@ -259,63 +251,53 @@ async fn authenticate(
     let token = match bearer::extract(&parts.headers, &parts.uri) {
         Ok(t) => t,
         Err(BearerError::Missing) if guard.policy().has_public_operations() => return Ok(None),
-        Err(BearerError::Missing) => {
-            audit::refused(
-                Refusal::MissingToken,
-                "no bearer credentials",
-                None,
-                None,
-                None,
-            );
-            return Err(unauthorized(guard));
-        }
+        Err(BearerError::Missing) => return Err(refuse(guard, Refusal::NoToken, None, None)),
         Err(e) => {
-            let description = e.to_string();
-            audit::refused(Refusal::MalformedRequest, &description, None, None, None);
-            return Err(challenge_response(
-                StatusCode::BAD_REQUEST,
-                Challenge::new(guard.metadata_url())
-                    .error(ErrorCode::InvalidRequest)
-                    .description(&description),
-                &description,
-            ));
+            let refusal = Refusal::MalformedCredentials(e.to_string());
+            return Err(refuse(guard, refusal, None, None));
         }
     };
     match guard.authenticate(token).await {
         Ok(p) => Ok(Some(p)),
-        Err(AuthError::Invalid(e)) => {
-            let description = e.to_string();
-            audit::refused(Refusal::InvalidToken, &description, None, None, None);
-            Err(challenge_response(
-                StatusCode::UNAUTHORIZED,
-                Challenge::new(guard.metadata_url())
-                    .error(ErrorCode::InvalidToken)
-                    .description(&description),
-                &description,
-            ))
-        }
-        Err(e @ (AuthError::Unavailable(_) | AuthError::IntrospectionUnavailable(_))) => {
-            audit::refused(Refusal::KeysUnavailable, &e.to_string(), None, None, None);
-            let mut resp = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the authorization server cannot be reached to check the token; try again later",
-            );
-            let retry = guard.retry_after().as_secs().max(1);
-            if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
-                resp.headers_mut().insert(http::header::RETRY_AFTER, v);
-            }
-            Err(resp)
-        }
+        Err(AuthError::Invalid(e)) => Err(refuse(
+            guard,
+            Refusal::InvalidToken(e.to_string()),
+            None,
+            None,
+        )),
+        Err(e @ (AuthError::Unavailable(_) | AuthError::IntrospectionUnavailable(_))) => Err(
+            refuse(guard, Refusal::IssuerUnavailable(e.to_string()), None, None),
+        ),
     }
 }
 
-fn unauthorized(guard: &Guard) -> Response {
-    challenge_response(
-        StatusCode::UNAUTHORIZED,
-        Challenge::new(guard.metadata_url()).scope(&guard.advertise(guard.policy().baseline())),
-        "authorization required",
-    )
+/// The request a refusal answers, when it concerns one message.
+struct Refused<'a> {
+    id: Option<&'a serde_json::value::RawValue>,
+    target: Option<Target<'a>>,
+    modern: bool,
+}
+
+/// The one place a refusal becomes an answer: its audit event, then its HTTP rendering.
+fn refuse(
+    guard: &Guard,
+    refusal: Refusal,
+    principal: Option<&Principal>,
+    request: Option<&Refused<'_>>,
+) -> Response {
+    let target = request.and_then(|r| r.target);
+    refusal.audit(principal, target.map(|t| t.name()));
+    let baseline = guard.advertise(guard.policy().baseline());
+    let advertise = |s: &ScopeSet| guard.advertise(s);
+    refusal.to_response(&HttpContext {
+        metadata_url: guard.metadata_url(),
+        baseline: &baseline,
+        advertise: &advertise,
+        retry_after: guard.retry_after().as_secs(),
+        id: request.and_then(|r| r.id),
+        target,
+        modern: request.is_some_and(|r| r.modern),
+    })
 }
 
 /// Whether deciding this header-classified operation needs the body: its requirement depends
@@ -343,84 +325,61 @@ where
     {
         Ok(c) => c.to_bytes(),
         Err(e) => {
-            let too_large = e
+            let error = if e
                 .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            audit::refused(
-                Refusal::UnreadableBody,
-                "body unreadable or too large",
+                .is_some()
+            {
+                BodyError::TooLarge
+            } else {
+                BodyError::Unreadable
+            };
+            return Err(refuse(
+                guard,
+                Refusal::MalformedBody(error),
                 principal,
                 None,
-                None,
-            );
-            return Err(if too_large {
-                json_rpc_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    None,
-                    -32600,
-                    "Request body too large",
-                )
-            } else {
-                json_rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    -32700,
-                    "Request body could not be read",
-                )
-            });
+            ));
         }
     };
     match classify::classify_body(&bytes) {
         Ok(ops) => Ok((ops, bytes)),
-        Err(e @ classify::ClassifyError::ParamsNotObject) => {
-            let message = format!("Invalid params: {e}");
-            audit::refused(Refusal::UnreadableBody, &message, principal, None, None);
-            Err(json_rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                -32602,
-                &message,
-            ))
-        }
-        Err(_) => {
-            audit::refused(
-                Refusal::UnreadableBody,
-                "not a JSON-RPC message",
-                principal,
-                None,
-                None,
-            );
-            Err(json_rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                -32700,
-                "Parse error: the body is not a valid JSON-RPC message",
-            ))
-        }
+        Err(classify::ClassifyError::ParamsNotObject) => Err(refuse(
+            guard,
+            Refusal::MalformedBody(BodyError::ParamsNotObject),
+            principal,
+            None,
+        )),
+        Err(_) => Err(refuse(
+            guard,
+            Refusal::MalformedBody(BodyError::NotJsonRpc),
+            principal,
+            None,
+        )),
     }
 }
 
-/// Step 5: the policy's decision for one message; `Some` is the refusal to send.
+/// Step 5: the policy's decision for one message; `Some` is the refusal.
 fn decide(
     guard: &Guard,
     principal: Option<&Principal>,
     op: &classify::Operation,
-    modern: bool,
-) -> Option<Response> {
+) -> Option<Refusal> {
     let Some(target) = op.policy_target() else {
         // Methods without a target (initialize, lists, notifications) need only what the
         // authentication step already established.
         return None;
     };
-    let name = op.target.as_deref().unwrap_or_default();
-    let decision = if guard.policy().requirement(target).when.is_empty() {
-        guard.policy().decide(principal, target, None)
+    let policy = guard.policy();
+    let decision = if policy.requirement(target).when.is_empty() {
+        policy.decide(principal, target, None)
     } else {
         match op.arguments.as_deref().map(|raw| raw.get()) {
-            None | Some("null") => guard.policy().decide(principal, target, None),
+            None | Some("null") => policy.decide(principal, target, None),
             Some(raw) => match serde_json::from_str(raw.trim()) {
-                Ok(args) => guard.policy().decide(principal, target, Some(&args)),
-                Err(_) => match guard.policy().decide_ignoring_arguments(principal, target) {
+                Ok(args) => policy.decide(principal, target, Some(&args)),
+                // Not an object: rmcp would not read it as arguments; refused as such once
+                // the caller is known to be allowed the operation at all.
+                Err(_) => match policy.decide_ignoring_arguments(principal, target) {
                     Decision::Allow => Decision::InvalidArguments(ArgumentsError(
                         "`arguments` must be a JSON object".to_owned(),
                     )),
@@ -429,162 +388,7 @@ fn decide(
             },
         }
     };
-    match decision {
-        Decision::Allow => None,
-        Decision::InvalidArguments(e) => {
-            let message = e.to_string();
-            audit::refused(
-                Refusal::InvalidArguments,
-                &message,
-                principal,
-                Some(name),
-                None,
-            );
-            // rmcp answers a tool's undeserializable arguments as a tool error the model can
-            // correct, and a prompt's as invalid params; the layer answers as it would.
-            Some(match target {
-                Target::Tool(_) => {
-                    let mut result = serde_json::json!({
-                        "content": [{ "type": "text", "text": message }],
-                        "isError": true,
-                    });
-                    if modern {
-                        result["resultType"] = "complete".into();
-                    }
-                    let body = serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "id": op.id.as_deref(),
-                        "result": result,
-                    });
-                    (
-                        StatusCode::OK,
-                        [(CONTENT_TYPE, "application/json")],
-                        body.to_string(),
-                    )
-                        .into_response()
-                }
-                _ => json_rpc_error(StatusCode::OK, op.id.as_deref(), -32602, &message),
-            })
-        }
-        Decision::Unauthenticated => {
-            audit::refused(
-                Refusal::MissingToken,
-                "no bearer credentials",
-                None,
-                Some(name),
-                None,
-            );
-            Some(unauthorized(guard))
-        }
-        Decision::InsufficientScope {
-            required,
-            challenge,
-            ..
-        } => {
-            audit::refused(
-                Refusal::InsufficientScope,
-                "token lacks required scope",
-                principal,
-                Some(name),
-                Some(&required),
-            );
-            let description = format!("`{}` requires scope `{required}`", printable(name));
-            Some(challenge_response(
-                StatusCode::FORBIDDEN,
-                Challenge::new(guard.metadata_url())
-                    .error(ErrorCode::InsufficientScope)
-                    .scope(&guard.advertise(&challenge))
-                    .description(&description),
-                &description,
-            ))
-        }
-        Decision::Forbidden { reason } => {
-            audit::refused(Refusal::Forbidden, &reason, principal, Some(name), None);
-            let description = format!("`{}` {reason}", printable(name));
-            Some(challenge_response(
-                StatusCode::FORBIDDEN,
-                Challenge::new(guard.metadata_url())
-                    .error(ErrorCode::InsufficientScope)
-                    .description(&description),
-                &description,
-            ))
-        }
-        Decision::Conceal => {
-            audit::refused(
-                Refusal::Concealed,
-                "hidden operation",
-                principal,
-                Some(name),
-                None,
-            );
-            let (code, message) = match target {
-                Target::Tool(_) => (-32602, "tool not found".to_owned()),
-                Target::Prompt(p) => (-32602, format!("prompt '{}' not found", printable(p))),
-                // rmcp reports a missing resource as -32602 to 2026-07-28 peers, -32002 to older ones.
-                Target::Resource(_) => (
-                    if modern { -32602 } else { -32002 },
-                    "resource not found".to_owned(),
-                ),
-            };
-            Some(json_rpc_error(
-                StatusCode::OK,
-                op.id.as_deref(),
-                code,
-                &message,
-            ))
-        }
-    }
-}
-
-/// A tool name as it may appear in a description: visible ASCII only, bounded.
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
-}
-
-fn challenge_response(status: StatusCode, challenge: Challenge<'_>, description: &str) -> Response {
-    let code = match status {
-        StatusCode::BAD_REQUEST => "invalid_request",
-        StatusCode::FORBIDDEN => "insufficient_scope",
-        _ if description == "authorization required" => "unauthorized",
-        _ => "invalid_token",
-    };
-    let mut resp = json_error(status, code, description);
-    resp.headers_mut()
-        .insert(WWW_AUTHENTICATE, challenge.to_header_value());
-    resp
-}
-
-fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let body = serde_json::json!({ "error": error, "error_description": description });
-    (
-        status,
-        [(CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-/// A JSON-RPC error response; without a request `id` the MCP transport allows `null`.
-fn json_rpc_error(
-    status: StatusCode,
-    id: Option<&serde_json::value::RawValue>,
-    code: i32,
-    message: &str,
-) -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": { "code": code, "message": message },
-    });
-    (
-        status,
-        [(CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    decision.refusal()
 }
 
 impl Guard {

@@ -71,6 +71,7 @@ pub mod path;
 pub mod policy;
 pub mod principal;
 pub mod profile;
+pub mod refusal;
 pub mod rmcp;
 pub mod scope;
 mod server;

@@ -278,6 +278,15 @@ pub enum Target<'a> {
     Resource(&'a str),
 }
 
+impl<'a> Target<'a> {
+    /// The tool's or prompt's name, or the resource's URI.
+    pub fn name(&self) -> &'a str {
+        match *self {
+            Target::Tool(n) | Target::Prompt(n) | Target::Resource(n) => n,
+        }
+    }
+}
+
 /// The outcome of a policy check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -410,6 +419,26 @@ impl Policy {
             Some(p) => format!("{p}{scope}"),
             None => scope.to_owned(),
         }
+    }
+
+    /// Scopes as advertised to clients (metadata, challenges, `securitySchemes`).
+    pub fn advertise(&self, scopes: &ScopeSet) -> ScopeSet {
+        match &self.scope_prefix {
+            None => scopes.clone(),
+            Some(_) => {
+                let mut out = ScopeSet::new();
+                for s in scopes.iter() {
+                    let _ = out.insert(&self.advertised_scope(s));
+                }
+                out
+            }
+        }
+    }
+
+    /// The identity provider's namespace for this resource's scopes, if any: stripped from
+    /// the scopes of every token (JWT or introspected) and added to every advertised scope.
+    pub fn scope_prefix(&self) -> Option<&str> {
+        self.scope_prefix.as_deref()
     }
 
     /// Starts a policy.

@@ -273,14 +273,56 @@ impl ArgValue for Value {
     }
 }
 
+/// Field types a text test (`starts_with`, `under`, `== "text"`) may read.
+#[diagnostic::on_unimplemented(
+    message = "`when(...)` reads `{Self}` as text, but it is not text",
+    note = "`starts_with`, `under` and `== \"...\"` test `String`, `str`, `Cow<str>`, `Path`, `PathBuf` or an `Option` of one"
+)]
+pub trait TextArg: ArgValue {}
+/// Field types `== 3` may compare.
+#[diagnostic::on_unimplemented(
+    message = "`when(...)` compares `{Self}` with an integer, but it is not one",
+    note = "compare integer fields (or an `Option` of one) with integer literals"
+)]
+pub trait IntArg: ArgValue {}
+/// Field types `== 1.5` may compare.
+#[diagnostic::on_unimplemented(
+    message = "`when(...)` compares `{Self}` with a float, but it is not a number",
+    note = "compare `f32`/`f64` fields (or an `Option` of one) with float literals"
+)]
+pub trait FloatArg: ArgValue {}
+/// Field types `== true` may compare.
+#[diagnostic::on_unimplemented(
+    message = "`when(...)` compares `{Self}` with a boolean, but it is not one",
+    note = "compare `bool` fields (or an `Option<bool>`) with `true` or `false`"
+)]
+pub trait BoolArg: ArgValue {}
+
+macro_rules! marks {
+    ($mark:ident: $($t:ty),*) => {$(impl $mark for $t {})*};
+}
+marks!(TextArg: str, String, Cow<'_, str>, Path, PathBuf, Value);
+marks!(IntArg: i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, usize, Value);
+marks!(FloatArg: f32, f64, Value);
+marks!(BoolArg: bool, Value);
+macro_rules! wrappers {
+    ($($mark:ident),*) => {$(
+        impl<T: $mark> $mark for Option<T> {}
+        impl<T: $mark + ?Sized> $mark for &T {}
+        impl<T: $mark + ?Sized> $mark for Box<T> {}
+        impl<T: $mark + ?Sized> $mark for std::sync::Arc<T> {}
+    )*};
+}
+wrappers!(TextArg, IntArg, FloatArg, BoolArg);
+
 /// `field.starts_with("prefix")`: text starting with the prefix, byte for byte.
-pub fn starts_with(value: &(impl ArgValue + ?Sized), prefix: &str) -> bool {
+pub fn starts_with(value: &(impl TextArg + ?Sized), prefix: &str) -> bool {
     matches!(value.view(), ArgView::Str(s) if s.starts_with(prefix))
 }
 
 /// `field.under("/path")`: a path at or below this one once normalised; a path that cannot be
 /// normalised or read as text counts as under it (fails closed).
-pub fn under(value: &(impl ArgValue + ?Sized), prefix: &str) -> bool {
+pub fn under(value: &(impl TextArg + ?Sized), prefix: &str) -> bool {
     match value.view() {
         ArgView::Str(s) => crate::path::is_under(s, prefix),
         ArgView::Opaque => true,
@@ -303,21 +345,17 @@ pub fn truthy(value: &(impl ArgValue + ?Sized)) -> bool {
 }
 
 /// `field == "text"`.
-pub fn equals_str(value: &(impl ArgValue + ?Sized), other: &str) -> bool {
+pub fn equals_str(value: &(impl TextArg + ?Sized), other: &str) -> bool {
     value.view() == ArgView::Str(other)
 }
 
 /// `field == 3`.
-pub fn equals_int(value: &(impl ArgValue + ?Sized), other: i128) -> bool {
-    match value.view() {
-        ArgView::Int(i) => i == other,
-        ArgView::Float(f) => f == other as f64,
-        _ => false,
-    }
+pub fn equals_int(value: &(impl IntArg + ?Sized), other: i128) -> bool {
+    value.view() == ArgView::Int(other)
 }
 
 /// `field == 1.5`.
-pub fn equals_float(value: &(impl ArgValue + ?Sized), other: f64) -> bool {
+pub fn equals_float(value: &(impl FloatArg + ?Sized), other: f64) -> bool {
     match value.view() {
         ArgView::Float(f) => f == other,
         ArgView::Int(i) => i as f64 == other,
@@ -326,7 +364,7 @@ pub fn equals_float(value: &(impl ArgValue + ?Sized), other: f64) -> bool {
 }
 
 /// `field == true`.
-pub fn equals_bool(value: &(impl ArgValue + ?Sized), other: bool) -> bool {
+pub fn equals_bool(value: &(impl BoolArg + ?Sized), other: bool) -> bool {
     value.view() == ArgView::Bool(other)
 }
 

@@ -9,7 +9,7 @@
 //! | `cognito` | `scope` string | `cognito:groups` | none: `client_id` in an allow-list | `client_id` | `sub == client_id` | none; `token_use: access` required |
 //! | `auth0` | `scope` string | none | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
 //! | `auth0-rbac` (opt-in) | `scope` string + `permissions` | `permissions` | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
-//! | `keycloak` | `scope` string | `realm_access.roles` + `resource_access.<client>.roles` | `aud` | `azp` | `preferred_username` `service-account-…` | `JWT` or none |
+//! | `keycloak` | `scope` string | `realm_access.roles` + `resource_access.<client>.roles` (this server's client only) | `aud` | `azp`, in an allow-list | `client_id` (or `clientId`) note equal to `azp`, set on client-credentials tokens only | `JWT` or none; `typ` claim `Bearer` |
 
 use std::sync::Arc;
 
@@ -318,11 +318,22 @@ impl Profile {
     }
 
     /// Keycloak (realm issuer `https://{host}/realms/{realm}`): `scope` string, roles from
-    /// `realm_access.roles` and `resource_access.<client>.roles` for `client` (the MCP
-    /// server's client in the realm), `azp` client; app-only for service accounts. Keycloak
-    /// puts the server in `aud` only with an audience mapper: configure one.
-    pub fn keycloak(client: impl Into<String>) -> Self {
+    /// `realm_access.roles` and `resource_access.<client>.roles` for `client` only (the MCP
+    /// server's client in the realm; other clients' roles are theirs), the client in `azp`,
+    /// which must be one of `allowed_clients` (`"*"`: any client of the realm, for realms
+    /// whose client registration is itself trusted). App-only for service accounts, told by
+    /// the `client_id` (or, before Keycloak 20, `clientId`) note Keycloak adds to
+    /// client-credentials tokens only, equal to `azp`: never by `preferred_username`, which
+    /// a user may be able to choose. Keycloak puts the server in `aud` only with an audience
+    /// mapper: configure one.
+    pub fn keycloak<I, S>(client: impl Into<String>, allowed_clients: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         let client: String = client.into();
+        let allowed: Vec<String> = allowed_clients.into_iter().map(Into::into).collect();
+        let any = allowed.iter().any(|c| c == "*");
         Self {
             name: "keycloak".into(),
             typ: TypPolicy::lenient(),
@@ -333,11 +344,10 @@ impl Profile {
                 roles.extend(array_at(c, &["resource_access", client.as_str(), "roles"]));
                 roles
             }),
-            client_id: Arc::new(|c| first_of(c, &["azp", "client_id"])),
+            client_id: Arc::new(|c| str_claim(c, "azp").map(str::to_owned)),
             token_kind: Arc::new(|c| {
-                if str_claim(c, "preferred_username")
-                    .is_some_and(|u| u.starts_with("service-account-"))
-                {
+                let note = str_claim(c, "client_id").or_else(|| str_claim(c, "clientId"));
+                if note.is_some() && note == str_claim(c, "azp") {
                     TokenKind::App
                 } else {
                     TokenKind::User
@@ -346,16 +356,24 @@ impl Profile {
             // Keycloak labels every token in a `typ` claim: the string `Bearer` for access
             // tokens, `ID` and `Refresh` for the others. Missing or of another JSON type, it
             // is not an access token.
-            check: Arc::new(|c| match c.get("typ") {
-                Some(Value::String(t)) if t == "Bearer" => Ok(()),
-                _ => Err(JwtError::WrongType),
+            check: Arc::new(move |c| {
+                match c.get("typ") {
+                    Some(Value::String(t)) if t == "Bearer" => {}
+                    _ => return Err(JwtError::WrongType),
+                }
+                match c.get("azp") {
+                    Some(Value::String(azp)) if any || allowed.iter().any(|a| a == azp) => Ok(()),
+                    Some(Value::String(_)) => Err(JwtError::UnknownClient),
+                    Some(_) => Err(JwtError::InvalidClaim("azp")),
+                    None => Err(JwtError::MissingClaim("azp")),
+                }
             }),
         }
     }
 
     /// A profile by name (`generic`, `entra`, `okta`, `cognito`, `auth0`, `auth0-rbac`,
-    /// `keycloak`);
-    /// `clients` are Cognito's app clients or Keycloak's client.
+    /// `keycloak`). `clients` are Cognito's app clients, or Keycloak's server client (the
+    /// first) followed by the clients whose tokens it accepts.
     pub fn by_name(name: &str, clients: &[String]) -> Option<Self> {
         Some(match name {
             "generic" => Self::generic(),
@@ -364,7 +382,10 @@ impl Profile {
             "cognito" => Self::cognito(clients.iter().cloned()),
             "auth0" => Self::auth0(),
             "auth0-rbac" => Self::auth0_rbac(),
-            "keycloak" => Self::keycloak(clients.first().cloned().unwrap_or_default()),
+            "keycloak" => Self::keycloak(
+                clients.first().cloned().unwrap_or_default(),
+                clients.iter().skip(1).cloned(),
+            ),
             _ => return None,
         })
     }
@@ -387,7 +408,7 @@ mod tests {
 
     #[test]
     fn keycloak_refuses_id_and_refresh_tokens() {
-        let p = Profile::keycloak("mcp");
+        let p = Profile::keycloak("mcp", ["inspector"]);
         assert!((p.check)(&claims(json!({"typ": "Bearer"}))).is_ok());
         assert_eq!((p.check)(&claims(json!({}))), Err(JwtError::WrongType));
         assert_eq!(

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::tool::ToolCallContext;
-use rmcp::model::{
-    CacheScope, ErrorCode, ListToolsResult, MetaObject, ProtocolVersion, ResultType, Tool,
-};
+use rmcp::model::{CacheScope, ListToolsResult, MetaObject, ProtocolVersion, ResultType, Tool};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value};
@@ -21,11 +19,7 @@ use crate::principal::Principal;
 /// The `_meta` key of the advertised SEP-1488 security schemes.
 pub const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
 
-/// The JSON-RPC error code used when a call has no verified caller.
-pub const UNAUTHENTICATED: i32 = -32001;
-
-/// The JSON-RPC error code used when the caller lacks scopes, roles or the token kind.
-pub const FORBIDDEN: i32 = -32003;
+pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
 
 /// The principal the guard layer verified for this request, if any.
 ///
@@ -70,16 +64,8 @@ impl<C: AsRequestContext> FromContextPart<C> for Principal {
     fn from_context_part(context: &mut C) -> Result<Self, ErrorData> {
         principal(context.as_request_context())
             .cloned()
-            .ok_or_else(unauthenticated)
+            .ok_or_else(crate::refusal::unauthenticated)
     }
-}
-
-fn unauthenticated() -> ErrorData {
-    ErrorData::new(
-        ErrorCode(UNAUTHENTICATED),
-        "unauthenticated: this operation needs a verified caller",
-        None,
-    )
 }
 
 /// Checks an operation against the policy in the context, as the `#[protected]` guards do.
@@ -91,9 +77,10 @@ pub fn authorize(
     args: Option<&Map<String, Value>>,
 ) -> Result<(), ErrorData> {
     let Some(policy) = policy(ctx) else {
-        return Err(unauthenticated());
+        return into_result(Decision::Unauthenticated, None, target);
     };
-    into_result(policy.decide(principal(ctx), target, args), target)
+    let caller = principal(ctx);
+    into_result(policy.decide(caller, target, args), caller, target)
 }
 
 /// Checks a `resources/read` (or a resource about to be listed): a URI that no declared
@@ -101,42 +88,30 @@ pub fn authorize(
 /// declared one is decided as [`authorize`] decides it. Listing with the same check keeps
 /// `resources/list` to what a `resources/read` would serve.
 pub fn authorize_resource(ctx: &RequestContext<RoleServer>, uri: &str) -> Result<(), ErrorData> {
-    let Some(policy) = policy(ctx) else {
-        return Err(unauthenticated());
-    };
     let target = Target::Resource(uri);
+    let Some(policy) = policy(ctx) else {
+        return into_result(Decision::Unauthenticated, None, target);
+    };
+    let caller = principal(ctx);
     if !policy.declares_resource(uri) {
-        return into_result(Decision::Conceal, target);
+        return into_result(Decision::Conceal, caller, target);
     }
-    into_result(policy.decide(principal(ctx), target, None), target)
+    into_result(policy.decide(caller, target, None), caller, target)
 }
 
-fn into_result(decision: Decision, target: Target<'_>) -> Result<(), ErrorData> {
-    match decision {
-        Decision::Allow => Ok(()),
-        Decision::Unauthenticated => Err(unauthenticated()),
-        Decision::InsufficientScope {
-            required, missing, ..
-        } => Err(ErrorData::new(
-            ErrorCode(FORBIDDEN),
-            format!("insufficient_scope: this operation requires scope `{required}`"),
-            Some(serde_json::json!({ "required": required, "missing": missing })),
-        )),
-        Decision::Forbidden { reason } => Err(ErrorData::new(
-            ErrorCode(FORBIDDEN),
-            format!("forbidden: this operation {reason}"),
-            None,
-        )),
-        Decision::InvalidArguments(e) => Err(ErrorData::invalid_params(e.to_string(), None)),
-        Decision::Conceal => Err(match target {
-            Target::Tool(_) => ErrorData::invalid_params("tool not found", None),
-            Target::Prompt(name) => {
-                ErrorData::invalid_params(format!("prompt '{name}' not found"), None)
-            }
-            Target::Resource(uri) => {
-                ErrorData::resource_not_found(format!("resource not found: {uri}"), None)
-            }
-        }),
+/// The in-process answer to a decision: its refusal's JSON-RPC error, audited as the layer
+/// audits its own.
+fn into_result(
+    decision: Decision,
+    principal: Option<&Principal>,
+    target: Target<'_>,
+) -> Result<(), ErrorData> {
+    match decision.refusal() {
+        None => Ok(()),
+        Some(refusal) => {
+            refusal.audit(principal, Some(target.name()));
+            Err(refusal.to_error_data(target))
+        }
     }
 }
 
@@ -150,15 +125,12 @@ pub struct ToolGuard;
 impl<S> FromContextPart<ToolCallContext<'_, S>> for ToolGuard {
     fn from_context_part(ctx: &mut ToolCallContext<'_, S>) -> Result<Self, ErrorData> {
         let target = Target::Tool(&ctx.name);
-        let Some(policy) = policy(&ctx.request_context) else {
-            return Err(unauthenticated());
+        let caller = principal(&ctx.request_context);
+        let decision = match policy(&ctx.request_context) {
+            Some(policy) => policy.decide(caller, target, ctx.arguments.as_ref()),
+            None => Decision::Unauthenticated,
         };
-        let decision = policy.decide(
-            principal(&ctx.request_context),
-            target,
-            ctx.arguments.as_ref(),
-        );
-        into_result(decision, target).map(|()| ToolGuard)
+        into_result(decision, caller, target).map(|()| ToolGuard)
     }
 }
 
@@ -170,11 +142,12 @@ pub struct PromptGuard;
 impl<S> FromContextPart<PromptContext<'_, S>> for PromptGuard {
     fn from_context_part(ctx: &mut PromptContext<'_, S>) -> Result<Self, ErrorData> {
         let target = Target::Prompt(&ctx.name);
-        let Some(policy) = policy(&ctx.context) else {
-            return Err(unauthenticated());
+        let caller = principal(&ctx.context);
+        let decision = match policy(&ctx.context) {
+            Some(policy) => policy.decide(caller, target, ctx.arguments.as_ref()),
+            None => Decision::Unauthenticated,
         };
-        let decision = policy.decide(principal(&ctx.context), target, ctx.arguments.as_ref());
-        into_result(decision, target).map(|()| PromptGuard)
+        into_result(decision, caller, target).map(|()| PromptGuard)
     }
 }
 

@@ -132,6 +132,20 @@ impl Deployments {
         self.ran(format!("deployed to {:?}", args.target.environment))
     }
 
+    /// Needs the `operator` role.
+    #[protected(scopes = DEPLOY, roles = "operator")]
+    #[tool]
+    async fn rollback(&self) -> String {
+        self.ran("rolled back".to_owned())
+    }
+
+    /// Needs an app-only token.
+    #[protected(scopes = DEPLOY, token = "app")]
+    #[tool]
+    async fn rotate(&self) -> String {
+        self.ran("rotated".to_owned())
+    }
+
     /// Declares nothing: needs the baseline, on every path.
     #[tool]
     async fn status(&self) -> String {
@@ -454,8 +468,13 @@ async fn tools_that_declare_nothing_are_guarded_in_process_too() {
 fn the_table_lists_every_tool_with_its_declaration() {
     let tools = <Deployments as mcp_guard::GuardedServer>::declared_tools();
     let names: Vec<&str> = tools.iter().map(|(t, _)| t.name.as_ref()).collect();
-    assert_eq!(names, ["write", "touch", "deploy", "status", "version"]);
-    let status = &tools[3];
+    assert_eq!(
+        names,
+        [
+            "write", "touch", "deploy", "rollback", "rotate", "status", "version"
+        ]
+    );
+    let status = &tools[5];
     assert!(status.1.is_none(), "undeclared: the default applies");
     let policy = mcp_guard::policy_builder::<Deployments>()
         .build()
@@ -472,4 +491,52 @@ fn the_table_lists_every_tool_with_its_declaration() {
         manifest["tools"][2]["requirement"]["when"][0]["test"],
         json!({"equals": "Environment :: Production"})
     );
+}
+
+#[tokio::test]
+async fn a_missing_role_or_token_kind_is_forbidden_not_an_insufficient_scope_challenge() {
+    // RFC 6750 §3.1 keeps `insufficient_scope` for scopes that would help; no scope gives a
+    // role or turns a user token into an app token, so the answer carries no step-up
+    // challenge for a client to loop on.
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let runs = Arc::new(Runs::default());
+    let server = behind_the_layer(&issuer, runs.clone()).await;
+    let user = key.sign(&claims(&issuer.issuer, &server.mcp_url, "deploy"));
+    for (tool, why) in [
+        ("rollback", "requires the role `operator`"),
+        ("rotate", "requires an app-only token"),
+    ] {
+        let a = server.call(&user, tool, json!({})).await;
+        assert_eq!(a.status, 403, "{tool}: {a:?}");
+        assert!(
+            a.headers.get("www-authenticate").is_none(),
+            "{tool}: no challenge: {a:?}"
+        );
+        assert_eq!(a.json()["error"], "forbidden", "{tool}: {a:?}");
+        let description = a.json()["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(description.contains(tool), "{tool}: {description}");
+        assert!(
+            description.contains(why.split(' ').last().unwrap_or_default()),
+            "{tool}: {description}"
+        );
+    }
+    assert_eq!(runs.0.load(Ordering::SeqCst), 0);
+
+    // With the layer bypassed the in-process guard refuses the same way, as JSON-RPC.
+    let (url, task) = in_process_only(Some("deploy"), runs.clone()).await;
+    for tool in ["rollback", "rotate"] {
+        let a = raw_call(&url, tool, json!({})).await;
+        assert_eq!(error_code(&a), Some(-32003), "{tool}: {a:?}");
+        let message = a.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.starts_with("forbidden:"), "{tool}: {message}");
+    }
+    assert_eq!(runs.0.load(Ordering::SeqCst), 0);
+    task.abort();
 }

@@ -288,6 +288,15 @@ async fn introspection_only(
     ep: &Endpoint,
     tune: impl FnOnce(Introspection) -> Introspection,
 ) -> TestServer {
+    introspection_only_with(ep, tune, |b| b).await
+}
+
+/// [`introspection_only`] with the guard builder adjusted too.
+async fn introspection_only_with(
+    ep: &Endpoint,
+    tune: impl FnOnce(Introspection) -> Introspection,
+    adjust: impl FnOnce(mcp_guard::GuardBuilder) -> mcp_guard::GuardBuilder,
+) -> TestServer {
     let listener = mcp_guard_tests::server::bind().await;
     let introspection = tune(
         Introspection::new(&ep.url, CLIENT_ID, SECRET)
@@ -299,11 +308,11 @@ async fn introspection_only(
         &ep.origin,
         |options| options.issuers = Vec::new(),
         |options| {
-            files::configure(
+            adjust(files::configure(
                 Guard::builder()
                     .resource(&options.resource)
                     .introspection(introspection),
-            )
+            ))
             .build()
             .expect("guard builds")
         },
@@ -747,6 +756,45 @@ async fn with_introspection_alone_every_token_is_introspected() {
     let p = server.running.guard.authenticate(&token).await.unwrap();
     assert_eq!(p.issuer(), ep.origin);
     assert_eq!(p.client_id(), Some("vscode-mcp"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_scope_prefix_applies_to_introspected_tokens_as_to_jwts() {
+    // The identity provider names this resource's scopes in its namespace (Cognito, Entra):
+    // an introspected `https://files.example.com/files:write` is this resource's
+    // `files:write`, exactly as in a JWT, and challenges name scopes in that namespace.
+    let ep = Endpoint::start().await;
+    let prefix = "https://files.example.com/";
+    let server = introspection_only_with(&ep, |i| i, |b| b.scope_prefix(prefix)).await;
+    let namespaced = opaque("namespaced");
+    ep.set(
+        &namespaced,
+        active(&server, "carol", &format!("{prefix}files:write")),
+    );
+    let a = write(&server, &namespaced).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.tool_text(), "carol wrote 2 bytes to /w");
+    let p = server
+        .running
+        .guard
+        .authenticate(&namespaced)
+        .await
+        .unwrap();
+    assert_eq!(p.scopes().to_string(), "files:write");
+
+    let reader = opaque("reader");
+    ep.set(
+        &reader,
+        active(&server, "dave", &format!("{prefix}files:read")),
+    );
+    let a = write(&server, &reader).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(
+        a.challenge().param("scope"),
+        Some(format!("{prefix}files:read {prefix}files:write").as_str()),
+        "the challenge names the scopes as the provider does"
+    );
     server.stop().await;
 }
 

@@ -187,7 +187,7 @@ async fn explicit_jwks_uri_is_used_without_discovery() {
     // Discovery would fail (the metadata names another issuer): only the fixed URL is used.
     issuer.advertise_issuer("http://127.0.0.1:1/someone-else");
     let jwks_uri = issuer.jwks_uri();
-    let server = TestServer::start_with(&issuer, |o| o.jwks_uri = Some(jwks_uri)).await;
+    let server = TestServer::start_with(&issuer, |o| o.jwks_uris = vec![jwks_uri]).await;
 
     assert_ok(
         &list(&server, &token(&issuer, &server, &key)).await,
@@ -195,6 +195,51 @@ async fn explicit_jwks_uri_is_used_without_discovery() {
     );
     assert_eq!(metadata_fetches(&issuer), 0, "no discovery with a jwks_uri");
     assert_eq!(issuer.jwks_fetches(), 1);
+}
+
+#[tokio::test]
+async fn each_issuer_gets_its_own_fixed_key_set_url() {
+    // Entra ID's v1 and v2 multi-tenant templates each publish their own key set; the example
+    // takes `--jwks-uri ISSUER=URL` once per issuer. Two issuers here, each with its own keys
+    // and with discovery broken, so only the fixed URLs can serve.
+    let (key_a, key_b) = (TestKey::rsa1(), TestKey::rsa2());
+    let a = TestIssuer::start_with("/v1", Discovery::OidcAppended, vec![key_a.jwk()]).await;
+    let b = TestIssuer::start_with("/v2.0", Discovery::OidcAppended, vec![key_b.jwk()]).await;
+    a.advertise_issuer("http://127.0.0.1:1/someone-else");
+    b.advertise_issuer("http://127.0.0.1:1/someone-else");
+    let (iss_a, iss_b) = (a.issuer.clone(), b.issuer.clone());
+    let entries = vec![
+        format!("{iss_b}={}", b.jwks_uri()),
+        format!("{iss_a}={}", a.jwks_uri()),
+    ];
+    let server = TestServer::start_with(&a, move |o| {
+        o.issuers = vec![iss_a, iss_b];
+        o.jwks_uris = entries;
+    })
+    .await;
+    let signed = |key: &TestKey, iss: &str| key.sign(&claims(iss, &server.mcp_url, "files:read"));
+    assert_ok(&list(&server, &signed(&key_a, &a.issuer)).await, "issuer A");
+    assert_ok(&list(&server, &signed(&key_b, &b.issuer)).await, "issuer B");
+    // Keys are never crossed: A's key does not vouch for B's tokens.
+    let crossed = list(&server, &signed(&key_a, &b.issuer)).await;
+    assert_eq!(crossed.status, 401, "{crossed:?}");
+    assert_eq!(metadata_fetches(&a) + metadata_fetches(&b), 0);
+
+    // Ambiguous or repeated entries are configuration errors.
+    let listen = "127.0.0.1:0".parse().expect("address");
+    let mut opts = ServerOptions::new(&a.issuer, "http://127.0.0.1:9/mcp", listen);
+    opts.issuers.push(b.issuer.clone());
+    opts.jwks_uris = vec![a.jwks_uri()];
+    let e = files::guard(&opts)
+        .err()
+        .expect("unpaired URL with two issuers");
+    assert!(e.to_string().contains("ISSUER=URL"), "{e}");
+    opts.jwks_uris = vec![
+        format!("{}={}", a.issuer, a.jwks_uri()),
+        format!("{}={}", a.issuer, b.jwks_uri()),
+    ];
+    let e = files::guard(&opts).err().expect("two URLs for one issuer");
+    assert!(e.to_string().contains("given twice"), "{e}");
 }
 
 async fn foreign_metadata_is_refused(path: &str, advertised: impl FnOnce(&TestIssuer) -> String) {
@@ -1018,7 +1063,7 @@ async fn https_is_required_for_non_loopback_issuers_and_key_urls() {
     let opts = ServerOptions::new("http://example.com", "http://127.0.0.1:9/mcp", listen);
     assert!(files::guard(&opts).is_err());
     let mut opts = ServerOptions::new("https://as.example.com", "http://127.0.0.1:9/mcp", listen);
-    opts.jwks_uri = Some("http://10.0.0.1/jwks".to_owned());
+    opts.jwks_uris = vec!["http://10.0.0.1/jwks".to_owned()];
     assert!(files::guard(&opts).is_err());
 }
 

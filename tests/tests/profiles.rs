@@ -425,7 +425,7 @@ async fn entra_server(issuer: &TestIssuer) -> TestServer {
         o.profile = "entra".into();
         o.issuers = vec![template];
         o.tenants = vec![TENANT_A.into()];
-        o.jwks_uri = Some(jwks);
+        o.jwks_uris = vec![jwks];
         o.audiences = vec![APP_ID_URI.into(), API_CLIENT_ID.into()];
         o.scope_prefix = Some(format!("{APP_ID_URI}/"));
     })
@@ -1538,6 +1538,7 @@ async fn keycloak_realm_and_client_roles() {
     let server = TestServer::start_with(&issuer, |o| {
         o.profile = "keycloak".into();
         o.client_ids = vec![KC_CLIENT.into()];
+        o.allowed_clients = vec!["mcp-inspector".into(), "mcp-batch".into()];
     })
     .await;
     let iss = &issuer.issuer;
@@ -1610,7 +1611,35 @@ async fn keycloak_realm_and_client_roles() {
     )
     .await;
 
-    // A service account (client credentials): `preferred_username: service-account-…`.
+    // The client must be one the server accepts: another client of the realm, a token with
+    // no `azp`, or an `azp` of another JSON type is refused.
+    let mut c = keycloak_user(iss, &server.mcp_url, "openid files:write");
+    c["azp"] = json!("some-other-app");
+    assert_refused(
+        &server,
+        &sign(&key, Some("JWT"), &c),
+        "issued to a client this server does not accept",
+        "keycloak unlisted azp",
+    )
+    .await;
+    c.as_object_mut().unwrap().remove("azp");
+    assert_refused(
+        &server,
+        &sign(&key, Some("JWT"), &c),
+        "lacks the `azp` claim",
+        "keycloak no azp",
+    )
+    .await;
+    c["azp"] = json!(["mcp-inspector"]);
+    assert_refused(
+        &server,
+        &sign(&key, Some("JWT"), &c),
+        "`azp` claim is malformed",
+        "keycloak azp array",
+    )
+    .await;
+
+    // A service account (client credentials): Keycloak's `client_id` note equals `azp`.
     let mut c = keycloak_user(iss, &server.mcp_url, "profile email files:write");
     c["sub"] = json!("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
     c["azp"] = json!("mcp-batch");
@@ -1635,7 +1664,10 @@ async fn keycloak_realm_and_client_roles() {
     let jwks = issuer.jwks_uri();
     let guard = direct(
         &server.mcp_url,
-        vec![Issuer::with_jwks_uri(iss, &jwks).profile(Profile::keycloak(KC_CLIENT))],
+        vec![
+            Issuer::with_jwks_uri(iss, &jwks)
+                .profile(Profile::keycloak(KC_CLIENT, ["mcp-inspector", "mcp-batch"])),
+        ],
         &[],
         None,
     );
@@ -1669,10 +1701,31 @@ async fn keycloak_realm_and_client_roles() {
         TokenKind::App,
         "keycloak service account",
     );
+    // A user who chose the username `service-account-mcp-batch` is still a user: only
+    // Keycloak's client-credentials note makes a token app-only.
+    let mut c = keycloak_user(iss, &server.mcp_url, "openid files:read");
+    c["preferred_username"] = json!("service-account-mcp-batch");
+    let p = principal(
+        &guard,
+        &sign(&key, Some("JWT"), &c),
+        "keycloak user named like a service account",
+    )
+    .await;
+    assert_eq!(p.token_kind(), TokenKind::User);
+    // A `client_id` claim naming another client than `azp` does not make one either.
+    c["client_id"] = json!("mcp-batch");
+    let p = principal(
+        &guard,
+        &sign(&key, Some("JWT"), &c),
+        "keycloak mismatched note",
+    )
+    .await;
+    assert_eq!(p.token_kind(), TokenKind::User);
+
     // Configured for another client, the `mcp-files` roles do not count.
     let other = direct(
         &server.mcp_url,
-        vec![Issuer::with_jwks_uri(iss, &jwks).profile(Profile::keycloak("other-client"))],
+        vec![Issuer::with_jwks_uri(iss, &jwks).profile(Profile::keycloak("other-client", ["*"]))],
         &[],
         None,
     );

@@ -13,19 +13,23 @@ mcp_guard::scopes! {
 
 pub struct Server;
 
-const REPLACE: &str = "replace";
-
 #[derive(Deserialize, schemars::JsonSchema)]
 pub struct WriteArgs {
     pub path: String,
     pub content: String,
     pub mode: String,
+    pub size: u64,
 }
 
 #[tool_router]
 impl Server {
-    /// Writes a file.
-    #[protected(scopes = FILES_WRITE, when(mode == REPLACE, scopes = FILES_SHARED))]
+    /// Writes a file; a comparison that could never hold does not compile.
+    #[protected(
+        scopes = FILES_WRITE,
+        when(mode == 3, scopes = FILES_SHARED),
+        when(size.starts_with("1"), scopes = FILES_SHARED),
+        when(size == "big", scopes = FILES_SHARED),
+    )]
     #[tool]
     async fn write_file(&self, Parameters(args): Parameters<WriteArgs>) -> String {
         args.content
