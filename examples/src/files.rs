@@ -18,8 +18,9 @@ use mcp_guard::{GuardBuilder, Principal, ProtectedResource, guarded, protected, 
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
 use rmcp::model::{
-    ListResourcesResult, PaginatedRequestParams, PromptMessage, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, Role,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, PromptMessage,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, Role,
 };
 use rmcp::service::RequestContext;
 use rmcp::{
@@ -239,6 +240,19 @@ impl ServerHandler for FileServer {
             .map(|path| Resource::new(uri(path), path.clone()))
             .collect();
         Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        // The same rule as reads: a caller who may read no file sees no template.
+        let templates = mcp_guard::rmcp::readable_resource_templates(&ctx)
+            .into_iter()
+            .map(|t| ResourceTemplate::new(t, "file"))
+            .collect();
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
     async fn read_resource(

@@ -603,7 +603,7 @@ fn condition(expr: &Expr) -> syn::Result<Condition> {
 /// field, a type `when` cannot test) point at the declaration.
 fn field_access(field: &[Ident]) -> TokenStream {
     let span = field[0].span();
-    let args = Ident::new("__mcp_guard_args", Span::mixed_site());
+    let args = Ident::new("__mcp_guard_args", Span::mixed_site().located_at(span));
     quote_spanned!(span=> #args #(.#field)*)
 }
 

@@ -321,7 +321,10 @@ pub enum Decision {
 /// A URI template of RFC 6570 level 1/2 shape: `{var}` matches one path segment, `{+var}`
 /// matches the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UriTemplate(Vec<TemplatePart>);
+pub struct UriTemplate {
+    source: String,
+    parts: Vec<TemplatePart>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TemplatePart {
@@ -353,7 +356,15 @@ impl UriTemplate {
         if !rest.is_empty() {
             parts.push(TemplatePart::Literal(rest.to_owned()));
         }
-        Ok(Self(parts))
+        Ok(Self {
+            source: template.to_owned(),
+            parts,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
     }
 
     /// Whether a URI matches.
@@ -374,7 +385,7 @@ impl UriTemplate {
                     .any(|i| go(rest, &uri[i..])),
             }
         }
-        go(&self.0, uri)
+        go(&self.parts, uri)
     }
 }
 
@@ -497,6 +508,23 @@ impl Policy {
         self.resources.iter().any(|(t, _)| t.matches(uri))
     }
 
+    /// The declared resource templates, in order.
+    pub fn resource_templates(&self) -> impl Iterator<Item = &UriTemplate> {
+        self.resources.iter().map(|(t, _)| t)
+    }
+
+    /// Whether a caller (`None`: no token) may read the resources of a declared template, as
+    /// `resources/templates/list` needs to know; an undeclared template: no.
+    pub fn may_read_template(&self, principal: Option<&Principal>, template: &str) -> bool {
+        self.resources
+            .iter()
+            .find(|(t, _)| t.as_str() == template)
+            .is_some_and(|(_, req)| {
+                self.decide_with(principal, Target::Resource(template), req, None)
+                    == Decision::Allow
+            })
+    }
+
     /// The requirement of a tool.
     pub fn tool_requirement(&self, name: &str) -> &Requirement {
         self.requirement(Target::Tool(name))
@@ -562,7 +590,16 @@ impl Policy {
         if self.is_unknown(target) {
             return Decision::Conceal;
         }
-        let req = self.requirement(target);
+        self.decide_with(principal, target, self.requirement(target), args)
+    }
+
+    fn decide_with(
+        &self,
+        principal: Option<&Principal>,
+        target: Target<'_>,
+        req: &Requirement,
+        args: Option<Option<&Map<String, Value>>>,
+    ) -> Decision {
         if req.public {
             return Decision::Allow;
         }

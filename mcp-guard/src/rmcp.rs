@@ -101,6 +101,21 @@ pub fn authorize_resource(ctx: &RequestContext<RoleServer>, uri: &str) -> Result
 
 /// The in-process answer to a decision: its refusal's JSON-RPC error, audited as the layer
 /// audits its own.
+/// The declared resource templates this caller may read from, for
+/// `resources/templates/list`: listed by the same rule as `resources/read` decides reads.
+/// Without the guard layer's policy: none.
+pub fn readable_resource_templates(ctx: &RequestContext<RoleServer>) -> Vec<String> {
+    let Some(policy) = policy(ctx) else {
+        return Vec::new();
+    };
+    let caller = principal(ctx);
+    policy
+        .resource_templates()
+        .filter(|t| policy.may_read_template(caller, t.as_str()))
+        .map(|t| t.as_str().to_owned())
+        .collect()
+}
+
 fn into_result(
     decision: Decision,
     principal: Option<&Principal>,

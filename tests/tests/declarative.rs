@@ -1129,6 +1129,37 @@ async fn resources_outside_the_declared_template_are_neither_read_nor_listed() {
             .collect();
         assert_eq!(listed, [json!("files:///notes/a")], "{a:?}");
     }
+
+    // `resources/templates/list` follows the same rule: the declared template only, and only
+    // to a caller who may read from it.
+    let templates = |a: &Answer| -> Vec<Value> {
+        a.json()["result"]["resourceTemplates"]
+            .as_array()
+            .unwrap_or_else(|| panic!("templates: {a:?}"))
+            .iter()
+            .map(|t| t["uriTemplate"].clone())
+            .collect()
+    };
+    let a = stateless(
+        &server,
+        Some(&none),
+        "resources/templates/list",
+        "",
+        json!({}),
+    )
+    .await;
+    assert_eq!(templates(&a), Vec::<Value>::new(), "{a:?}");
+    for caller in [&reader, &admin] {
+        let a = stateless(
+            &server,
+            Some(caller),
+            "resources/templates/list",
+            "",
+            json!({}),
+        )
+        .await;
+        assert_eq!(templates(&a), [json!(files::RESOURCE_TEMPLATE)], "{a:?}");
+    }
 }
 
 #[tokio::test]
