@@ -540,3 +540,39 @@ async fn a_missing_role_or_token_kind_is_forbidden_not_an_insufficient_scope_cha
     assert_eq!(runs.0.load(Ordering::SeqCst), 0);
     task.abort();
 }
+
+#[tokio::test]
+async fn the_rmcp_client_meets_the_same_rules() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let runs = Arc::new(Runs::default());
+    let server = behind_the_layer(&issuer, runs.clone()).await;
+    let token = key.sign(&claims(&issuer.issuer, &server.mcp_url, "deploy"));
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(server.mcp_url.clone()).auth_header(token),
+    );
+    let client = ().serve(transport).await.expect("client connects");
+    let call = |tool: &'static str, args: Value| {
+        CallToolRequestParams::new(tool).with_arguments(args.as_object().unwrap().clone())
+    };
+    let ok = client
+        .call_tool(call("write", json!({"filePath": "/notes/x"})))
+        .await
+        .expect("a private path");
+    assert_eq!(ok.content[0].as_text().unwrap().text, "wrote /notes/x");
+    for (tool, args, _) in needs_more() {
+        let refused = client.call_tool(call(tool, args.clone())).await;
+        assert!(refused.is_err(), "{tool} {args}: {refused:?}");
+    }
+    assert_eq!(
+        runs.0.load(Ordering::SeqCst),
+        1,
+        "only the allowed call ran"
+    );
+    client.cancel().await.expect("client closes");
+}
