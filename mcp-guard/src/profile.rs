@@ -409,7 +409,17 @@ mod tests {
     #[test]
     fn keycloak_refuses_id_and_refresh_tokens() {
         let p = Profile::keycloak("mcp", ["inspector"]);
-        assert!((p.check)(&claims(json!({"typ": "Bearer"}))).is_ok());
+        assert!((p.check)(&claims(json!({"typ": "Bearer", "azp": "inspector"}))).is_ok());
+        assert_eq!(
+            (p.check)(&claims(json!({"typ": "Bearer", "azp": "other"}))),
+            Err(JwtError::UnknownClient)
+        );
+        assert_eq!(
+            (p.check)(&claims(json!({"typ": "Bearer"}))),
+            Err(JwtError::MissingClaim("azp"))
+        );
+        let any = Profile::keycloak("mcp", ["*"]);
+        assert!((any.check)(&claims(json!({"typ": "Bearer", "azp": "other"}))).is_ok());
         assert_eq!((p.check)(&claims(json!({}))), Err(JwtError::WrongType));
         assert_eq!(
             (p.check)(&claims(json!({"typ": ["Bearer"]}))),
