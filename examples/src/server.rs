@@ -81,7 +81,7 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_INTROSPECTION_AUTH", default_value = "basic", value_parser = ["basic", "post"])]
     pub introspection_auth: String,
 
-    /// Public URL of the MCP endpoint, e.g. https://mcp.example.com/mcp. It is the
+    /// Public URL of the MCP endpoint, e.g. `https://mcp.example.com/mcp`. It is the
     /// `resource` of the metadata and the audience tokens must carry.
     #[arg(long, env = "MCP_GUARD_RESOURCE")]
     pub resource: String,

@@ -84,6 +84,7 @@ fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     let p = quote!(::mcp_guard::__private);
     let mut tools: Vec<TokenStream> = Vec::new();
     let mut prompts: Vec<TokenStream> = Vec::new();
+    let mut undeclared: Vec<TokenStream> = Vec::new();
     for item in &mut imp.items {
         let ImplItem::Fn(f) = item else { continue };
         let (suffix, guard, list) = if has_attr(&f.attrs, "tool") {
@@ -104,11 +105,23 @@ fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
             // Undeclared: the policy's default (the baseline) applies, checked in-process too.
             let position = usize::from(f.sig.receiver().is_some());
             f.sig.inputs.insert(position, syn::parse_quote!(_: #guard));
+            // Claims the declaration's name: a `#[protected]` this attribute did not
+            // recognise (imported under another name) collides with it instead of being
+            // silently read as undeclared.
+            let name = requirement_const(ident);
+            undeclared.push(quote! {
+                #[doc(hidden)]
+                #[allow(non_upper_case_globals, dead_code)]
+                const #name: () = ();
+            });
             quote!(::core::option::Option::None)
         };
         list.push(quote! {
             #p::Declaration { attr: Self::#attr_fn, requirement: #requirement }
         });
+    }
+    for item in undeclared {
+        imp.items.push(syn::parse2(item)?);
     }
     let self_ty = &imp.self_ty;
     let (impl_generics, _, where_clause) = imp.generics.split_for_impl();

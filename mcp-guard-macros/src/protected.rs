@@ -332,7 +332,7 @@ fn try_expand(input: Stage2) -> syn::Result<TokenStream> {
     Ok(quote! {
         #f
         #[doc(hidden)]
-        #[allow(non_upper_case_globals, dead_code)]
+        #[allow(non_upper_case_globals)]
         const #name: ::mcp_guard::__private::RequirementSpec = #spec;
     })
 }

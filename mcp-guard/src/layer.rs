@@ -17,7 +17,7 @@ use crate::audit;
 use crate::bearer::{self, BearerError};
 use crate::classify;
 use crate::guard::{AuthError, Guard};
-use crate::policy::{ArgumentsError, Decision, Target};
+use crate::policy::Target;
 use crate::principal::Principal;
 use crate::refusal::{BodyError, HttpContext, Refusal};
 use crate::scope::ScopeSet;
@@ -377,14 +377,11 @@ fn decide(
             None | Some("null") => policy.decide(principal, target, None),
             Some(raw) => match serde_json::from_str(raw.trim()) {
                 Ok(args) => policy.decide(principal, target, Some(&args)),
-                // Not an object: rmcp would not read it as arguments; refused as such once
-                // the caller is known to be allowed the operation at all.
-                Err(_) => match policy.decide_ignoring_arguments(principal, target) {
-                    Decision::Allow => Decision::InvalidArguments(ArgumentsError(
-                        "`arguments` must be a JSON object".to_owned(),
-                    )),
-                    other => other,
-                },
+                // Not an object: rmcp does not read such a request at all and refuses it
+                // before any tool runs, so it gets rmcp's own answer once the caller may use
+                // the operation (the in-process guard would decide it on `{}`, as the tool
+                // would read it, should rmcp ever accept it).
+                Err(_) => policy.decide_ignoring_arguments(principal, target),
             },
         }
     };

@@ -616,13 +616,14 @@ impl Policy {
             match rule.applies(args.flatten()) {
                 Ok(true) => required.extend_from(&rule.scopes),
                 Ok(false) => {}
-                // Arguments the tool could not read never reach it; a caller who could not
-                // use the operation anyway learns no more than that.
+                // Arguments the tool could not read never reach it. A caller who could not
+                // use the operation with any arguments learns no more than that (a hidden
+                // operation stays concealed); only one who could hears what is wrong.
                 Err(e) => {
-                    if !self.hierarchy.missing(held, &req.scopes).is_empty() {
-                        break;
-                    }
-                    return Decision::InvalidArguments(e);
+                    return match self.decide_with(Some(principal), target, req, None) {
+                        Decision::Allow => Decision::InvalidArguments(e),
+                        other => other,
+                    };
                 }
             }
         }
@@ -679,6 +680,7 @@ pub struct PolicyBuilder {
     default_visibility: Visibility,
     known_tools: Option<std::collections::HashSet<String>>,
     known_prompts: Option<std::collections::HashSet<String>>,
+    duplicates: Vec<String>,
 }
 
 impl PolicyBuilder {
@@ -758,7 +760,11 @@ impl PolicyBuilder {
     ) -> Self {
         let known = self.known_tools.get_or_insert_with(Default::default);
         for (name, req) in tools {
-            known.insert(name.clone());
+            if !known.insert(name.clone()) {
+                // rmcp routes a name to one of them only: a rule must never be read for
+                // another method's arguments.
+                self.duplicates.push(name.clone());
+            }
             if let Some(req) = req {
                 self.tools.push((name, req));
             }
@@ -773,7 +779,9 @@ impl PolicyBuilder {
     ) -> Self {
         let known = self.known_prompts.get_or_insert_with(Default::default);
         for (name, req) in prompts {
-            known.insert(name.clone());
+            if !known.insert(name.clone()) {
+                self.duplicates.push(name.clone());
+            }
             if let Some(req) = req {
                 self.prompts.push((name, req));
             }
@@ -840,6 +848,9 @@ impl PolicyBuilder {
             Ok(())
         };
         check(&default)?;
+        if let Some(name) = self.duplicates.into_iter().next() {
+            return Err(PolicyError::Duplicate(name));
+        }
         let mut tools = HashMap::new();
         for (name, req) in self.tools {
             check(&req)?;
@@ -1002,6 +1013,45 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    #[test]
+    fn a_hidden_operation_stays_concealed_whatever_its_arguments() {
+        let p = Policy::builder()
+            .scope("files:write")
+            .scope("files:shared")
+            .tool(
+                "secret_write",
+                Requirement::scopes(["files:write"])
+                    .unwrap()
+                    .role("operator")
+                    .hidden()
+                    .when(
+                        ArgRule::typed("path", ArgTest::Truthy, ["files:shared"], shared_path)
+                            .unwrap(),
+                    ),
+            )
+            .build()
+            .unwrap();
+        let bad = json!({"path": 7});
+        // The scopes but not the role: neither the tool nor its argument type is revealed.
+        assert_eq!(
+            p.decide(
+                Some(&scoped("files:write files:shared")),
+                Target::Tool("secret_write"),
+                bad.as_object()
+            ),
+            Decision::Conceal
+        );
+    }
+
+    #[test]
+    fn two_operations_of_one_name_are_refused() {
+        let r = Policy::builder()
+            .scope("a")
+            .all_tools([("t".to_owned(), None), ("t".to_owned(), None)])
+            .build();
+        assert_eq!(r.err(), Some(PolicyError::Duplicate("t".into())));
     }
 
     #[test]

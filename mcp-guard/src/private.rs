@@ -351,7 +351,12 @@ pub fn equals_str(value: &(impl TextArg + ?Sized), other: &str) -> bool {
 
 /// `field == 3`.
 pub fn equals_int(value: &(impl IntArg + ?Sized), other: i128) -> bool {
-    value.view() == ArgView::Int(other)
+    match value.view() {
+        ArgView::Int(i) => i == other,
+        // Only a JSON `Value` field can hold `1.0`; a tool reading it as a number sees 1.
+        ArgView::Float(f) => f.fract() == 0.0 && f == other as f64,
+        _ => false,
+    }
 }
 
 /// `field == 1.5`.

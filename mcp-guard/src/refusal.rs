@@ -249,7 +249,11 @@ impl Refusal {
                     }
                     json_rpc_result(cx.id, result)
                 }
-                _ => json_rpc(StatusCode::OK, cx.id, error_body(-32602, &e.to_string())),
+                _ => json_rpc(
+                    StatusCode::OK,
+                    cx.id,
+                    error_body(-32602, &prompt_message(e)),
+                ),
             },
             Refusal::BadOrigin => json_rpc(
                 StatusCode::FORBIDDEN,
@@ -292,7 +296,11 @@ impl Refusal {
                     ErrorData::resource_not_found(format!("resource not found: {uri}"), None)
                 }
             },
-            Refusal::InvalidArguments(e) => ErrorData::invalid_params(e.to_string(), None),
+            Refusal::InvalidArguments(e) => match target {
+                // rmcp turns a tool's into a tool error result by this message's prefix.
+                Target::Tool(_) => ErrorData::invalid_params(e.to_string(), None),
+                _ => ErrorData::invalid_params(prompt_message(e), None),
+            },
             Refusal::NoToken
             | Refusal::MalformedCredentials(_)
             | Refusal::InvalidToken(_)
@@ -302,6 +310,11 @@ impl Refusal {
             }
         }
     }
+}
+
+/// What rmcp says of a prompt's undeserializable arguments.
+fn prompt_message(e: &ArgumentsError) -> String {
+    format!("Failed to parse parameters: {}", e.0)
 }
 
 /// The in-process answer when there is no verified caller.

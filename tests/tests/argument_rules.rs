@@ -11,10 +11,12 @@ use std::time::Duration;
 use mcp_guard::{Guard, Issuer, Principal, ProtectedResource, guarded, protected, public};
 use mcp_guard_tests::server::{STATELESS, bind, stateless_body};
 use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims};
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
+use rmcp::model::{PromptMessage, Role};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{ServerHandler, prompt, prompt_handler, prompt_router, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -87,13 +89,23 @@ pub struct Runs(AtomicUsize);
 #[protected_resource(scopes = Scopes, name = "deployments")]
 pub struct Deployments {
     tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
     runs: Arc<Runs>,
+}
+
+/// `release_notes`' arguments: `stage` on the wire.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NotesArgs {
+    /// For which environment.
+    #[serde(rename = "stage")]
+    pub environment: Environment,
 }
 
 impl Deployments {
     fn new(runs: Arc<Runs>) -> Self {
         Self {
             tool_router: Self::tool_router(),
+            prompt_router: Self::prompt_router(),
             runs,
         }
     }
@@ -160,9 +172,33 @@ impl Deployments {
     }
 }
 
+// rmcp's `#[prompt]` generates an undocumented `pub fn release_notes_prompt_attr`.
+#[allow(missing_docs)]
+#[guarded]
+#[prompt_router]
+impl Deployments {
+    /// Release notes; production's need `deploy:prod`.
+    #[protected(scopes = DEPLOY, when(environment == Environment::Production, scopes = PROD))]
+    #[prompt]
+    async fn release_notes(&self, Parameters(args): Parameters<NotesArgs>) -> Vec<PromptMessage> {
+        let text = self.ran(format!("notes for {:?}", args.environment));
+        vec![PromptMessage::new_text(Role::User, text)]
+    }
+}
+
 #[guarded]
 #[tool_handler(router = self.tool_router, name = "deployments", version = "0.1.0")]
-impl ServerHandler for Deployments {}
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for Deployments {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .build(),
+        )
+    }
+}
 
 /// The service behind the real guard layer, as the example binaries serve theirs.
 async fn behind_the_layer(issuer: &TestIssuer, runs: Arc<Runs>) -> TestServer {
@@ -280,6 +316,7 @@ fn unreadable() -> Vec<(&'static str, Value)> {
         // The Rust field name is not the wire name.
         ("write", json!({"file_path": "/shared/x"})),
         ("write", json!({})),
+        ("write", Value::Null),
         ("write", json!({"filePath": 7})),
         ("touch", json!({"path": ["/shared/x"]})),
         ("deploy", json!({"env": "PRODUCTION"})),
@@ -356,11 +393,35 @@ async fn renamed_aliased_and_flattened_arguments_are_ruled_on_as_the_tool_reads_
         let a = server.call(&deploy, tool, args.clone()).await;
         assert_unreadable(&a, &format!("{tool} {args}"));
     }
-    // `arguments` that are not an object at all.
+    // `arguments` that are not an object at all: rmcp refuses the request itself.
     for args in [json!("/shared/x"), json!(["/shared/x"]), json!(5)] {
         let a = server.call(&deploy, "write", args.clone()).await;
-        assert_unreadable(&a, &args.to_string());
+        assert!(
+            a.status >= 400 || a.json()["error"].is_object(),
+            "{args}: refused, not run: {a:?}"
+        );
     }
+    // Headers that name another tool than the body: the body's tool is decided, and rmcp
+    // refuses the mismatch.
+    let body = stateless_body(
+        "tools/call",
+        json!({"name": "write", "arguments": {"filePath": "/shared/x"}}),
+    );
+    let a = server
+        .post(
+            &[
+                ("authorization", &format!("Bearer {deploy}")),
+                ("mcp-protocol-version", STATELESS),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "status"),
+            ],
+            &body,
+        )
+        .await;
+    assert!(
+        a.status >= 400 || a.json()["error"].is_object(),
+        "mismatched headers: {a:?}"
+    );
     assert_eq!(runs.0.load(Ordering::SeqCst), 0, "no refused call ran");
 
     for (tool, args, text) in allowed() {
@@ -520,7 +581,7 @@ async fn a_missing_role_or_token_kind_is_forbidden_not_an_insufficient_scope_cha
             .to_owned();
         assert!(description.contains(tool), "{tool}: {description}");
         assert!(
-            description.contains(why.split(' ').last().unwrap_or_default()),
+            description.contains(why.split(' ').next_back().unwrap_or_default()),
             "{tool}: {description}"
         );
     }
@@ -575,4 +636,92 @@ async fn the_rmcp_client_meets_the_same_rules() {
         "only the allowed call ran"
     );
     client.cancel().await.expect("client closes");
+}
+
+async fn get_prompt(server: &TestServer, token: &str, arguments: Value) -> Answer {
+    let body = stateless_body(
+        "prompts/get",
+        json!({"name": "release_notes", "arguments": arguments}),
+    );
+    server
+        .post(
+            &[
+                ("authorization", &format!("Bearer {token}")),
+                ("mcp-protocol-version", STATELESS),
+                ("mcp-method", "prompts/get"),
+                ("mcp-name", "release_notes"),
+            ],
+            &body,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn prompt_arguments_are_ruled_on_as_the_prompt_reads_them() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let runs = Arc::new(Runs::default());
+    let server = behind_the_layer(&issuer, runs.clone()).await;
+    let deploy = key.sign(&claims(&issuer.issuer, &server.mcp_url, "deploy"));
+
+    // `stage` is the wire name of `environment`.
+    let a = get_prompt(&server, &deploy, json!({"stage": "production"})).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(
+        a.challenge()
+            .param("scope")
+            .unwrap_or_default()
+            .contains("deploy:prod"),
+        "{a:?}"
+    );
+    // The Rust name, or a value the enum does not know: refused as rmcp refuses them.
+    for args in [
+        json!({"environment": "production"}),
+        json!({"stage": "PROD"}),
+    ] {
+        let a = get_prompt(&server, &deploy, args.clone()).await;
+        assert_eq!(error_code(&a), Some(-32602), "{args}: {a:?}");
+        let message = a.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            message.starts_with("Failed to parse parameters:"),
+            "{message}"
+        );
+    }
+    assert_eq!(runs.0.load(Ordering::SeqCst), 0);
+    let a = get_prompt(&server, &deploy, json!({"stage": "staging"})).await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        a.json()["result"]["messages"][0]["content"]["text"],
+        "notes for Staging",
+        "{a:?}"
+    );
+
+    // The same with the layer bypassed.
+    let (url, task) = in_process_only(Some("deploy"), runs.clone()).await;
+    let body = stateless_body(
+        "prompts/get",
+        json!({"name": "release_notes", "arguments": {"stage": "production"}}),
+    );
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", STATELESS)
+        .header("mcp-method", "prompts/get")
+        .header("mcp-name", "release_notes")
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["error"]["code"], -32003, "{v}");
+    assert_eq!(
+        runs.0.load(Ordering::SeqCst),
+        1,
+        "only the staging notes were made"
+    );
+    task.abort();
 }

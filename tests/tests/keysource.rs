@@ -230,15 +230,13 @@ async fn each_issuer_gets_its_own_fixed_key_set_url() {
     let mut opts = ServerOptions::new(&a.issuer, "http://127.0.0.1:9/mcp", listen);
     opts.issuers.push(b.issuer.clone());
     opts.jwks_uris = vec![a.jwks_uri()];
-    let e = files::guard(&opts)
-        .err()
-        .expect("unpaired URL with two issuers");
+    let e = files::guard(&opts).expect_err("unpaired URL with two issuers");
     assert!(e.to_string().contains("ISSUER=URL"), "{e}");
     opts.jwks_uris = vec![
         format!("{}={}", a.issuer, a.jwks_uri()),
         format!("{}={}", a.issuer, b.jwks_uri()),
     ];
-    let e = files::guard(&opts).err().expect("two URLs for one issuer");
+    let e = files::guard(&opts).expect_err("two URLs for one issuer");
     assert!(e.to_string().contains("given twice"), "{e}");
 }
 

@@ -1712,6 +1712,17 @@ async fn keycloak_realm_and_client_roles() {
     )
     .await;
     assert_eq!(p.token_kind(), TokenKind::User);
+    // Before Keycloak 20 the note is `clientId`.
+    let mut legacy = keycloak_user(iss, &server.mcp_url, "openid files:read");
+    legacy["azp"] = json!("mcp-batch");
+    legacy["clientId"] = json!("mcp-batch");
+    let p = principal(
+        &guard,
+        &sign(&key, Some("JWT"), &legacy),
+        "keycloak legacy service account",
+    )
+    .await;
+    assert_eq!(p.token_kind(), TokenKind::App);
     // A `client_id` claim naming another client than `azp` does not make one either.
     c["client_id"] = json!("mcp-batch");
     let p = principal(
