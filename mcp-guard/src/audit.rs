@@ -23,7 +23,7 @@ pub(crate) fn anonymous(method: Option<&str>) {
     tracing::info!(target: "mcp_guard::audit", decision = "allowed", sub = "anonymous", method);
 }
 
-/// Records a refused request ([`crate::refusal::Refusal::audit`]). `detail` is a fixed
+/// Records a refused request (what `Refusal::audit` writes). `detail` is a fixed
 /// description, never a token.
 pub(crate) fn refused(
     reason: &str,

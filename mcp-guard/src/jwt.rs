@@ -129,6 +129,17 @@ impl std::fmt::Debug for VerifyingKey {
     }
 }
 
+/// Where a token names the resource it was issued for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AudienceClaim {
+    /// The `aud` claim (string or array) must contain an accepted audience.
+    Aud,
+    /// The token has no audience (AWS Cognito access tokens): its `client_id` must be one of
+    /// these app clients instead.
+    ClientIdAllowList(Vec<String>),
+}
+
 /// Why a key was not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -462,7 +473,7 @@ pub struct JwtRules {
     /// The accepted `aud` values.
     pub audiences: Audiences,
     /// Where the audience is (`aud`, or a `client_id` allow-list for tokens without one).
-    pub audience_claim: crate::profile::AudienceClaim,
+    pub audience_claim: AudienceClaim,
     /// Clock tolerance for `exp`, `nbf` and `iat`.
     pub leeway: Duration,
     /// Accepted `typ` values.
@@ -478,7 +489,7 @@ impl JwtRules {
             issuer: issuer.into(),
             tenants: Vec::new(),
             audiences,
-            audience_claim: crate::profile::AudienceClaim::Aud,
+            audience_claim: AudienceClaim::Aud,
             leeway: Duration::from_secs(60),
             typ: TypPolicy::default(),
             algorithms: SUPPORTED_ALGORITHMS.to_vec(),
@@ -636,7 +647,7 @@ pub(crate) fn check_claims(
         Some(Value::String(_)) => return Err(JwtError::WrongIssuer),
         Some(_) => return Err(JwtError::InvalidClaim("iss")),
     }
-    if let crate::profile::AudienceClaim::ClientIdAllowList(clients) = &rules.audience_claim {
+    if let AudienceClaim::ClientIdAllowList(clients) = &rules.audience_claim {
         return match claims.get("client_id").and_then(Value::as_str) {
             Some(c) if clients.iter().any(|a| a == c) => check_times(claims, rules.leeway, now),
             Some(_) => Err(JwtError::WrongAudience),

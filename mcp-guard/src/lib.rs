@@ -77,6 +77,9 @@ pub mod scope;
 mod server;
 mod token_cache;
 
+#[cfg(test)]
+mod house_tests;
+
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;

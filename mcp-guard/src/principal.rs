@@ -9,24 +9,7 @@ use serde_json::{Map, Value};
 use crate::jwt::{JwtError, numeric_date};
 use crate::scope::ScopeSet;
 
-/// Whether a token acts for a user or for an application alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenKind {
-    /// A delegated token: a user signed in through a client.
-    User,
-    /// An app-only token (client credentials): no user.
-    App,
-}
-
-impl std::fmt::Display for TokenKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TokenKind::User => "a delegated (user) token",
-            TokenKind::App => "an app-only token",
-        })
-    }
-}
+pub use crate::profile::TokenKind;
 
 /// The verified caller of one request.
 ///

@@ -6,126 +6,13 @@ use std::path::{Path, PathBuf};
 pub use crate::policy::{ArgCheck, ArgumentsError, Visibility, deserialize_arguments};
 pub use crate::principal::TokenKind;
 pub use crate::rmcp::{PromptGuard, ToolGuard, list_tools};
+pub use crate::server::{
+    Declaration, DeclaredPrompts, DeclaredTools, RequirementSpec, TestSpec, WhenSpec, declared,
+    spec_meta,
+};
 pub use mcp_guard_macros::protected_expand;
 pub use rmcp;
 pub use serde_json::{Map, Value};
-
-use crate::policy::{ArgRule, ArgTest, Requirement};
-use crate::scope::ScopeSet;
-
-/// A requirement as `#[protected]` writes it: constant data, emitted beside the method.
-#[derive(Debug, Clone, Copy)]
-pub struct RequirementSpec {
-    pub scopes: &'static [&'static str],
-    pub any_of: &'static [&'static [&'static str]],
-    pub roles: &'static [&'static str],
-    pub token_kind: Option<TokenKind>,
-    pub when: &'static [WhenSpec],
-    pub visibility: Option<Visibility>,
-    pub public: bool,
-}
-
-impl RequirementSpec {
-    /// What `#[public]` writes.
-    pub const PUBLIC: Self = Self {
-        scopes: &[],
-        any_of: &[],
-        roles: &[],
-        token_kind: None,
-        when: &[],
-        visibility: None,
-        public: true,
-    };
-}
-
-/// One `when(...)` rule: its description for the manifest and the test that runs, a function
-/// the macro wrote over the operation's argument type.
-#[derive(Debug, Clone, Copy)]
-pub struct WhenSpec {
-    pub field: &'static [&'static str],
-    pub test: TestSpec,
-    pub scopes: &'static [&'static str],
-    pub check: ArgCheck,
-}
-
-/// The test of a `when(...)` rule as written; `Equals` holds the compared expression's text.
-#[derive(Debug, Clone, Copy)]
-pub enum TestSpec {
-    StartsWith(&'static str),
-    Under(&'static str),
-    Equals(&'static str),
-    Truthy,
-}
-
-fn set(scopes: &[&str]) -> ScopeSet {
-    ScopeSet::try_from_iter(scopes).expect("scopes are checked at compile time")
-}
-
-impl RequirementSpec {
-    /// The runtime requirement.
-    pub fn requirement(&self) -> Requirement {
-        Requirement {
-            scopes: set(self.scopes),
-            any_of: self.any_of.iter().map(|a| set(a)).collect(),
-            roles: self.roles.iter().map(|s| (*s).to_owned()).collect(),
-            token_kind: self.token_kind,
-            when: self
-                .when
-                .iter()
-                .map(|w| {
-                    let test = match w.test {
-                        TestSpec::StartsWith(p) => ArgTest::StartsWith(p.to_owned()),
-                        TestSpec::Under(p) => ArgTest::Under(p.to_owned()),
-                        TestSpec::Equals(v) => ArgTest::Equals(v.to_owned()),
-                        TestSpec::Truthy => ArgTest::Truthy,
-                    };
-                    ArgRule::typed(&w.field.join("."), test, w.scopes, w.check)
-                        .expect("scopes are checked at compile time")
-                })
-                .collect(),
-            visibility: self.visibility,
-            public: self.public,
-        }
-    }
-}
-
-/// The `_meta` `#[protected]` and `#[public]` put on a tool or prompt: the advertised
-/// `securitySchemes`, merged into the user's own `_meta` if any. The requirement itself
-/// travels as the constant the guard is built from, not in `_meta`.
-pub fn spec_meta(
-    spec: &RequirementSpec,
-    user: Option<rmcp::model::MetaObject>,
-) -> rmcp::model::MetaObject {
-    crate::rmcp::requirement_meta(&spec.requirement(), user)
-}
-
-/// One operation of a `#[guarded]` router: rmcp's description of it (its name is the one
-/// rmcp routes by) and its declaration (`None`: neither `#[protected]` nor `#[public]`).
-#[derive(Debug, Clone, Copy)]
-pub struct Declaration<T> {
-    pub attr: fn() -> T,
-    pub requirement: Option<&'static RequirementSpec>,
-}
-
-/// Implemented by `#[guarded]` above `#[tool_router]`: every tool and its declaration.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no guarded tool router",
-    label = "the policy is collected from the `#[tool_router]` impl of `{Self}`",
-    note = "write `#[mcp_guard::guarded]` above `#[tool_router]` on the impl that declares the tools"
-)]
-pub trait DeclaredTools {
-    const TOOLS: &'static [Declaration<rmcp::model::Tool>];
-}
-
-/// Implemented by `#[guarded]` above `#[prompt_router]`: every prompt and its declaration.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` has no guarded prompt router",
-    label = "the policy is collected from the `#[prompt_router]` impl of `{Self}`",
-    note = "write `#[mcp_guard::guarded]` above `#[prompt_router]` on the impl that declares the prompts"
-)]
-pub trait DeclaredPrompts {
-    const PROMPTS: &'static [Declaration<rmcp::model::Prompt>];
-}
 
 /// A field's value as a `when(...)` test reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -371,13 +258,4 @@ pub fn equals_float(value: &(impl FloatArg + ?Sized), other: f64) -> bool {
 /// `field == true`.
 pub fn equals_bool(value: &(impl BoolArg + ?Sized), other: bool) -> bool {
     value.view() == ArgView::Bool(other)
-}
-
-/// What [`crate::GuardedServer`] returns for a table: each operation's description and
-/// requirement.
-pub fn declared<T>(table: &[Declaration<T>]) -> Vec<(T, Option<Requirement>)> {
-    table
-        .iter()
-        .map(|d| ((d.attr)(), d.requirement.map(RequirementSpec::requirement)))
-        .collect()
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+pub use crate::jwt::AudienceClaim;
 use crate::jwt::{JwtError, TypPolicy};
-use crate::principal::TokenKind;
 use crate::scope::{ScopeSet, validate_scope_token};
 
 /// Claims as verified.
@@ -25,15 +25,23 @@ pub type Claims = Map<String, Value>;
 /// A function reading something from verified claims.
 pub type ClaimsFn<T> = Arc<dyn Fn(&Claims) -> T + Send + Sync>;
 
-/// Where a token names the resource it was issued for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AudienceClaim {
-    /// The `aud` claim (string or array) must contain an accepted audience.
-    Aud,
-    /// The token has no audience (AWS Cognito access tokens): its `client_id` must be one of
-    /// these app clients instead.
-    ClientIdAllowList(Vec<String>),
+/// Whether a token acts for a user or for an application alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A delegated token: a user signed in through a client.
+    User,
+    /// An app-only token (client credentials): no user.
+    App,
+}
+
+impl std::fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TokenKind::User => "a delegated (user) token",
+            TokenKind::App => "an app-only token",
+        })
+    }
 }
 
 /// How one identity provider shapes access tokens.

@@ -7,17 +7,16 @@ use std::sync::Arc;
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::tool::ToolCallContext;
-use rmcp::model::{CacheScope, ListToolsResult, MetaObject, ProtocolVersion, ResultType, Tool};
+use rmcp::model::{CacheScope, ListToolsResult, ProtocolVersion, ResultType, Tool};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value};
 
-use crate::__private::DeclaredTools;
-use crate::policy::{Decision, Policy, Requirement, Target, Visibility};
+use crate::policy::{Decision, Policy, Target, Visibility};
 use crate::principal::Principal;
+use crate::server::DeclaredTools;
 
-/// The `_meta` key of the advertised SEP-1488 security schemes.
-pub const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
+pub use crate::server::{SECURITY_SCHEMES_META_KEY, requirement_meta};
 
 pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
 
@@ -164,17 +163,6 @@ impl<S> FromContextPart<PromptContext<'_, S>> for PromptGuard {
         };
         into_result(decision, caller, target).map(|()| PromptGuard)
     }
-}
-
-/// The `_meta` of a protected operation: the advertised `securitySchemes`, merged into the
-/// user's own `_meta` if any.
-pub fn requirement_meta(requirement: &Requirement, user: Option<MetaObject>) -> MetaObject {
-    let mut meta = user.unwrap_or_default();
-    meta.insert(
-        SECURITY_SCHEMES_META_KEY.into(),
-        requirement.security_schemes(),
-    );
-    meta
 }
 
 /// Scopes of advertised security schemes in the identity provider's namespace.

@@ -3,8 +3,12 @@
 
 use serde_json::{Value, json};
 
-use crate::policy::{Policy, PolicyBuilder, Requirement, Visibility};
+use rmcp::model::MetaObject;
+
+use crate::policy::{ArgCheck, ArgRule, ArgTest, Policy, PolicyBuilder, Requirement, Visibility};
+use crate::principal::TokenKind;
 use crate::scope::CatalogueEntry;
+use crate::scope::ScopeSet;
 
 /// What `#[derive(ProtectedResource)]` states about a server: its scope catalogue and the
 /// metadata known at compile time. Values known only at run time override it through the
@@ -105,4 +109,149 @@ pub fn manifest<S: ProtectedResource + GuardedServer>() -> Value {
         "tools": tools,
         "prompts": prompts,
     })
+}
+
+/// One operation of a `#[guarded]` router: rmcp's description of it (its name is the one
+/// rmcp routes by) and its declaration (`None`: neither `#[protected]` nor `#[public]`).
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct Declaration<T> {
+    pub attr: fn() -> T,
+    pub requirement: Option<&'static RequirementSpec>,
+}
+
+/// Implemented by `#[guarded]` above `#[tool_router]`: every tool and its declaration.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no guarded tool router",
+    label = "the policy is collected from the `#[tool_router]` impl of `{Self}`",
+    note = "write `#[mcp_guard::guarded]` above `#[tool_router]` on the impl that declares the tools"
+)]
+#[doc(hidden)]
+pub trait DeclaredTools {
+    const TOOLS: &'static [Declaration<rmcp::model::Tool>];
+}
+
+/// Implemented by `#[guarded]` above `#[prompt_router]`: every prompt and its declaration.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no guarded prompt router",
+    label = "the policy is collected from the `#[prompt_router]` impl of `{Self}`",
+    note = "write `#[mcp_guard::guarded]` above `#[prompt_router]` on the impl that declares the prompts"
+)]
+#[doc(hidden)]
+pub trait DeclaredPrompts {
+    const PROMPTS: &'static [Declaration<rmcp::model::Prompt>];
+}
+
+/// What [`crate::GuardedServer`] returns for a table: each operation's description and
+/// requirement.
+#[doc(hidden)]
+pub fn declared<T>(table: &[Declaration<T>]) -> Vec<(T, Option<Requirement>)> {
+    table
+        .iter()
+        .map(|d| ((d.attr)(), d.requirement.map(RequirementSpec::requirement)))
+        .collect()
+}
+
+/// The `_meta` key of the advertised SEP-1488 security schemes.
+pub const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
+
+/// The `_meta` of a protected operation: the advertised `securitySchemes`, merged into the
+/// user's own `_meta` if any.
+pub fn requirement_meta(requirement: &Requirement, user: Option<MetaObject>) -> MetaObject {
+    let mut meta = user.unwrap_or_default();
+    meta.insert(
+        SECURITY_SCHEMES_META_KEY.into(),
+        requirement.security_schemes(),
+    );
+    meta
+}
+
+/// A requirement as `#[protected]` writes it: constant data, emitted beside the method.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct RequirementSpec {
+    pub scopes: &'static [&'static str],
+    pub any_of: &'static [&'static [&'static str]],
+    pub roles: &'static [&'static str],
+    pub token_kind: Option<TokenKind>,
+    pub when: &'static [WhenSpec],
+    pub visibility: Option<Visibility>,
+    pub public: bool,
+}
+
+impl RequirementSpec {
+    /// What `#[public]` writes.
+    pub const PUBLIC: Self = Self {
+        scopes: &[],
+        any_of: &[],
+        roles: &[],
+        token_kind: None,
+        when: &[],
+        visibility: None,
+        public: true,
+    };
+}
+
+/// One `when(...)` rule: its description for the manifest and the test that runs, a function
+/// the macro wrote over the operation's argument type.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub struct WhenSpec {
+    pub field: &'static [&'static str],
+    pub test: TestSpec,
+    pub scopes: &'static [&'static str],
+    pub check: ArgCheck,
+}
+
+/// The test of a `when(...)` rule as written; `Equals` holds the compared expression's text.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub enum TestSpec {
+    StartsWith(&'static str),
+    Under(&'static str),
+    Equals(&'static str),
+    Truthy,
+}
+
+fn set(scopes: &[&str]) -> ScopeSet {
+    ScopeSet::try_from_iter(scopes).expect("scopes are checked at compile time")
+}
+
+impl RequirementSpec {
+    /// The runtime requirement.
+    pub fn requirement(&self) -> Requirement {
+        Requirement {
+            scopes: set(self.scopes),
+            any_of: self.any_of.iter().map(|a| set(a)).collect(),
+            roles: self.roles.iter().map(|s| (*s).to_owned()).collect(),
+            token_kind: self.token_kind,
+            when: self
+                .when
+                .iter()
+                .map(|w| {
+                    let test = match w.test {
+                        TestSpec::StartsWith(p) => ArgTest::StartsWith(p.to_owned()),
+                        TestSpec::Under(p) => ArgTest::Under(p.to_owned()),
+                        TestSpec::Equals(v) => ArgTest::Equals(v.to_owned()),
+                        TestSpec::Truthy => ArgTest::Truthy,
+                    };
+                    ArgRule::typed(&w.field.join("."), test, w.scopes, w.check)
+                        .expect("scopes are checked at compile time")
+                })
+                .collect(),
+            visibility: self.visibility,
+            public: self.public,
+        }
+    }
+}
+
+/// The `_meta` `#[protected]` and `#[public]` put on a tool or prompt: the advertised
+/// `securitySchemes`, merged into the user's own `_meta` if any. The requirement itself
+/// travels as the constant the guard is built from, not in `_meta`.
+#[doc(hidden)]
+pub fn spec_meta(
+    spec: &RequirementSpec,
+    user: Option<rmcp::model::MetaObject>,
+) -> rmcp::model::MetaObject {
+    requirement_meta(&spec.requirement(), user)
 }
