@@ -1,8 +1,7 @@
 //! The guard's configuration and the authentication step: which issuers are trusted, which
 //! audience is this resource, and turning a bearer token into a [`Principal`].
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -187,7 +186,7 @@ pub(crate) struct Inner {
     pub(crate) policy: Arc<Policy>,
     pub(crate) allowed_origins: Vec<String>,
     pub(crate) max_body_bytes: usize,
-    pub(crate) sessions: SessionBindings,
+    pub(crate) sessions: crate::edge::session::SessionBindings,
     pub(crate) introspector: Option<Arc<crate::introspection::Introspector>>,
     pub(crate) token_cache: Option<TokenCache>,
     pub(crate) verifications: std::sync::atomic::AtomicU64,
@@ -723,7 +722,9 @@ impl GuardBuilder {
             policy: Arc::new(policy),
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
-            sessions: SessionBindings::new(self.max_sessions.unwrap_or(100_000)),
+            sessions: crate::edge::session::SessionBindings::new(
+                self.max_sessions.unwrap_or(100_000),
+            ),
             introspector,
             token_cache: match self.token_cache.unwrap_or(10_000) {
                 0 => None,
@@ -731,85 +732,5 @@ impl GuardBuilder {
             },
             verifications: std::sync::atomic::AtomicU64::new(0),
         })))
-    }
-}
-
-fn binding_key(principal: Option<&Principal>) -> String {
-    principal.map(Principal::binding_key).unwrap_or_default()
-}
-
-/// Legacy (pre-2026-07-28) sessions bound to the subject that opened them.
-pub(crate) struct SessionBindings {
-    cap: usize,
-    state: Mutex<Bindings>,
-}
-
-#[derive(Default)]
-struct Bindings {
-    by_id: HashMap<String, String>,
-    order: VecDeque<String>,
-}
-
-impl SessionBindings {
-    fn new(cap: usize) -> Self {
-        Self {
-            cap: cap.max(1),
-            state: Mutex::new(Bindings::default()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Bindings> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn bind(&self, session: &str, principal: Option<&Principal>) {
-        let mut b = self.lock();
-        if b.by_id
-            .insert(session.to_owned(), binding_key(principal))
-            .is_none()
-        {
-            b.order.push_back(session.to_owned());
-        }
-        while b.by_id.len() > self.cap {
-            match b.order.pop_front() {
-                Some(old) => {
-                    b.by_id.remove(&old);
-                }
-                None => break,
-            }
-        }
-    }
-
-    /// Whether the session exists here and belongs to this caller (`None`: anonymous).
-    ///
-    /// A session opened anonymously (servers with public operations) is bound to the first
-    /// caller who signs in on it: the client that holds the session id signed in after
-    /// connecting. From then on, as for every session, only that subject may use it.
-    pub(crate) fn check(&self, session: &str, principal: Option<&Principal>) -> bool {
-        let key = binding_key(principal);
-        let mut b = self.lock();
-        match b.by_id.get_mut(session) {
-            Some(bound) if *bound == key => true,
-            Some(bound) if bound.is_empty() && principal.is_some() => {
-                *bound = key;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether the session is known and belongs to a subject (not anonymous).
-    pub(crate) fn is_bound(&self, session: &str) -> bool {
-        self.lock()
-            .by_id
-            .get(session)
-            .is_some_and(|k| !k.is_empty())
-    }
-
-    pub(crate) fn unbind(&self, session: &str) {
-        let mut b = self.lock();
-        if b.by_id.remove(session).is_some() {
-            b.order.retain(|s| s != session);
-        }
     }
 }

@@ -55,27 +55,22 @@
 //! # Ok(()) }
 //! ```
 
-pub mod audit;
-pub mod bearer;
-pub mod challenge;
-pub mod classify;
+// The folders follow a request: the HTTP edge, token verification, the decision, the rmcp
+// integration; `guard` holds the configuration that ties them together and `dev` the
+// development authorization server. The modules keep their paths at the crate root.
+mod decide;
 #[cfg(feature = "dev")]
 pub mod dev;
+mod edge;
 mod guard;
-pub mod introspection;
-pub mod jwks;
-pub mod jwt;
-pub mod layer;
-pub mod metadata;
-pub mod path;
-pub mod policy;
-pub mod principal;
-pub mod profile;
-pub mod refusal;
 pub mod rmcp;
-pub mod scope;
-mod server;
-mod token_cache;
+mod verify;
+
+pub use decide::{path, policy, principal, scope};
+pub use edge::{audit, bearer, challenge, classify, layer, metadata, refusal};
+pub(crate) use rmcp::server;
+pub(crate) use verify::token_cache;
+pub use verify::{introspection, jwks, jwt, profile};
 
 #[cfg(test)]
 mod house_tests;

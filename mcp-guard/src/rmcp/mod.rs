@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+pub(crate) mod server;
+
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::tool::ToolCallContext;

@@ -1,0 +1,261 @@
+//! What one operation requires: scopes, alternatives, roles, token kind, argument rules and visibility.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Whether a caller who may not use an operation still sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Listed to everyone; a call without the scopes gets the 403 step-up challenge.
+    #[default]
+    Listed,
+    /// Absent from lists for callers who may not use it; their calls are answered as if the
+    /// operation did not exist.
+    Hidden,
+}
+
+/// A test on one argument of a call, as it is described in the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgTest {
+    /// The argument is a string starting with this prefix, compared byte for byte (no
+    /// normalisation: `//shared/a` does not start with `/shared`). For paths use
+    /// [`ArgTest::Under`].
+    StartsWith(String),
+    /// The argument is a string naming a path at or below this one once both are normalised
+    /// by [`crate::path::normalize`] (`//shared/./a`, `/notes/../shared/a` and `shared/a` are
+    /// all under `/shared`). A path that cannot be normalised (`..` above the root, a NUL, a
+    /// backslash) counts as under it, so the rule fails closed.
+    Under(String),
+    /// The argument equals this value, exactly (no case folding, no trimming); the value as
+    /// written in the declaration.
+    Equals(String),
+    /// The argument is `true`, `Some`, a non-empty string, a non-zero number, or a non-empty
+    /// collection.
+    Truthy,
+}
+
+/// Why a call's arguments could not be read as the tool reads them: the call is refused as
+/// invalid params, never allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("failed to deserialize parameters: {0}")]
+pub struct ArgumentsError(pub String);
+
+/// The test of an [`ArgRule`]: whether it applies to a call's arguments (`None`: the call sent
+/// none, read as `{}`), evaluated on the value the tool's own argument type deserializes from
+/// them.
+pub type ArgCheck = fn(Option<&Map<String, Value>>) -> Result<bool, ArgumentsError>;
+
+/// Extra scopes a call needs when one of its arguments passes a test, e.g. writing under
+/// `/shared` needs `files:shared`.
+///
+/// `#[protected(when(...))]` writes these with a test over the tool's argument type, so that
+/// renames, aliases, flattened and optional fields are read exactly as the tool reads them.
+/// By hand, [`ArgRule::typed`] does the same.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArgRule {
+    /// The argument's path in the tool's argument type (`["options", "force"]`), for the
+    /// manifest.
+    pub field: Vec<String>,
+    /// The test, for the manifest.
+    pub test: ArgTest,
+    /// The scopes needed when the test passes.
+    pub scopes: ScopeSet,
+    #[serde(skip)]
+    check: ArgCheck,
+}
+
+impl PartialEq for ArgRule {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.test == other.test && self.scopes == other.scopes
+    }
+}
+
+impl ArgRule {
+    /// A rule: when `check` says so, `scopes` are needed too. `field` and `test` describe the
+    /// check in the manifest; `check` is what runs.
+    ///
+    /// ```
+    /// use mcp_guard::policy::{ArgRule, ArgTest, ArgumentsError, Requirement};
+    /// use serde_json::{Map, Value};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// #[serde(rename_all = "camelCase")]
+    /// struct Write { file_path: String }
+    ///
+    /// fn shared(args: Option<&Map<String, Value>>) -> Result<bool, ArgumentsError> {
+    ///     let w: Write = mcp_guard::policy::deserialize_arguments(args)?;
+    ///     Ok(mcp_guard::path::is_under(&w.file_path, "/shared"))
+    /// }
+    ///
+    /// let rule = ArgRule::typed("file_path", ArgTest::Under("/shared".into()), ["files:shared"], shared).unwrap();
+    /// let write = Requirement::scopes(["files:write"]).unwrap().when(rule);
+    /// ```
+    pub fn typed<I, S>(
+        field: &str,
+        test: ArgTest,
+        scopes: I,
+        check: ArgCheck,
+    ) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self {
+            field: field.split('.').map(str::to_owned).collect(),
+            test,
+            scopes: ScopeSet::try_from_iter(scopes)?,
+            check,
+        })
+    }
+
+    /// Whether the rule applies to these arguments; an error when they do not deserialize as
+    /// the tool's argument type.
+    pub fn applies(&self, args: Option<&Map<String, Value>>) -> Result<bool, ArgumentsError> {
+        (self.check)(args)
+    }
+}
+
+/// A call's arguments as a tool's `Parameters<T>` reads them: absent arguments are `{}`, and
+/// the object goes through `T`'s own `Deserialize`, as rmcp does before it calls the tool.
+pub fn deserialize_arguments<T: serde::de::DeserializeOwned>(
+    args: Option<&Map<String, Value>>,
+) -> Result<T, ArgumentsError> {
+    serde_json::from_value(Value::Object(args.cloned().unwrap_or_default()))
+        .map_err(|e| ArgumentsError(e.to_string()))
+}
+
+/// The requirement of one operation.
+///
+/// ```
+/// use mcp_guard::policy::Requirement;
+/// let write = Requirement::scopes(["files:write"]).unwrap().role("editor");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Requirement {
+    /// Scopes that must all be held.
+    #[serde(default, skip_serializing_if = "ScopeSet::is_empty")]
+    pub scopes: ScopeSet,
+    /// Alternatives: when non-empty, at least one of these sets must be held as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<ScopeSet>,
+    /// Roles that must all be held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The kind of token required (delegated user or app-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_kind: Option<TokenKind>,
+    /// Argument-dependent scopes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<ArgRule>,
+    /// Visibility to callers who may not use the operation (`None`: the policy's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    /// No token needed at all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
+}
+
+impl Requirement {
+    /// Any authenticated caller.
+    pub fn authenticated() -> Self {
+        Self::default()
+    }
+
+    /// No token needed.
+    pub fn public() -> Self {
+        Self {
+            public: true,
+            ..Self::default()
+        }
+    }
+
+    /// All of these scopes.
+    pub fn scopes<I, S>(scopes: I) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Ok(Self {
+            scopes: ScopeSet::try_from_iter(scopes)?,
+            ..Self::default()
+        })
+    }
+
+    /// Adds an alternative: at least one alternative must be held.
+    pub fn or_scopes<I, S>(mut self, scopes: I) -> Result<Self, ScopeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.any_of.push(ScopeSet::try_from_iter(scopes)?);
+        Ok(self)
+    }
+
+    /// Requires a role.
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.roles.push(role.into());
+        self
+    }
+
+    /// Requires a kind of token.
+    pub fn token_kind(mut self, kind: TokenKind) -> Self {
+        self.token_kind = Some(kind);
+        self
+    }
+
+    /// Adds an argument-dependent rule.
+    pub fn when(mut self, rule: ArgRule) -> Self {
+        self.when.push(rule);
+        self
+    }
+
+    /// Hides the operation from callers who may not use it.
+    pub fn hidden(mut self) -> Self {
+        self.visibility = Some(Visibility::Hidden);
+        self
+    }
+
+    /// Lists the operation to everyone.
+    pub fn listed(mut self) -> Self {
+        self.visibility = Some(Visibility::Listed);
+        self
+    }
+
+    /// Every scope this requirement can name.
+    pub(super) fn named_scopes(&self) -> impl Iterator<Item = &str> {
+        self.scopes
+            .iter()
+            .chain(self.any_of.iter().flat_map(ScopeSet::iter))
+            .chain(self.when.iter().flat_map(|r| r.scopes.iter()))
+    }
+
+    /// The SEP-1488 `securitySchemes` value advertising this requirement:
+    /// `[{"type":"noauth"}]` for public operations, otherwise one `oauth2` scheme per
+    /// alternative with the scopes it needs (argument-dependent scopes are not included).
+    pub fn security_schemes(&self) -> Value {
+        if self.public {
+            return serde_json::json!([{ "type": "noauth" }]);
+        }
+        let alternatives: Vec<ScopeSet> = if self.any_of.is_empty() {
+            vec![self.scopes.clone()]
+        } else {
+            self.any_of
+                .iter()
+                .map(|alt| {
+                    let mut s = self.scopes.clone();
+                    s.extend_from(alt);
+                    s
+                })
+                .collect()
+        };
+        Value::Array(
+            alternatives
+                .into_iter()
+                .map(|s| serde_json::json!({ "type": "oauth2", "scopes": s.to_vec() }))
+                .collect(),
+        )
+    }
+}

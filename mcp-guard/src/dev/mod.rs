@@ -1,0 +1,440 @@
+//! An embedded development authorization server (feature `dev`, never for production): RFC
+//! 8414 and OpenID Connect discovery, a JWKS, dynamic client registration (RFC 7591), client
+//! ID metadata documents, authorization code with PKCE (S256) and a consent page, refresh
+//! tokens that rotate, client credentials, and RFC 9068 JWT access tokens whose `aud` is the
+//! requested resource (RFC 8707). It also mints tokens with chosen claims for tests.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use mcp_guard::dev::DevAuthServer;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let dev = DevAuthServer::builder().auto_approve(true).start(listener).await?;
+//! // Real clients run the OAuth flow against dev.issuer(); tests can mint tokens directly:
+//! let token = dev.token().subject("alice").scope("files:read").audience("http://127.0.0.1:8080/mcp").sign();
+//! # let _ = token; Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::rand::SecureRandom as _;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::scope::{ScopeSet, validate_scope_token};
+
+mod authorize;
+mod discovery;
+mod mint;
+mod register;
+mod token;
+
+use authorize::*;
+use discovery::*;
+pub use mint::TokenBuilder;
+use register::*;
+use token::*;
+
+const MAX_CLIENTS: usize = 10_000;
+const MAX_PENDING: usize = 10_000;
+
+/// Configures a [`DevAuthServer`].
+#[derive(Debug, Clone)]
+pub struct DevAuthServerBuilder {
+    auto_approve: bool,
+    subject: String,
+    scopes_supported: Vec<String>,
+    resources: Vec<String>,
+    access_token_ttl: Duration,
+    code_ttl: Duration,
+    refresh_token_ttl: Duration,
+    loopback_client_metadata: bool,
+}
+
+impl Default for DevAuthServerBuilder {
+    fn default() -> Self {
+        Self {
+            auto_approve: false,
+            subject: "dev-user".to_owned(),
+            scopes_supported: Vec::new(),
+            resources: Vec::new(),
+            access_token_ttl: Duration::from_secs(3600),
+            code_ttl: Duration::from_secs(60),
+            refresh_token_ttl: Duration::from_secs(24 * 3600),
+            loopback_client_metadata: true,
+        }
+    }
+}
+
+impl DevAuthServerBuilder {
+    /// Approve every authorization request without showing the consent page (tests, headless
+    /// runs). Default: show the page.
+    pub fn auto_approve(mut self, yes: bool) -> Self {
+        self.auto_approve = yes;
+        self
+    }
+
+    /// The user every authorization code is issued for (default `dev-user`).
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = subject.into();
+        self
+    }
+
+    /// Scopes advertised in the metadata; when set, requests for other scopes are refused with
+    /// `invalid_scope`.
+    pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A resource tokens may be issued for. When any is set, a `resource` parameter must be one
+    /// of them (`invalid_target` otherwise), and requests without one get the first.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// Lifetime of access tokens (default 1 h).
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.access_token_ttl = ttl;
+        self
+    }
+
+    /// Lifetime of authorization codes (default 60 s).
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.code_ttl = ttl;
+        self
+    }
+
+    /// Whether client ID metadata documents may be served over plain http from loopback
+    /// addresses (default true, for local clients and tests).
+    pub fn loopback_client_metadata(mut self, yes: bool) -> Self {
+        self.loopback_client_metadata = yes;
+        self
+    }
+
+    /// A server whose issuer identifier is `issuer` (e.g. `http://127.0.0.1:9000`).
+    pub fn build(self, issuer: &str) -> Result<DevAuthServer, DevError> {
+        crate::jwt::ensure_crypto_provider();
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        Url::parse(&issuer).map_err(|_| DevError(format!("`{issuer}` is not an absolute URL")))?;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| DevError("generating the signing key failed".into()))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .map_err(|_| DevError("loading the signing key failed".into()))?;
+        let public = pair.public_key().as_ref();
+        // Uncompressed point: 0x04 || X (32) || Y (32).
+        let (x, y) = (&public[1..33], &public[33..65]);
+        let kid = random_token(8);
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+            "x": b64(x), "y": b64(y),
+        });
+        let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        Ok(DevAuthServer(Arc::new(Inner {
+            issuer,
+            config: self,
+            key,
+            kid,
+            jwk,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+            state: Mutex::new(Store::default()),
+        })))
+    }
+
+    /// Binds the server to `listener` (its address becomes the issuer) and serves it until
+    /// the returned handle is dropped or stopped.
+    pub async fn start(
+        self,
+        listener: tokio::net::TcpListener,
+    ) -> Result<RunningDevAuthServer, DevError> {
+        let addr = listener.local_addr().map_err(|e| DevError(e.to_string()))?;
+        let server = self.build(&format!("http://{addr}"))?;
+        let app = server.router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(RunningDevAuthServer { server, task })
+    }
+}
+
+/// A configuration or start-up failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("development authorization server: {0}")]
+pub struct DevError(String);
+
+/// The development authorization server. Cheap to clone.
+#[derive(Clone)]
+pub struct DevAuthServer(Arc<Inner>);
+
+struct Inner {
+    issuer: String,
+    config: DevAuthServerBuilder,
+    key: EncodingKey,
+    kid: String,
+    jwk: Value,
+    http: reqwest::Client,
+    state: Mutex<Store>,
+}
+
+#[derive(Default)]
+struct Store {
+    clients: HashMap<String, Client>,
+    pending: HashMap<String, (Instant, AuthorizeRequest, Client)>,
+    codes: HashMap<String, CodeGrant>,
+    refresh: HashMap<String, RefreshGrant>,
+}
+
+#[derive(Debug, Clone)]
+struct Client {
+    id: String,
+    secret: Option<String>,
+    name: Option<String>,
+    redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+}
+
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    scope: ScopeSet,
+    resource: Option<String>,
+    expires: Instant,
+    used: bool,
+}
+
+struct RefreshGrant {
+    client_id: String,
+    subject: String,
+    scope: ScopeSet,
+    resource: Option<String>,
+    expires: Instant,
+}
+
+/// A running [`DevAuthServer`]; stops when dropped.
+pub struct RunningDevAuthServer {
+    server: DevAuthServer,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for RunningDevAuthServer {
+    type Target = DevAuthServer;
+    fn deref(&self) -> &DevAuthServer {
+        &self.server
+    }
+}
+
+impl Drop for RunningDevAuthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DevAuthServer {
+    /// Starts a configuration.
+    pub fn builder() -> DevAuthServerBuilder {
+        DevAuthServerBuilder::default()
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+
+    /// The public JWK Set.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.0.jwk] })
+    }
+
+    /// A token builder for tests: by default a valid RFC 9068 access token for the subject
+    /// `dev-user`, the client `dev-client`, no scope, no audience, valid for the configured
+    /// access-token lifetime.
+    pub fn token(&self) -> TokenBuilder {
+        TokenBuilder {
+            server: self.clone(),
+            claims: Map::new(),
+            ttl: self.0.config.access_token_ttl,
+            typ: Some("at+jwt".to_owned()),
+        }
+    }
+
+    /// Registers a confidential client for `client_credentials` (and, with redirect URIs,
+    /// the authorization code flow); returns its id and secret.
+    pub fn register_confidential_client(
+        &self,
+        name: &str,
+        redirect_uris: &[&str],
+    ) -> (String, String) {
+        let client = Client {
+            id: format!("dev-{}", random_token(12)),
+            secret: Some(random_token(24)),
+            name: Some(name.to_owned()),
+            redirect_uris: redirect_uris.iter().map(|s| (*s).to_owned()).collect(),
+            grant_types: vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "client_credentials".into(),
+            ],
+        };
+        let ids = (client.id.clone(), client.secret.clone().unwrap_or_default());
+        self.lock().clients.insert(client.id.clone(), client);
+        ids
+    }
+
+    /// The routes, to serve on their own listener or inside another router (the issuer must
+    /// then be the URL they are reachable at).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/.well-known/openid-configuration", get(metadata))
+            .route("/jwks", get(jwks))
+            .route("/register", post(register))
+            .route("/authorize", get(authorize).post(decide))
+            .route("/token", post(token))
+            .with_state(self.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn metadata(&self) -> Value {
+        let i = &self.0.issuer;
+        let mut doc = json!({
+            "issuer": i,
+            "authorization_endpoint": format!("{i}/authorize"),
+            "token_endpoint": format!("{i}/token"),
+            "registration_endpoint": format!("{i}/register"),
+            "jwks_uri": format!("{i}/jwks"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "client_id_metadata_document_supported": true,
+            "authorization_response_iss_parameter_supported": true,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+        });
+        if !self.0.config.scopes_supported.is_empty() {
+            doc["scopes_supported"] = json!(self.0.config.scopes_supported);
+        }
+        doc
+    }
+
+    fn sign(&self, claims: &Map<String, Value>, typ: Option<&str>) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.0.kid.clone());
+        header.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &self.0.key)
+            .expect("signing with the generated key works")
+    }
+
+    fn access_token(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+        resource: Option<&str>,
+    ) -> (String, u64) {
+        let ttl = self.0.config.access_token_ttl.as_secs();
+        let mut t = self
+            .token()
+            .subject(subject)
+            .client_id(client_id)
+            .expires_in(self.0.config.access_token_ttl);
+        if !scope.is_empty() {
+            t = t.scope(&scope.to_string());
+        }
+        if let Some(r) = resource {
+            t = t.audience(r);
+        }
+        (t.sign(), ttl)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .expect("the system random source works");
+    b64(&buf)
+}
+
+fn s256(verifier: &str) -> String {
+    b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref())
+}
+
+/// An RFC 6749 §5.2 error response.
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_redirects_may_change_port_only() {
+        assert!(redirect_matches(
+            "http://127.0.0.1:1/cb",
+            "http://127.0.0.1:5555/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1:1/cb",
+            "http://127.0.0.1:5555/other"
+        ));
+        assert!(!redirect_matches(
+            "https://app.example/cb",
+            "https://app.example/cb/"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://localhost/cb"
+        ));
+    }
+
+    #[test]
+    fn pkce_s256() {
+        // RFC 7636 appendix B.
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+}

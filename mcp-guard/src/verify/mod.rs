@@ -1,0 +1,10 @@
+//! Token verification: JWTs checked against their issuer's keys ([`jwt`], the pure verifier,
+//! and [`jwks`], the key source kept fresh), opaque tokens by RFC 7662 introspection
+//! ([`introspection`]), each identity provider's token shape ([`profile`]), and the cache of
+//! tokens already verified.
+
+pub mod introspection;
+pub mod jwks;
+pub mod jwt;
+pub mod profile;
+pub(crate) mod token_cache;
