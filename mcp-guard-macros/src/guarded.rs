@@ -11,15 +11,11 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItem, ItemImpl, Meta, Token};
 
-use crate::protected::{requirement_const, with_item};
+use crate::protected::{last_segment_is, requirement_const, with_item};
 
 /// The `router = …` of a handler attribute, or its default.
 fn router_expr(item: &ItemImpl, handler: &str, default: Expr) -> syn::Result<Option<Expr>> {
-    let Some(attr) = item
-        .attrs
-        .iter()
-        .find(|a| a.path().segments.last().is_some_and(|s| s.ident == handler))
-    else {
+    let Some(attr) = item.attrs.iter().find(|a| last_segment_is(a, handler)) else {
         return Ok(None);
     };
     let Meta::List(list) = &attr.meta else {
@@ -52,9 +48,7 @@ pub(crate) fn guarded(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn has_attr(attrs: &[syn::Attribute], name: &str) -> bool {
-    attrs
-        .iter()
-        .any(|a| a.path().segments.last().is_some_and(|s| s.ident == name))
+    attrs.iter().any(|a| last_segment_is(a, name))
 }
 
 fn try_guarded(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {

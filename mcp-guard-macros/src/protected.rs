@@ -26,7 +26,8 @@ enum Kind {
     Prompt,
 }
 
-fn last_segment_is(attr: &Attribute, name: &str) -> bool {
+/// Whether the attribute is `#[name]` under any path (`#[rmcp::tool]` too).
+pub(crate) fn last_segment_is(attr: &Attribute, name: &str) -> bool {
     attr.path().segments.last().is_some_and(|s| s.ident == name)
 }
 

@@ -292,6 +292,26 @@ pub async fn bind() -> tokio::net::TcpListener {
         .expect("bind 127.0.0.1")
 }
 
+/// A 2026-07-28 request, with its `Mcp-Method` / `Mcp-Name` headers, POSTed to any MCP URL
+/// without a token (for servers reached without the guard layer).
+pub async fn post_stateless(url: &str, method: &str, name: &str, params: Value) -> Answer {
+    let resp = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", STATELESS)
+        .header("mcp-method", method)
+        .header("mcp-name", name)
+        .body(stateless_body(method, params))
+        .send()
+        .await
+        .expect("request sent");
+    read(resp).await
+}
+
 /// A 2026-07-28 request body: `params` plus the per-request `_meta`.
 pub fn stateless_body(method: &str, mut params: Value) -> String {
     params["_meta"] = json!({

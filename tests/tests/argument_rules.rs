@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use mcp_guard::{Guard, Issuer, Principal, ProtectedResource, guarded, protected, public};
-use mcp_guard_tests::server::{STATELESS, bind, stateless_body};
+use mcp_guard_tests::server::{STATELESS, bind, post_stateless, stateless_body};
 use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims};
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::{router::tool::ToolRouter, wrapper::Parameters};
@@ -262,26 +261,8 @@ async fn in_process_only(
 }
 
 async fn raw_call(url: &str, tool: &str, arguments: Value) -> Answer {
-    let body = stateless_body("tools/call", json!({"name": tool, "arguments": arguments}));
-    let resp = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", STATELESS)
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    Answer {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.text().await.expect("body"),
-    }
+    let params = json!({"name": tool, "arguments": arguments});
+    post_stateless(url, "tools/call", tool, params).await
 }
 
 /// What the attacker sends, and the scope that call needs beyond `deploy`.
@@ -701,22 +682,10 @@ async fn prompt_arguments_are_ruled_on_as_the_prompt_reads_them() {
 
     // The same with the layer bypassed.
     let (url, task) = in_process_only(Some("deploy"), runs.clone()).await;
-    let body = stateless_body(
-        "prompts/get",
-        json!({"name": "release_notes", "arguments": {"stage": "production"}}),
-    );
-    let resp = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", STATELESS)
-        .header("mcp-method", "prompts/get")
-        .header("mcp-name", "release_notes")
-        .body(body)
-        .send()
+    let params = json!({"name": "release_notes", "arguments": {"stage": "production"}});
+    let v = post_stateless(&url, "prompts/get", "release_notes", params)
         .await
-        .expect("sent");
-    let v: Value = resp.json().await.expect("json");
+        .json();
     assert_eq!(v["error"]["code"], -32003, "{v}");
     assert_eq!(
         runs.0.load(Ordering::SeqCst),

@@ -5,13 +5,12 @@
 //! refuse when the layer is bypassed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mcp_guard::policy::ArgTest;
 use mcp_guard::{Guard, Issuer, Policy, Requirement};
 use mcp_guard_examples::files::{self, FileServer, Scopes};
 
-use mcp_guard_tests::server::{LEGACY, STATELESS, stateless_body};
+use mcp_guard_tests::server::{LEGACY, STATELESS, post_stateless, stateless_body};
 use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -547,28 +546,6 @@ async fn unguarded_with(
     (url, task)
 }
 
-async fn raw_post(url: &str, method: &str, name: &str, params: Value) -> Answer {
-    let resp = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", STATELESS)
-        .header("mcp-method", method)
-        .header("mcp-name", name)
-        .body(stateless_body(method, params))
-        .send()
-        .await
-        .expect("request sent");
-    Answer {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.text().await.unwrap_or_default(),
-    }
-}
-
 #[tokio::test]
 async fn without_the_layer_protected_operations_fail_closed_in_process() {
     let store = files::Store::default();
@@ -583,7 +560,7 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
         ("echo", json!({"text": "hi"})),
         ("reset_store", json!({})),
     ] {
-        let a = raw_post(
+        let a = post_stateless(
             &url,
             "tools/call",
             tool,
@@ -603,7 +580,7 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
 
     // The prompt and the resources are refused the same way, even for an existing file.
     store.lock().unwrap().insert("/a".into(), "secret".into());
-    let a = raw_post(
+    let a = post_stateless(
         &url,
         "prompts/get",
         "review_file",
@@ -616,7 +593,7 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
         "{a:?}"
     );
     assert!(!a.body.contains("secret"));
-    let a = raw_post(
+    let a = post_stateless(
         &url,
         "resources/read",
         "files:///a",
@@ -629,7 +606,7 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
         "{a:?}"
     );
     assert!(!a.body.contains("secret"));
-    let a = raw_post(&url, "resources/list", "", json!({})).await;
+    let a = post_stateless(&url, "resources/list", "", json!({})).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(
         a.json()["result"]["resources"],
@@ -638,7 +615,7 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
     );
 
     // The public tool works, and the list still leaves the hidden tool out.
-    let a = raw_post(
+    let a = post_stateless(
         &url,
         "tools/call",
         "about",
@@ -647,7 +624,7 @@ async fn without_the_layer_protected_operations_fail_closed_in_process() {
     .await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.tool_text(), "mcp-guard example file store");
-    let a = raw_post(&url, "tools/list", "", json!({})).await;
+    let a = post_stateless(&url, "tools/list", "", json!({})).await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(
         tool_names(&a),
@@ -1260,7 +1237,7 @@ async fn every_spelling_of_a_shared_path_needs_files_shared_in_process() {
     .await;
 
     for path in SHARED_TRICKS {
-        let a = raw_post(
+        let a = post_stateless(
             &url,
             "tools/call",
             "write_file",
@@ -1276,7 +1253,7 @@ async fn every_spelling_of_a_shared_path_needs_files_shared_in_process() {
     }
     assert!(store.lock().unwrap().is_empty(), "nothing was written");
     // A private path still runs in process.
-    let a = raw_post(
+    let a = post_stateless(
         &url,
         "tools/call",
         "write_file",

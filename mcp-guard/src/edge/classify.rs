@@ -47,9 +47,15 @@ impl Operation {
         }
     }
 
-    /// The arguments as a JSON object (`None` when absent or not an object).
-    pub fn arguments_object(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        serde_json::from_str(self.arguments.as_ref()?.get()).ok()
+    /// The arguments as rmcp reads them: absent or `null` is `Ok(None)` (the tool reads
+    /// `{}`), an object `Ok(Some(_))`, anything else an error (rmcp refuses such a request).
+    pub fn arguments_object(
+        &self,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, serde_json::Error> {
+        match &self.arguments {
+            None => Ok(None),
+            Some(raw) => serde_json::from_str(raw.get()),
+        }
     }
 }
 

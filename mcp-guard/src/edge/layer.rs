@@ -287,11 +287,10 @@ fn refuse(
 ) -> Response {
     let target = request.and_then(|r| r.target);
     refusal.audit(principal, target.map(|t| t.name()));
-    let baseline = guard.advertise(guard.policy().baseline());
     let advertise = |s: &ScopeSet| guard.advertise(s);
     refusal.to_response(&HttpContext {
         metadata_url: guard.metadata_url(),
-        baseline: &baseline,
+        baseline: guard.policy().baseline(),
         advertise: &advertise,
         retry_after: guard.retry_after().as_secs(),
         id: request.and_then(|r| r.id),
@@ -373,16 +372,13 @@ fn decide(
     let decision = if policy.requirement(target).when.is_empty() {
         policy.decide(principal, target, None)
     } else {
-        match op.arguments.as_deref().map(|raw| raw.get()) {
-            None | Some("null") => policy.decide(principal, target, None),
-            Some(raw) => match serde_json::from_str(raw.trim()) {
-                Ok(args) => policy.decide(principal, target, Some(&args)),
-                // Not an object: rmcp does not read such a request at all and refuses it
-                // before any tool runs, so it gets rmcp's own answer once the caller may use
-                // the operation (the in-process guard would decide it on `{}`, as the tool
-                // would read it, should rmcp ever accept it).
-                Err(_) => policy.decide_ignoring_arguments(principal, target),
-            },
+        match op.arguments_object() {
+            Ok(args) => policy.decide(principal, target, args.as_ref()),
+            // Not an object: rmcp does not read such a request at all and refuses it before
+            // any tool runs, so it gets rmcp's own answer once the caller may use the
+            // operation (the in-process guard would decide it on `{}`, as the tool would
+            // read it, should rmcp ever accept it).
+            Err(_) => policy.decide_ignoring_arguments(principal, target),
         }
     };
     decision.refusal()

@@ -112,7 +112,7 @@ impl Decision {
 pub(crate) struct HttpContext<'a> {
     /// The protected resource metadata URL.
     pub metadata_url: &'a str,
-    /// The baseline scopes as the identity provider names them.
+    /// The baseline scopes, as this resource names them.
     pub baseline: &'a ScopeSet,
     /// Names scopes as the identity provider names them.
     pub advertise: &'a dyn Fn(&ScopeSet) -> ScopeSet,
@@ -176,7 +176,7 @@ impl Refusal {
         match self {
             Refusal::NoToken => challenge(
                 StatusCode::UNAUTHORIZED,
-                Challenge::new(cx.metadata_url).scope(cx.baseline),
+                Challenge::new(cx.metadata_url).scope(&(cx.advertise)(cx.baseline)),
                 "unauthorized",
                 "authorization required",
             ),
