@@ -111,7 +111,7 @@ where
     // RFC 6750 §2.2 form-body tokens are not accepted; one there is a malformed request
     // (with a header token too: more than one method).
     let body = if is_form(&parts.headers) {
-        let bytes = match http_body_util::Limited::new(body, guard.0.max_body_bytes)
+        let bytes = match http_body_util::Limited::new(body, guard.max_body_bytes())
             .collect()
             .await
         {
@@ -154,12 +154,12 @@ where
     // Whatever the version header says: rmcp routes any request that names a session into
     // that session, so the binding is checked whenever one is named.
     if let Some(sid) = &session
-        && !guard.0.sessions.check(sid, principal.as_ref())
+        && !guard.sessions().check(sid, principal.as_ref())
     {
         // A session id is not authentication: without a token, a subject's session answers
         // with the sign-in challenge; an unknown or terminated session is "not found", as the
         // transport requires, and so is another subject's session.
-        let refusal = if principal.is_none() && guard.0.sessions.is_bound(sid) {
+        let refusal = if principal.is_none() && guard.sessions().is_bound(sid) {
             Refusal::NoToken
         } else {
             Refusal::UnknownSession
@@ -211,7 +211,7 @@ where
         }
         None => audit::anonymous(operations.first().and_then(|o| o.method.as_deref())),
     }
-    parts.extensions.insert(guard.0.policy.clone());
+    parts.extensions.insert(guard.shared_policy().clone());
 
     let Ok(resp) = inner.call(Request::from_parts(parts, body)).await;
     if opens_session
@@ -220,13 +220,13 @@ where
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
     {
-        guard.0.sessions.bind(sid, principal.as_ref());
+        guard.sessions().bind(sid, principal.as_ref());
     }
     if closes_session
         && resp.status().is_success()
         && let Some(sid) = &session
     {
-        guard.0.sessions.unbind(sid);
+        guard.sessions().unbind(sid);
     }
     resp.map(Body::new)
 }
@@ -318,7 +318,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let bytes = match http_body_util::Limited::new(body, guard.0.max_body_bytes)
+    let bytes = match http_body_util::Limited::new(body, guard.max_body_bytes())
         .collect()
         .await
     {
@@ -382,35 +382,4 @@ fn decide(
         }
     };
     decision.refusal()
-}
-
-impl Guard {
-    /// The layer that protects an MCP service.
-    pub fn layer(&self) -> GuardLayer {
-        GuardLayer::new(self.clone())
-    }
-
-    /// A router serving `mcp` behind the guard at the resource URL's path, plus the metadata
-    /// routes ([`Guard::metadata_router`]).
-    pub fn router<S, ResBody>(&self, mcp: S) -> axum::Router
-    where
-        S: tower_service::Service<
-                Request<Body>,
-                Response = http::Response<ResBody>,
-                Error = Infallible,
-            > + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-        ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-        ResBody::Error: Into<BoxError>,
-    {
-        let path = match self.mcp_path() {
-            "" => "/",
-            p => p,
-        };
-        let service = tower_layer::Layer::layer(&self.layer(), mcp);
-        self.metadata_router().route_service(path, service)
-    }
 }

@@ -1,6 +1,7 @@
 //! OAuth 2.0 Protected Resource Metadata (RFC 9728): the document, its well-known URLs, and
 //! optional signed metadata.
 
+use bytes::Bytes;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -165,31 +166,25 @@ pub fn resource_string(url: &Url) -> String {
     s.strip_suffix('/').unwrap_or(s).to_owned()
 }
 
-impl crate::Guard {
-    /// The routes of the metadata document: the path-suffixed well-known URL of the MCP
-    /// endpoint and the root well-known URL. Both serve the same document, whose `resource`
-    /// is the MCP endpoint URL: the one identifier tokens are issued for, whichever URL a
-    /// client discovered it at.
-    pub fn metadata_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
-        let body = self.0.metadata_json.clone();
-        let handler = move || {
-            let body = body.clone();
-            async move {
-                (
-                    [
-                        (http::header::CONTENT_TYPE, "application/json"),
-                        (http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-                        (http::header::CACHE_CONTROL, "public, max-age=3600"),
-                    ],
-                    body,
-                )
-            }
-        };
-        let mut router =
-            axum::Router::new().route(&self.0.metadata_path, axum::routing::get(handler.clone()));
-        if self.0.metadata_path != WELL_KNOWN {
-            router = router.route(WELL_KNOWN, axum::routing::get(handler));
+/// The routes serving the metadata document `body` at `path`, and at the root well-known URL
+/// when `path` is not that already.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>(path: &str, body: Bytes) -> axum::Router<S> {
+    let handler = move || {
+        let body = body.clone();
+        async move {
+            (
+                [
+                    (http::header::CONTENT_TYPE, "application/json"),
+                    (http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                    (http::header::CACHE_CONTROL, "public, max-age=3600"),
+                ],
+                body,
+            )
         }
-        router
+    };
+    let mut router = axum::Router::new().route(path, axum::routing::get(handler.clone()));
+    if path != WELL_KNOWN {
+        router = router.route(WELL_KNOWN, axum::routing::get(handler));
     }
+    router
 }

@@ -1,0 +1,405 @@
+//! [`GuardBuilder`]: the configuration, validated and assembled into a [`Guard`] in named
+//! steps (the policy, the issuer entries, the advertised authorization servers, the metadata
+//! document, the caches).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use url::Url;
+
+use super::issuer::IssuerEntry;
+use super::{ConfigError, Guard, Inner, Issuer};
+use crate::edge::session::SessionBindings;
+use crate::introspection::{Introspection, Introspector};
+use crate::jwt::{self, Audiences};
+use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
+use crate::policy::{Policy, PolicyBuilder, Requirement};
+use crate::server::{GuardedServer, ProtectedResource, ResourceDescriptor};
+use crate::token_cache::TokenCache;
+
+/// The body cap when none is configured: rmcp's own limit.
+const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The session-binding cap when none is configured.
+const DEFAULT_MAX_SESSIONS: usize = 100_000;
+/// The verified-token cache capacity when none is configured.
+const DEFAULT_TOKEN_CACHE: usize = 10_000;
+/// The clock tolerance when none is configured.
+const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// Builds a [`Guard`].
+#[derive(Debug, Default)]
+pub struct GuardBuilder {
+    resource: Option<String>,
+    issuers: Vec<Issuer>,
+    policy: Option<Policy>,
+    leeway: Option<Duration>,
+    extra_audiences: Vec<String>,
+    allowed_origins: Vec<String>,
+    resource_name: Option<String>,
+    resource_documentation: Option<String>,
+    resource_policy_uri: Option<String>,
+    resource_tos_uri: Option<String>,
+    jwks_uri: Option<String>,
+    signing_key: Option<MetadataSigningKey>,
+    max_body_bytes: Option<usize>,
+    max_sessions: Option<usize>,
+    scope_prefix: Option<String>,
+    introspection: Option<Introspection>,
+    token_cache: Option<usize>,
+    descriptor: Option<ResourceDescriptor>,
+    server_policy: Option<PolicyBuilder>,
+    resources: Vec<(String, Requirement)>,
+}
+
+impl GuardBuilder {
+    /// Configures the guard from a server type: the policy is collected from its
+    /// `#[protected]` / `#[public]` operations and its `scopes!` catalogue, and the metadata
+    /// from its `#[derive(ProtectedResource)]`. Anything also set on this builder (before or
+    /// after) wins; the authorization servers named by the derive are trusted by discovery
+    /// when no issuer is configured. Only the type is needed: `.server::<MyServer>()`.
+    pub fn server<S: ProtectedResource + GuardedServer>(mut self) -> Self {
+        self.server_policy = Some(crate::server::policy_builder::<S>());
+        self.descriptor = Some(S::DESCRIPTOR);
+        self
+    }
+
+    /// The requirement of the resources matching a URI or URI template (`file:///{+path}`),
+    /// added to the policy collected by [`GuardBuilder::server`]. Enforced in `resources/read`
+    /// by the layer and by [`crate::rmcp::authorize`].
+    pub fn resource_requirement(mut self, uri_template: &str, requirement: Requirement) -> Self {
+        self.resources.push((uri_template.to_owned(), requirement));
+        self
+    }
+
+    /// The public URL of the MCP endpoint, e.g. `https://mcp.example.com/mcp`. It is the
+    /// `resource` of the metadata and the audience tokens must carry.
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        self.resource = Some(url.into());
+        self
+    }
+
+    /// Trusts an issuer. Several issuers may be trusted at once (multi-tenant); tokens are
+    /// routed by their `iss` and verified only with that issuer's keys.
+    pub fn issuer(mut self, issuer: Issuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+
+    /// The authorization policy (default: any authenticated caller may do anything).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Clock tolerance for `exp`, `nbf`, `iat` (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+
+    /// Another accepted `aud` value besides the resource URL (an Entra App ID URI, a client
+    /// id).
+    pub fn extra_audience(mut self, audience: impl Into<String>) -> Self {
+        self.extra_audiences.push(audience.into());
+        self
+    }
+
+    /// An allowed `Origin` besides the resource's own. Requests with any other `Origin`
+    /// header are refused with 403 (MCP transport rule against DNS rebinding); requests
+    /// without `Origin` (non-browser clients) are not affected.
+    pub fn allowed_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// `resource_name` of the metadata.
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource_name = Some(name.into());
+        self
+    }
+
+    /// `resource_documentation` of the metadata.
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource_documentation = Some(url.into());
+        self
+    }
+
+    /// `resource_policy_uri` of the metadata.
+    pub fn resource_policy_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_policy_uri = Some(url.into());
+        self
+    }
+
+    /// `resource_tos_uri` of the metadata.
+    pub fn resource_tos_uri(mut self, url: impl Into<String>) -> Self {
+        self.resource_tos_uri = Some(url.into());
+        self
+    }
+
+    /// `jwks_uri` of the metadata: where the resource's own keys (for signed metadata) are.
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.jwks_uri = Some(url.into());
+        self
+    }
+
+    /// Publishes `signed_metadata`, signed with this key.
+    pub fn sign_metadata(mut self, key: MetadataSigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// The namespace of this resource's scopes at the identity provider, e.g. Entra ID's App
+    /// ID URI (`api://…/`) or a Cognito resource server identifier (`https://…/`). Scopes
+    /// are advertised with it (`scopes_supported`, challenges) and held without it: a token's
+    /// `api://…/files.read` or `files.read` both grant `files.read`.
+    pub fn scope_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.scope_prefix = Some(prefix.into()).filter(|p| !p.is_empty());
+        self
+    }
+
+    /// Accepts opaque access tokens through RFC 7662 introspection. With issuers configured
+    /// too, tokens shaped like a JWT are verified locally and all others introspected;
+    /// without, every token is introspected.
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
+        self
+    }
+
+    /// Capacity of the verified-token cache (default 10 000 tokens; 0 turns it off). A token
+    /// seen again is not verified again while the verifier would still accept it and the key
+    /// that verified it is still published; revocation at the authorization server is not
+    /// seen either way, since JWTs are verified locally.
+    pub fn token_cache_capacity(mut self, tokens: usize) -> Self {
+        self.token_cache = Some(tokens);
+        self
+    }
+
+    /// Cap on the body read to classify a request (default 4 MiB, rmcp's own limit).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = Some(bytes);
+        self
+    }
+
+    /// Cap on remembered legacy-session bindings (default 100 000; the oldest binding is
+    /// dropped first, and its session is then refused).
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = Some(sessions);
+        self
+    }
+
+    /// Validates the configuration and builds the guard.
+    pub fn build(mut self) -> Result<Guard, ConfigError> {
+        jwt::ensure_crypto_provider();
+        let mut policy = self.collect_policy()?;
+        self.apply_descriptor();
+        let raw = self.resource.take().ok_or(ConfigError::MissingResource)?;
+        let resource_url =
+            metadata::canonical_resource(&raw).map_err(ConfigError::InvalidResource)?;
+        let resource = metadata::resource_string(&resource_url);
+        if self.issuers.is_empty() && self.introspection.is_none() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        let mut audience_values = vec![resource.clone()];
+        audience_values.extend(self.extra_audiences.iter().cloned());
+        let audiences = Audiences::new(&audience_values);
+        let issuers = self.issuer_entries(&audiences)?;
+        let allowed_origins = self.allowed_origins(&resource_url)?;
+        let authorization_servers = self.authorization_servers()?;
+        // The policy is the one home of the scope prefix; the introspector strips it too.
+        policy.scope_prefix = self.scope_prefix.take();
+        let introspector = self
+            .introspection
+            .take()
+            .map(|i| Introspector::new(i, audiences, policy.scope_prefix().map(str::to_owned)));
+        let metadata = self.metadata_document(&resource, authorization_servers, &policy)?;
+        let metadata_json =
+            Bytes::from(serde_json::to_vec(&metadata).expect("metadata serializes"));
+        let (sessions, token_cache) = self.caches();
+        Ok(Guard(Arc::new(Inner {
+            metadata_url: metadata::metadata_url(&resource_url),
+            metadata_path: metadata::metadata_path(&resource_url),
+            resource,
+            resource_url,
+            metadata,
+            metadata_json,
+            issuers,
+            policy: Arc::new(policy),
+            allowed_origins,
+            max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            sessions,
+            introspector,
+            token_cache,
+            verifications: std::sync::atomic::AtomicU64::new(0),
+        })))
+    }
+
+    /// The policy: the one given, or the one collected from the server type with the resource
+    /// requirements added; without either, any authenticated caller may do anything.
+    fn collect_policy(&mut self) -> Result<Policy, ConfigError> {
+        let collected = self.server_policy.take();
+        if let Some(policy) = self.policy.take() {
+            if !self.resources.is_empty() {
+                return Err(ConfigError::ResourceRequirementWithPolicy);
+            }
+            return Ok(policy);
+        }
+        let Some(mut builder) = collected else {
+            if !self.resources.is_empty() {
+                let mut builder = Policy::builder();
+                for (template, requirement) in self.resources.drain(..) {
+                    builder = builder.resource(&template, requirement);
+                }
+                return Ok(builder.build()?);
+            }
+            return Ok(Policy::default());
+        };
+        for (template, requirement) in self.resources.drain(..) {
+            builder = builder.resource(&template, requirement);
+        }
+        Ok(builder.build()?)
+    }
+
+    /// Fills what the builder left unset from the server's `#[derive(ProtectedResource)]`.
+    fn apply_descriptor(&mut self) {
+        let Some(d) = self.descriptor.take() else {
+            return;
+        };
+        let fill = |slot: &mut Option<String>, value: Option<&str>| {
+            if slot.is_none() {
+                *slot = value.map(str::to_owned);
+            }
+        };
+        fill(&mut self.resource, d.resource);
+        fill(&mut self.resource_name, d.name);
+        fill(&mut self.resource_documentation, d.documentation);
+        fill(&mut self.resource_policy_uri, d.policy_uri);
+        fill(&mut self.resource_tos_uri, d.tos_uri);
+        if self.issuers.is_empty() {
+            self.issuers = d
+                .authorization_servers
+                .iter()
+                .map(|i| Issuer::discover(*i))
+                .collect();
+        }
+    }
+
+    /// One entry per trusted issuer, each checked on its own and against the others.
+    fn issuer_entries(&self, audiences: &Audiences) -> Result<Vec<IssuerEntry>, ConfigError> {
+        let leeway = self.leeway.unwrap_or(DEFAULT_LEEWAY);
+        let mut entries: Vec<IssuerEntry> = Vec::with_capacity(self.issuers.len());
+        for issuer in &self.issuers {
+            if entries
+                .iter()
+                .any(|e| e.rules.issuer == issuer.identifier())
+            {
+                return Err(ConfigError::DuplicateIssuer(issuer.identifier().to_owned()));
+            }
+            entries.push(issuer.entry(audiences, leeway)?);
+        }
+        Ok(entries)
+    }
+
+    /// The origins whose browser requests are accepted: the resource's own and those
+    /// configured.
+    fn allowed_origins(&self, resource_url: &Url) -> Result<Vec<String>, ConfigError> {
+        let mut allowed = vec![resource_url.origin().ascii_serialization()];
+        for o in &self.allowed_origins {
+            let parsed = Url::parse(o).map_err(|_| ConfigError::InvalidOrigin(o.clone()))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(ConfigError::InvalidOrigin(o.clone()));
+            }
+            allowed.push(parsed.origin().ascii_serialization());
+        }
+        Ok(allowed)
+    }
+
+    /// The `authorization_servers` of the metadata: every trusted issuer as clients discover
+    /// it, and the introspection endpoint's issuer when it names one.
+    fn authorization_servers(&self) -> Result<Vec<String>, ConfigError> {
+        let mut servers: Vec<String> = self.issuers.iter().flat_map(Issuer::advertised).collect();
+        if let Some(iss) = self
+            .introspection
+            .as_ref()
+            .and_then(|i| i.issuer_identifier())
+            && !servers.iter().any(|a| a == iss)
+        {
+            servers.push(iss.to_owned());
+        }
+        if servers.is_empty() {
+            return Err(ConfigError::MissingIssuer);
+        }
+        Ok(servers)
+    }
+
+    /// The protected resource metadata document (RFC 9728), signed when a key is configured.
+    fn metadata_document(
+        &mut self,
+        resource: &str,
+        authorization_servers: Vec<String>,
+        policy: &Policy,
+    ) -> Result<ResourceMetadata, ConfigError> {
+        let mut doc = ResourceMetadata::new(resource, authorization_servers);
+        doc.scopes_supported = policy.advertise(&policy.scopes_supported()).to_vec();
+        doc.resource_name = self.resource_name.take();
+        doc.resource_documentation = self.resource_documentation.take();
+        doc.resource_policy_uri = self.resource_policy_uri.take();
+        doc.resource_tos_uri = self.resource_tos_uri.take();
+        doc.jwks_uri = self.jwks_uri.take();
+        if let Some(key) = &self.signing_key {
+            doc.sign(key)
+                .map_err(|e| ConfigError::Signing(e.to_string()))?;
+        }
+        Ok(doc)
+    }
+
+    /// The session bindings and the verified-token cache, at their configured sizes.
+    fn caches(&self) -> (SessionBindings, Option<TokenCache>) {
+        let sessions = SessionBindings::new(self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS));
+        let tokens = match self.token_cache.unwrap_or(DEFAULT_TOKEN_CACHE) {
+            0 => None,
+            n => Some(TokenCache::new(n)),
+        };
+        (sessions, tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::KeySet;
+
+    fn builder() -> GuardBuilder {
+        Guard::builder()
+            .resource("https://mcp.example.com/mcp")
+            .issuer(Issuer::with_keys(
+                "https://as.example.com",
+                KeySet::from_keys([]),
+            ))
+    }
+
+    #[test]
+    fn a_resource_requirement_beside_a_ready_policy_is_refused_not_dropped() {
+        let err = builder()
+            .policy(Policy::default())
+            .resource_requirement("file:///{+path}", Requirement::default())
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::ResourceRequirementWithPolicy);
+    }
+
+    #[test]
+    fn a_resource_requirement_alone_is_checked_against_the_catalogue() {
+        let requirement = Requirement::scopes(["files:read"]).unwrap();
+        let err = builder()
+            .resource_requirement("file:///{+path}", requirement)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Policy(crate::policy::PolicyError::UndeclaredScope(
+                "files:read".into()
+            ))
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Why a guard could not be built, and why a token was not accepted.
+
+use crate::introspection::IntrospectionError;
+use crate::jwks::KeySourceError;
+use crate::jwt::JwtError;
+use crate::policy::PolicyError;
+
+/// Why a guard could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No resource URL was given.
+    #[error("the resource URL (the public URL of the MCP endpoint) is required")]
+    MissingResource,
+    /// The resource URL is not acceptable.
+    #[error("invalid resource URL: {0}")]
+    InvalidResource(String),
+    /// No issuer was given.
+    #[error("at least one trusted issuer is required")]
+    MissingIssuer,
+    /// An issuer is configured twice.
+    #[error("issuer `{0}` is configured twice")]
+    DuplicateIssuer(String),
+    /// An issuer has no usable algorithm.
+    #[error("issuer `{0}` allows no supported algorithm")]
+    NoAlgorithms(String),
+    /// An issuer or key URL is not acceptable.
+    #[error(transparent)]
+    KeySource(#[from] KeySourceError),
+    /// An `Origin` value is not an origin.
+    #[error("`{0}` is not an origin (scheme://host[:port])")]
+    InvalidOrigin(String),
+    /// The policy is inconsistent.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// A `{tid}` issuer template without tenants, or tenants without a template.
+    #[error(
+        "issuer `{0}`: a `{{tid}}` template needs `tenants`, and `tenants` need a `{{tid}}` template"
+    )]
+    Tenants(String),
+    /// A `{tid}` issuer template cannot be discovered.
+    #[error(
+        "issuer `{0}` is a `{{tid}}` template: give its key set URL (jwks_uri), it cannot be discovered"
+    )]
+    TemplateDiscovery(String),
+    /// Signing the metadata failed.
+    #[error("signing the resource metadata failed: {0}")]
+    Signing(String),
+    /// Resource requirements were added to a guard given a ready-made policy, where they
+    /// would not apply: add them to the [`crate::policy::PolicyBuilder`] instead.
+    #[error(
+        "resource_requirement(..) applies to the policy collected by server::<S>(); with policy(..) add the resource to the PolicyBuilder instead"
+    )]
+    ResourceRequirementWithPolicy,
+}
+
+/// Why authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The token is invalid: 401 `invalid_token`.
+    #[error(transparent)]
+    Invalid(#[from] JwtError),
+    /// No keys could be obtained: 503.
+    #[error(transparent)]
+    Unavailable(#[from] KeySourceError),
+    /// The introspection endpoint could not answer: 503.
+    #[error(transparent)]
+    IntrospectionUnavailable(#[from] IntrospectionError),
+}

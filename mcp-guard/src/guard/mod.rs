@@ -1,0 +1,334 @@
+//! The guard: the configuration a server is protected with, and the authentication step
+//! that turns a bearer token into a [`Principal`] (the issuer it belongs to, its keys, the
+//! verified-token cache). Its [`GuardBuilder`] is in `builder`, the trusted issuers in
+//! `issuer`, the error types in `error`.
+
+mod builder;
+mod error;
+mod issuer;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::Request;
+use url::Url;
+
+pub use builder::GuardBuilder;
+pub use error::{AuthError, ConfigError};
+pub use issuer::Issuer;
+use issuer::IssuerEntry;
+
+use crate::edge::layer::GuardLayer;
+use crate::edge::session::SessionBindings;
+use crate::introspection::Introspector;
+use crate::jwks::KeySource;
+use crate::jwt::{self, JwtError};
+use crate::metadata::ResourceMetadata;
+use crate::policy::Policy;
+use crate::principal::Principal;
+use crate::token_cache::{TokenCache, Verified};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a built guard holds. Private to this module: the edge reads it through the methods
+/// below.
+struct Inner {
+    resource: String,
+    resource_url: Url,
+    metadata_url: String,
+    metadata_path: String,
+    metadata: ResourceMetadata,
+    metadata_json: Bytes,
+    issuers: Vec<IssuerEntry>,
+    policy: Arc<Policy>,
+    allowed_origins: Vec<String>,
+    max_body_bytes: usize,
+    sessions: SessionBindings,
+    introspector: Option<Arc<Introspector>>,
+    token_cache: Option<TokenCache>,
+    verifications: std::sync::atomic::AtomicU64,
+}
+
+/// it with [`Guard::router`] (or [`Guard::layer`] and [`Guard::metadata_router`]).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use mcp_guard::{Guard, Issuer, Policy, Requirement};
+/// let policy = Policy::builder()
+///     .scope("files:read")
+///     .baseline(["files:read"])
+///     .tool("read_file", Requirement::scopes(["files:read"])?)
+///     .build()?;
+/// let guard = Guard::builder()
+///     .resource("https://mcp.example.com/mcp")
+///     .issuer(Issuer::discover("https://auth.example.com"))
+///     .policy(policy)
+///     .build()?;
+/// assert_eq!(
+///     guard.metadata_url(),
+///     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+/// );
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Guard(Arc<Inner>);
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard")
+            .field("resource", &self.0.resource)
+            .field(
+                "issuers",
+                &self
+                    .0
+                    .issuers
+                    .iter()
+                    .map(|i| &i.rules.issuer)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Guard {
+    /// Starts a configuration.
+    pub fn builder() -> GuardBuilder {
+        GuardBuilder::default()
+    }
+
+    /// The layer that protects an MCP service.
+    pub fn layer(&self) -> GuardLayer {
+        GuardLayer::new(self.clone())
+    }
+
+    /// A router serving `mcp` behind the guard at the resource URL's path, plus the metadata
+    /// routes ([`Guard::metadata_router`]).
+    pub fn router<S, ResBody>(&self, mcp: S) -> axum::Router
+    where
+        S: tower_service::Service<
+                Request<Body>,
+                Response = http::Response<ResBody>,
+                Error = Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ResBody::Error: Into<BoxError>,
+    {
+        let path = match self.mcp_path() {
+            "" => "/",
+            p => p,
+        };
+        let service = tower_layer::Layer::layer(&self.layer(), mcp);
+        self.metadata_router().route_service(path, service)
+    }
+
+    /// The routes of the metadata document: the path-suffixed well-known URL of the MCP
+    /// endpoint and the root well-known URL. Both serve the same document, whose `resource`
+    /// is the MCP endpoint URL: the one identifier tokens are issued for, whichever URL a
+    /// client discovered it at.
+    pub fn metadata_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        crate::metadata::routes(&self.0.metadata_path, self.0.metadata_json.clone())
+    }
+
+    /// The policy, shared with the requests it lets through.
+    pub(crate) fn shared_policy(&self) -> &Arc<Policy> {
+        &self.0.policy
+    }
+
+    /// Cap on the body read to classify a request.
+    pub(crate) fn max_body_bytes(&self) -> usize {
+        self.0.max_body_bytes
+    }
+
+    /// Which legacy session belongs to which subject.
+    pub(crate) fn sessions(&self) -> &SessionBindings {
+        &self.0.sessions
+    }
+
+    /// The canonical resource URL (the audience tokens must carry).
+    pub fn resource(&self) -> &str {
+        &self.0.resource
+    }
+
+    /// The path of the MCP endpoint.
+    pub fn mcp_path(&self) -> &str {
+        self.0.resource_url.path()
+    }
+
+    /// The absolute protected resource metadata URL used in challenges.
+    pub fn metadata_url(&self) -> &str {
+        &self.0.metadata_url
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
+    }
+
+    /// The key source of a configured issuer.
+    pub fn key_source(&self, issuer: &str) -> Option<&KeySource> {
+        self.0
+            .issuers
+            .iter()
+            .find(|i| i.rules.issuer == issuer)
+            .map(|i| &i.keys)
+    }
+
+    /// The metadata document as served.
+    pub fn metadata(&self) -> &ResourceMetadata {
+        &self.0.metadata
+    }
+
+    /// Verifies a bearer token and returns the caller. Keys are loaded on first use; a `kid`
+    /// missing from the snapshot triggers at most one rate-limited refetch.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(introspector) = &self.0.introspector
+            && (self.0.issuers.is_empty() || !jwt::looks_like_jwt(token))
+        {
+            return Ok(introspector.introspect(token, unix_now()).await??);
+        }
+        let Some(cache) = &self.0.token_cache else {
+            return Ok(self.verify_jwt(token).await?.principal);
+        };
+        let key = TokenCache::key(token);
+        let now = unix_now();
+        // At most two rounds: a stale entry (expired, key rotated) is dropped and the token
+        // verified afresh.
+        for _ in 0..2 {
+            let slot = cache.slot(&key, now);
+            match slot.get_or_try_init(|| self.verify_jwt(token)).await {
+                Ok(v) if self.still_valid(v, now) => return Ok(v.principal.clone()),
+                Ok(_) => cache.remove(&key, &slot),
+                Err(e) => {
+                    cache.remove(&key, &slot);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.verify_jwt(token).await?.principal)
+    }
+
+    /// Whether a cached verification still holds: the verifier would still accept the token
+    /// and the key that verified it is still in its issuer's key set.
+    fn still_valid(&self, v: &Verified, now: u64) -> bool {
+        now < v.valid_until
+            && self.0.issuers[v.issuer]
+                .keys
+                .current()
+                .find(v.kid.as_deref())
+                .is_some_and(|k| k.fingerprint() == v.fingerprint)
+    }
+
+    /// Number of tokens in the verified-token cache.
+    pub fn token_cache_len(&self) -> usize {
+        self.0.token_cache.as_ref().map_or(0, TokenCache::len)
+    }
+
+    /// How many JWTs were verified (signature checked), cache hits not counted.
+    pub fn verification_count(&self) -> u64 {
+        self.0
+            .verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Verifies a JWT against its issuer's keys (no cache).
+    async fn verify_jwt(&self, token: &str) -> Result<Verified, AuthError> {
+        self.0
+            .verifications
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (index, entry) = self.issuer_for(token)?;
+        let keys = match entry.keys.loaded() {
+            Some(keys) => keys,
+            None => {
+                // Cold path: refuse what can never verify before going to fetch keys for it.
+                jwt::precheck(token, &entry.rules)?;
+                entry.keys.ready().await?
+            }
+        };
+        let now = unix_now();
+        let verified = match jwt::verify(token, &keys, &entry.rules, now) {
+            Err(JwtError::UnknownKey) => {
+                let fresh = entry.keys.refresh_for_unknown_kid(&keys).await;
+                if fresh.generation() == keys.generation() {
+                    return Err(JwtError::UnknownKey.into());
+                }
+                jwt::verify(token, &fresh, &entry.rules, now)?
+            }
+            other => other?,
+        };
+        let exp = jwt::numeric_date(&verified.claims, "exp")?.unwrap_or(0);
+        let kid = verified.kid.as_deref().map(Arc::from);
+        let fingerprint = verified.fingerprint;
+        let principal = Principal::from_profile(
+            verified.claims,
+            &entry.profile,
+            self.0.policy.scope_prefix(),
+        )?;
+        Ok(Verified {
+            principal,
+            valid_until: exp.saturating_add(entry.rules.leeway.as_secs()),
+            issuer: index,
+            kid,
+            fingerprint,
+        })
+    }
+
+    fn issuer_for(&self, token: &str) -> Result<(usize, &IssuerEntry), JwtError> {
+        match self.0.issuers.as_slice() {
+            [] => Err(JwtError::WrongIssuer),
+            [only] => Ok((0, only)),
+            many => {
+                let iss = jwt::unverified_issuer(token)?;
+                many.iter()
+                    .enumerate()
+                    .find(|(_, e)| jwt::issuer_routes(&e.rules, &iss))
+                    .ok_or(JwtError::WrongIssuer)
+            }
+        }
+    }
+
+    /// How many introspection requests were sent (for monitoring and tests).
+    pub fn introspection_count(&self) -> u64 {
+        self.0
+            .introspector
+            .as_ref()
+            .map_or(0, |i| i.request_count())
+    }
+
+    /// Scopes as advertised (metadata, challenges): with the configured scope prefix.
+    pub(crate) fn advertise(&self, scopes: &crate::scope::ScopeSet) -> crate::scope::ScopeSet {
+        self.0.policy.advertise(scopes)
+    }
+
+    /// How long a client should wait after a 503: the longest key refetch cooldown.
+    pub(crate) fn retry_after(&self) -> Duration {
+        self.0
+            .issuers
+            .iter()
+            .map(|i| i.keys.refetch_cooldown())
+            .max()
+            .unwrap_or(Duration::from_secs(30))
+    }
+
+    pub(crate) fn origin_allowed(&self, origin: &[u8]) -> bool {
+        std::str::from_utf8(origin).is_ok_and(|o| {
+            let o = o.trim_end_matches('/');
+            self.0
+                .allowed_origins
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(o))
+        })
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
