@@ -24,7 +24,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::arbitrary::{self, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mcp_guard::jwt::{self, Audiences, JwtError, JwtRules, KeySet, VerifyingKey};
+use mcp_guard::jwt::{self, Audiences, TokenError, JwtRules, KeySet, VerifyingKey};
 use serde_json::{Map, Value, json};
 
 const NOW: u64 = 2_000_000_000;
@@ -58,7 +58,7 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn verify(token: &str) -> Result<jwt::VerifiedJwt, JwtError> {
+fn verify(token: &str) -> Result<jwt::VerifiedJwt, TokenError> {
     let f = &*FIXTURE;
     let result = jwt::verify(token, &f.keys, &f.rules, NOW);
     if let Ok(v) = &result {
@@ -155,37 +155,37 @@ fn time_claim(
 }
 
 /// What `verify` must answer for this header, given that the signature is garbage.
-fn expected_error(header: &Map<String, Value>) -> JwtError {
+fn expected_error(header: &Map<String, Value>) -> TokenError {
     let string_or_null = |name: &str| match header.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(JwtError::Malformed),
+        Some(_) => Err(TokenError::Malformed),
     };
     let alg = match header.get("alg") {
         Some(Value::String(s)) => s.as_str(),
-        _ => return JwtError::Malformed,
+        _ => return TokenError::Malformed,
     };
     let (kid, _typ) = match (string_or_null("kid"), string_or_null("typ")) {
         (Ok(k), Ok(t)) => (k, t),
-        _ => return JwtError::Malformed,
+        _ => return TokenError::Malformed,
     };
     const SUPPORTED: [&str; 9] = [
         "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
     ];
     if !SUPPORTED.contains(&alg) {
-        return JwtError::AlgorithmNotAllowed;
+        return TokenError::AlgorithmNotAllowed;
     }
     // `crit: null` deserializes as an absent `crit`.
     if !matches!(header.get("crit"), None | Some(Value::Null)) {
-        return JwtError::CriticalHeader;
+        return TokenError::CriticalHeader;
     }
     if kid.is_some_and(|k| k != KID) {
-        return JwtError::UnknownKey;
+        return TokenError::UnknownKey;
     }
     if alg != "RS256" {
-        return JwtError::AlgorithmMismatch;
+        return TokenError::AlgorithmMismatch;
     }
-    JwtError::BadSignature
+    TokenError::BadSignature
 }
 
 fn structured(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {

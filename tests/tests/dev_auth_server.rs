@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use mcp_guard::dev::{DevAuthServer, DevAuthServerBuilder, RunningDevAuthServer};
-use mcp_guard::jwt::JwtError;
+use mcp_guard::jwt::TokenError;
 use mcp_guard::{AuthError, Guard, Issuer};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
@@ -641,7 +641,7 @@ async fn authorization_code_flow_with_pkce() {
     let other = guard_for(&dev, "http://127.0.0.1:2/mcp");
     assert_eq!(
         other.authenticate(token).await.unwrap_err(),
-        AuthError::Invalid(JwtError::WrongAudience)
+        AuthError::Invalid(TokenError::WrongAudience)
     );
 }
 
@@ -1677,7 +1677,7 @@ async fn token_builder_for_tests() {
     let other = dev.token().audience("http://127.0.0.1:9/mcp").sign();
     assert_eq!(
         guard.authenticate(&other).await.unwrap_err(),
-        AuthError::Invalid(JwtError::WrongAudience)
+        AuthError::Invalid(TokenError::WrongAudience)
     );
 
     // Expired: exp = now. With the default 60 s leeway it is still within tolerance, so the
@@ -1693,7 +1693,7 @@ async fn token_builder_for_tests() {
         .expect("guard");
     assert_eq!(
         strict_time.authenticate(&zero).await.unwrap_err(),
-        AuthError::Invalid(JwtError::Expired)
+        AuthError::Invalid(TokenError::Expired)
     );
     let iat = zero_claims["iat"].as_u64().unwrap();
     let old = dev
@@ -1704,7 +1704,7 @@ async fn token_builder_for_tests() {
         .sign();
     assert_eq!(
         guard.authenticate(&old).await.unwrap_err(),
-        AuthError::Invalid(JwtError::Expired)
+        AuthError::Invalid(TokenError::Expired)
     );
 
     // No typ: refused by the default (RFC 9068) guard, accepted by a lenient one.
@@ -1712,7 +1712,7 @@ async fn token_builder_for_tests() {
     assert!(jwt_header(&untyped).get("typ").is_none());
     assert_eq!(
         guard.authenticate(&untyped).await.unwrap_err(),
-        AuthError::Invalid(JwtError::WrongType)
+        AuthError::Invalid(TokenError::WrongType)
     );
     let lenient = Guard::builder()
         .resource(url)
@@ -1726,7 +1726,7 @@ async fn token_builder_for_tests() {
     let jwt_typ = dev.token().audience(url).typ(Some("JWT")).sign();
     assert_eq!(
         guard.authenticate(&jwt_typ).await.unwrap_err(),
-        AuthError::Invalid(JwtError::WrongType)
+        AuthError::Invalid(TokenError::WrongType)
     );
 
     // Missing claims.
@@ -1734,17 +1734,17 @@ async fn token_builder_for_tests() {
     assert!(jwt_claims(&no_aud).get("aud").is_none());
     assert_eq!(
         guard.authenticate(&no_aud).await.unwrap_err(),
-        AuthError::Invalid(JwtError::MissingClaim("aud"))
+        AuthError::Invalid(TokenError::MissingClaim("aud"))
     );
     let no_exp = dev.token().audience(url).without("exp").sign();
     assert_eq!(
         guard.authenticate(&no_exp).await.unwrap_err(),
-        AuthError::Invalid(JwtError::MissingClaim("exp"))
+        AuthError::Invalid(TokenError::MissingClaim("exp"))
     );
     let no_sub = dev.token().audience(url).without("sub").sign();
     assert_eq!(
         guard.authenticate(&no_sub).await.unwrap_err(),
-        AuthError::Invalid(JwtError::MissingClaim("sub"))
+        AuthError::Invalid(TokenError::MissingClaim("sub"))
     );
     let wrong_iss = dev
         .token()
@@ -1753,7 +1753,7 @@ async fn token_builder_for_tests() {
         .sign();
     assert_eq!(
         guard.authenticate(&wrong_iss).await.unwrap_err(),
-        AuthError::Invalid(JwtError::WrongIssuer)
+        AuthError::Invalid(TokenError::WrongIssuer)
     );
 
     // Extra claims.
@@ -1778,6 +1778,6 @@ async fn token_builder_for_tests() {
         .sign();
     assert_eq!(
         guard.authenticate(&foreign).await.unwrap_err(),
-        AuthError::Invalid(JwtError::UnknownKey)
+        AuthError::Invalid(TokenError::UnknownKey)
     );
 }

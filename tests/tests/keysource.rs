@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use mcp_guard::jwks::{KeySourceConfig, KeySourceError, cache_control_max_age};
-use mcp_guard::jwt::JwtError;
+use mcp_guard::jwt::TokenError;
 use mcp_guard::{AuthError, ConfigError, Guard, Issuer};
 use mcp_guard_examples::files;
 use mcp_guard_examples::server::ServerOptions;
@@ -888,7 +888,10 @@ async fn background_refresh_after_ttl(config: KeySourceConfig, cache_control: Op
     assert_eq!(source.fetch_count(), 1);
     // Within the cooldown, an unknown kid does not refetch.
     let early = guard.authenticate(&direct_token(&issuer, &rsa2)).await;
-    assert_eq!(early.unwrap_err(), AuthError::Invalid(JwtError::UnknownKey));
+    assert_eq!(
+        early.unwrap_err(),
+        AuthError::Invalid(TokenError::UnknownKey)
+    );
 
     issuer.set_keys(vec![rsa2.jwk()]);
     tokio::time::sleep(PAST_ONE_SECOND).await;
@@ -915,7 +918,7 @@ async fn background_refresh_after_ttl(config: KeySourceConfig, cache_control: Op
             .authenticate(&direct_token(&issuer, &rsa1))
             .await
             .unwrap_err(),
-        AuthError::Invalid(JwtError::UnknownKey),
+        AuthError::Invalid(TokenError::UnknownKey),
         "rsa1's removal is seen with the refresh"
     );
 }

@@ -7,7 +7,7 @@
 //! tenants, other app clients, untyped tokens) are refused where accepting them would be
 //! unsafe.
 
-use mcp_guard::jwt::JwtError;
+use mcp_guard::jwt::TokenError;
 use mcp_guard::profile::Profile;
 use mcp_guard::{AuthError, Guard, Issuer, Principal, TokenKind};
 use mcp_guard_examples::server::ServerOptions;
@@ -168,14 +168,14 @@ fn assert_principal(
     assert_eq!(p.token_kind(), kind, "{why}: token kind");
 }
 
-async fn assert_auth_err(guard: &Guard, token: &str, expected: JwtError, why: &str) {
+async fn assert_auth_err(guard: &Guard, token: &str, expected: TokenError, why: &str) {
     match guard.authenticate(token).await {
         Err(AuthError::Invalid(e)) => assert_eq!(e, expected, "{why}"),
         other => panic!("{why}: expected {expected:?}, got {other:?}"),
     }
 }
 
-// Descriptions of the refusal reasons (the `JwtError` messages), matched case-insensitively.
+// Descriptions of the refusal reasons (the `TokenError` messages), matched case-insensitively.
 const WRONG_TYPE: &str = "token type";
 const WRONG_ISSUER: &str = "unexpected issuer";
 const WRONG_AUDIENCE: &str = "not issued for this resource";
@@ -651,7 +651,7 @@ async fn entra_tokens_of_other_tenants_are_refused() {
     assert_auth_err(
         &guard,
         &mixed,
-        JwtError::WrongIssuer,
+        TokenError::WrongIssuer,
         "iss A, tid B, both accepted",
     )
     .await;
@@ -671,7 +671,13 @@ async fn entra_id_token_is_refused() {
     let a = server.call(&id, "whoami", json!({})).await;
     assert_eq!(a.status, 401, "{a:?}");
     let guard = entra_guard(&issuer, &server.mcp_url, &[TENANT_A]);
-    assert_auth_err(&guard, &id, JwtError::MissingClaim("scp"), "entra ID token").await;
+    assert_auth_err(
+        &guard,
+        &id,
+        TokenError::MissingClaim("scp"),
+        "entra ID token",
+    )
+    .await;
     server.stop().await;
 }
 
@@ -714,7 +720,7 @@ async fn entra_claims_of_the_wrong_json_type_are_refused_not_read_as_absent() {
         ("idtyp number", shaped(&|c| c["idtyp"] = json!(1)), "idtyp"),
     ] {
         assert_refused(&server, &token, "malformed", why).await;
-        assert_auth_err(&guard, &token, JwtError::InvalidClaim(claim), why).await;
+        assert_auth_err(&guard, &token, TokenError::InvalidClaim(claim), why).await;
     }
     server.stop().await;
 }
@@ -809,7 +815,7 @@ async fn entra_v1_and_v2_templates_side_by_side() {
     assert_auth_err(
         &guard,
         &entra_sign(&key, &other),
-        JwtError::WrongIssuer,
+        TokenError::WrongIssuer,
         "entra v1 tenant B",
     )
     .await;
@@ -829,7 +835,7 @@ async fn entra_v1_and_v2_templates_side_by_side() {
     assert_auth_err(
         &guard,
         &entra_sign(&key, &odd),
-        JwtError::WrongIssuer,
+        TokenError::WrongIssuer,
         "sts v2 hybrid",
     )
     .await;
@@ -1214,7 +1220,7 @@ async fn cognito_access_tokens_without_audience() {
     assert_auth_err(
         &guard,
         &id,
-        JwtError::MissingClaim("client_id"),
+        TokenError::MissingClaim("client_id"),
         "cognito ID token",
     )
     .await;

@@ -113,7 +113,7 @@ async fn assert_writes(server: &TestServer, token: &str, path: &str, why: &str) 
     );
 }
 
-// Descriptions of the refusal reasons (the `JwtError` messages), matched case-insensitively.
+// Descriptions of the refusal reasons (the `TokenError` messages), matched case-insensitively.
 const MALFORMED: &str = "not a well-formed signed JWT";
 const ALG_NOT_ALLOWED: &str = "signing algorithm is not accepted";
 const UNKNOWN_KEY: &str = "unknown key";

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::jwt::{JwtError, numeric_date};
+use crate::jwt::{TokenError, numeric_date};
 use crate::scope::ScopeSet;
 
 pub use crate::profile::TokenKind;
@@ -57,7 +57,7 @@ impl Principal {
     /// Scopes come from `scope` (a space-separated string, RFC 9068) or `scp` (a string or an
     /// array of strings, as Okta and Entra ID send); tokens that are not valid scope tokens are
     /// skipped. The client is `client_id`, else `azp`, else `cid`. Roles come from `roles`.
-    pub fn from_claims(claims: Map<String, Value>) -> Result<Self, JwtError> {
+    pub fn from_claims(claims: Map<String, Value>) -> Result<Self, TokenError> {
         Self::from_profile(claims, &crate::profile::Profile::generic(), None)
     }
 
@@ -68,23 +68,23 @@ impl Principal {
         claims: Map<String, Value>,
         profile: &crate::profile::Profile,
         scope_prefix: Option<&str>,
-    ) -> Result<Self, JwtError> {
+    ) -> Result<Self, TokenError> {
         let subject = match claims.get("sub") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::String(_)) | None => return Err(JwtError::MissingClaim("sub")),
-            Some(_) => return Err(JwtError::InvalidClaim("sub")),
+            Some(Value::String(_)) | None => return Err(TokenError::MissingClaim("sub")),
+            Some(_) => return Err(TokenError::InvalidClaim("sub")),
         };
         let issuer = claims
             .get("iss")
             .and_then(Value::as_str)
-            .ok_or(JwtError::MissingClaim("iss"))?
+            .ok_or(TokenError::MissingClaim("iss"))?
             .to_owned();
-        let expires_at = numeric_date(&claims, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
+        let expires_at = numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
         for name in ["scope", "scp"] {
             if let Some(v) = claims.get(name)
                 && !matches!(v, Value::String(_) | Value::Array(_) | Value::Null)
             {
-                return Err(JwtError::InvalidClaim(if name == "scope" {
+                return Err(TokenError::InvalidClaim(if name == "scope" {
                     "scope"
                 } else {
                     "scp"
@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn p(v: Value) -> Result<Principal, JwtError> {
+    fn p(v: Value) -> Result<Principal, TokenError> {
         Principal::from_claims(v.as_object().unwrap().clone())
     }
 
@@ -243,11 +243,11 @@ mod tests {
         );
         assert_eq!(
             p(base(json!({"scope":7}))).unwrap_err(),
-            JwtError::InvalidClaim("scope")
+            TokenError::InvalidClaim("scope")
         );
         assert_eq!(
             p(json!({"iss":"i","exp":1})).unwrap_err(),
-            JwtError::MissingClaim("sub")
+            TokenError::MissingClaim("sub")
         );
         let q = p(base(json!({"azp":"c1","roles":["admin"]}))).unwrap();
         assert_eq!(q.client_id(), Some("c1"));

@@ -2,7 +2,7 @@
 
 use crate::introspection::IntrospectionError;
 use crate::jwks::KeySourceError;
-use crate::jwt::JwtError;
+use crate::jwt::TokenError;
 use crate::policy::PolicyError;
 
 /// Why a guard could not be built.
@@ -60,7 +60,7 @@ pub enum ConfigError {
 pub enum AuthError {
     /// The token is invalid: 401 `invalid_token`.
     #[error(transparent)]
-    Invalid(#[from] JwtError),
+    Invalid(#[from] TokenError),
     /// No keys could be obtained: 503.
     #[error(transparent)]
     Unavailable(#[from] KeySourceError),

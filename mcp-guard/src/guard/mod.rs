@@ -25,7 +25,7 @@ use crate::edge::layer::GuardLayer;
 use crate::edge::session::SessionBindings;
 use crate::introspection::Introspector;
 use crate::jwks::KeySource;
-use crate::jwt::{self, JwtError};
+use crate::jwt::{self, TokenError};
 use crate::metadata::ResourceMetadata;
 use crate::policy::Policy;
 use crate::principal::Principal;
@@ -253,10 +253,10 @@ impl Guard {
         };
         let now = unix_now();
         let verified = match jwt::verify(token, &keys, &entry.rules, now) {
-            Err(JwtError::UnknownKey) => {
+            Err(TokenError::UnknownKey) => {
                 let fresh = entry.keys.refresh_for_unknown_kid(&keys).await;
                 if fresh.generation() == keys.generation() {
-                    return Err(JwtError::UnknownKey.into());
+                    return Err(TokenError::UnknownKey.into());
                 }
                 jwt::verify(token, &fresh, &entry.rules, now)?
             }
@@ -279,16 +279,16 @@ impl Guard {
         })
     }
 
-    fn issuer_for(&self, token: &str) -> Result<(usize, &IssuerEntry), JwtError> {
+    fn issuer_for(&self, token: &str) -> Result<(usize, &IssuerEntry), TokenError> {
         match self.0.issuers.as_slice() {
-            [] => Err(JwtError::WrongIssuer),
+            [] => Err(TokenError::WrongIssuer),
             [only] => Ok((0, only)),
             many => {
                 let iss = jwt::unverified_issuer(token)?;
                 many.iter()
                     .enumerate()
                     .find(|(_, e)| jwt::issuer_routes(&e.rules, &iss))
-                    .ok_or(JwtError::WrongIssuer)
+                    .ok_or(TokenError::WrongIssuer)
             }
         }
     }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::jwks::{KeySourceError, require_secure};
-use crate::jwt::{Audiences, JwtError};
+use crate::jwt::{Audiences, TokenError};
 use crate::principal::Principal;
 use crate::profile::Profile;
 
@@ -129,7 +129,7 @@ pub struct IntrospectionError {
 #[derive(Clone)]
 enum Cached {
     Active(Principal),
-    Inactive(JwtError),
+    Inactive(TokenError),
 }
 
 /// The introspection client with its cache.
@@ -174,14 +174,14 @@ impl Introspector {
         &self,
         token: &str,
         now: u64,
-    ) -> Result<Result<Principal, JwtError>, IntrospectionError> {
+    ) -> Result<Result<Principal, TokenError>, IntrospectionError> {
         let key = crate::token_cache::TokenCache::key(token);
         if let Some((until, cached)) = self.lock().get(&key).cloned()
             && until > Instant::now()
         {
             return Ok(match cached {
                 Cached::Active(p) if p.expires_at() > std::time::SystemTime::now() => Ok(p),
-                Cached::Active(_) => Err(JwtError::Expired),
+                Cached::Active(_) => Err(TokenError::Expired),
                 Cached::Inactive(e) => Err(e),
             });
         }
@@ -284,15 +284,15 @@ impl Introspector {
         &self,
         mut r: Map<String, Value>,
         now: u64,
-    ) -> (Result<Principal, JwtError>, Option<u64>) {
+    ) -> (Result<Principal, TokenError>, Option<u64>) {
         let exp = crate::jwt::numeric_date(&r, "exp").ok().flatten();
         if r.get("active") != Some(&Value::Bool(true)) {
-            return (Err(JwtError::Inactive), exp);
+            return (Err(TokenError::Inactive), exp);
         }
         let outcome = (|| {
-            let exp = exp.ok_or(JwtError::MissingClaim("exp"))?;
+            let exp = exp.ok_or(TokenError::MissingClaim("exp"))?;
             if now >= exp {
-                return Err(JwtError::Expired);
+                return Err(TokenError::Expired);
             }
             let aud_ok = match r.get("aud") {
                 Some(Value::String(a)) => self.audiences.accepts(a),
@@ -300,14 +300,14 @@ impl Introspector {
                     .iter()
                     .filter_map(Value::as_str)
                     .any(|a| self.audiences.accepts(a)),
-                _ => return Err(JwtError::MissingClaim("aud")),
+                _ => return Err(TokenError::MissingClaim("aud")),
             };
             if !aud_ok {
-                return Err(JwtError::WrongAudience);
+                return Err(TokenError::WrongAudience);
             }
             match (r.get("iss").and_then(Value::as_str), &self.config.issuer) {
                 (Some(iss), Some(expected)) if iss != expected => {
-                    return Err(JwtError::WrongIssuer);
+                    return Err(TokenError::WrongIssuer);
                 }
                 (None, Some(expected)) => {
                     r.insert("iss".into(), expected.clone().into());
@@ -321,7 +321,7 @@ impl Introspector {
                 let who = ["username", "client_id"]
                     .iter()
                     .find_map(|k| r.get(*k).and_then(Value::as_str))
-                    .ok_or(JwtError::MissingClaim("sub"))?
+                    .ok_or(TokenError::MissingClaim("sub"))?
                     .to_owned();
                 r.insert("sub".into(), who.into());
             }

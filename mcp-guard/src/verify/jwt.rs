@@ -58,7 +58,7 @@ pub const SUPPORTED_ALGORITHMS: [Algorithm; 9] = [
 /// Why a token was refused. Every variant leads to 401 `invalid_token`; none holds the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum JwtError {
+pub enum TokenError {
     /// Not a compact JWS, bad base64url or bad JSON.
     #[error("the token is not a well-formed signed JWT")]
     Malformed,
@@ -543,56 +543,56 @@ pub(crate) fn looks_like_jwt(token: &str) -> bool {
 }
 
 /// Splits a compact JWS into its three parts.
-pub(crate) fn split(token: &str) -> Result<(&str, &str, &str), JwtError> {
+pub(crate) fn split(token: &str) -> Result<(&str, &str, &str), TokenError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(JwtError::Malformed);
+        return Err(TokenError::Malformed);
     };
     if h.is_empty() || p.is_empty() || s.is_empty() {
-        return Err(JwtError::Malformed);
+        return Err(TokenError::Malformed);
     }
     Ok((h, p, s))
 }
 
-pub(crate) fn b64(part: &str) -> Result<Vec<u8>, JwtError> {
+pub(crate) fn b64(part: &str) -> Result<Vec<u8>, TokenError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| JwtError::Malformed)
+        .map_err(|_| TokenError::Malformed)
 }
 
 /// Reads the `iss` claim without verifying anything, to route a token to its issuer's keys
 /// when several issuers are configured. The result must never be trusted on its own.
-pub(crate) fn unverified_issuer(token: &str) -> Result<String, JwtError> {
+pub(crate) fn unverified_issuer(token: &str) -> Result<String, TokenError> {
     #[derive(serde::Deserialize)]
     struct Iss {
         iss: Option<String>,
     }
     let (_, p, _) = split(token)?;
-    let iss: Iss = serde_json::from_slice(&b64(p)?).map_err(|_| JwtError::Malformed)?;
-    iss.iss.ok_or(JwtError::MissingClaim("iss"))
+    let iss: Iss = serde_json::from_slice(&b64(p)?).map_err(|_| TokenError::Malformed)?;
+    iss.iss.ok_or(TokenError::MissingClaim("iss"))
 }
 
 /// The header, parsed and checked: an allowed algorithm, no `crit`.
 fn checked_header<'a>(
     header_json: &'a [u8],
     rules: &JwtRules,
-) -> Result<(RawHeader<'a>, Algorithm), JwtError> {
+) -> Result<(RawHeader<'a>, Algorithm), TokenError> {
     let header: RawHeader<'_> =
-        serde_json::from_slice(header_json).map_err(|_| JwtError::Malformed)?;
-    let alg = parse_alg(&header.alg).ok_or(JwtError::AlgorithmNotAllowed)?;
+        serde_json::from_slice(header_json).map_err(|_| TokenError::Malformed)?;
+    let alg = parse_alg(&header.alg).ok_or(TokenError::AlgorithmNotAllowed)?;
     if !rules.algorithms.contains(&alg) {
-        return Err(JwtError::AlgorithmNotAllowed);
+        return Err(TokenError::AlgorithmNotAllowed);
     }
     if header.crit.is_some() {
-        return Err(JwtError::CriticalHeader);
+        return Err(TokenError::CriticalHeader);
     }
     Ok((header, alg))
 }
 
 /// The checks that need no key: structure, header, algorithm, `crit`.
-pub(crate) fn precheck(token: &str, rules: &JwtRules) -> Result<(), JwtError> {
+pub(crate) fn precheck(token: &str, rules: &JwtRules) -> Result<(), TokenError> {
     let (h, p, _) = split(token)?;
     checked_header(&b64(h)?, rules)?;
     b64(p).map(drop)
@@ -605,28 +605,28 @@ pub fn verify(
     keys: &KeySet,
     rules: &JwtRules,
     now: u64,
-) -> Result<VerifiedJwt, JwtError> {
+) -> Result<VerifiedJwt, TokenError> {
     ensure_crypto_provider();
     let (h, p, s) = split(token)?;
     let header_json = b64(h)?;
     let (header, alg) = checked_header(&header_json, rules)?;
     let key = keys
         .find(header.kid.as_deref())
-        .ok_or(JwtError::UnknownKey)?;
+        .ok_or(TokenError::UnknownKey)?;
     if key.alg != alg {
-        return Err(JwtError::AlgorithmMismatch);
+        return Err(TokenError::AlgorithmMismatch);
     }
     let message = &token[..h.len() + 1 + p.len()];
     let valid = jsonwebtoken::crypto::verify(s, message.as_bytes(), &key.key, key.alg)
-        .map_err(|_| JwtError::BadSignature)?;
+        .map_err(|_| TokenError::BadSignature)?;
     if !valid {
-        return Err(JwtError::BadSignature);
+        return Err(TokenError::BadSignature);
     }
     if !rules.typ.accepts(header.typ.as_deref()) {
-        return Err(JwtError::WrongType);
+        return Err(TokenError::WrongType);
     }
     let claims: Map<String, Value> =
-        serde_json::from_slice(&b64(p)?).map_err(|_| JwtError::Malformed)?;
+        serde_json::from_slice(&b64(p)?).map_err(|_| TokenError::Malformed)?;
     check_claims(&claims, rules, now)?;
     Ok(VerifiedJwt {
         kid: header.kid.map(Cow::into_owned),
@@ -640,35 +640,35 @@ pub(crate) fn check_claims(
     claims: &Map<String, Value>,
     rules: &JwtRules,
     now: u64,
-) -> Result<(), JwtError> {
+) -> Result<(), TokenError> {
     match claims.get("iss") {
-        None => return Err(JwtError::MissingClaim("iss")),
+        None => return Err(TokenError::MissingClaim("iss")),
         Some(Value::String(iss)) if issuer_matches(rules, iss, claims) => {}
-        Some(Value::String(_)) => return Err(JwtError::WrongIssuer),
-        Some(_) => return Err(JwtError::InvalidClaim("iss")),
+        Some(Value::String(_)) => return Err(TokenError::WrongIssuer),
+        Some(_) => return Err(TokenError::InvalidClaim("iss")),
     }
     if let AudienceClaim::ClientIdAllowList(clients) = &rules.audience_claim {
         return match claims.get("client_id").and_then(Value::as_str) {
             Some(c) if clients.iter().any(|a| a == c) => check_times(claims, rules.leeway, now),
-            Some(_) => Err(JwtError::WrongAudience),
-            None => Err(JwtError::MissingClaim("client_id")),
+            Some(_) => Err(TokenError::WrongAudience),
+            None => Err(TokenError::MissingClaim("client_id")),
         };
     }
     let aud_ok = match claims.get("aud") {
-        None => return Err(JwtError::MissingClaim("aud")),
+        None => return Err(TokenError::MissingClaim("aud")),
         Some(Value::String(a)) => rules.audiences.accepts(a),
         Some(Value::Array(list)) => {
             let mut ok = false;
             for a in list {
-                let a = a.as_str().ok_or(JwtError::InvalidClaim("aud"))?;
+                let a = a.as_str().ok_or(TokenError::InvalidClaim("aud"))?;
                 ok |= rules.audiences.accepts(a);
             }
             ok
         }
-        Some(_) => return Err(JwtError::InvalidClaim("aud")),
+        Some(_) => return Err(TokenError::InvalidClaim("aud")),
     };
     if !aud_ok {
-        return Err(JwtError::WrongAudience);
+        return Err(TokenError::WrongAudience);
     }
     check_times(claims, rules.leeway, now)
 }
@@ -707,21 +707,21 @@ pub(crate) fn check_times(
     claims: &Map<String, Value>,
     leeway: Duration,
     now: u64,
-) -> Result<(), JwtError> {
+) -> Result<(), TokenError> {
     let leeway = leeway.as_secs();
-    let exp = numeric_date(claims, "exp")?.ok_or(JwtError::MissingClaim("exp"))?;
+    let exp = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
     if now >= exp.saturating_add(leeway) {
-        return Err(JwtError::Expired);
+        return Err(TokenError::Expired);
     }
     if let Some(nbf) = numeric_date(claims, "nbf")?
         && nbf > now.saturating_add(leeway)
     {
-        return Err(JwtError::NotYetValid);
+        return Err(TokenError::NotYetValid);
     }
     if let Some(iat) = numeric_date(claims, "iat")?
         && iat > now.saturating_add(leeway)
     {
-        return Err(JwtError::IssuedInFuture);
+        return Err(TokenError::IssuedInFuture);
     }
     Ok(())
 }
@@ -730,7 +730,7 @@ pub(crate) fn check_times(
 pub(crate) fn numeric_date(
     claims: &Map<String, Value>,
     name: &'static str,
-) -> Result<Option<u64>, JwtError> {
+) -> Result<Option<u64>, TokenError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {
@@ -739,10 +739,10 @@ pub(crate) fn numeric_date(
             } else if let Some(f) = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0) {
                 Ok(Some(f as u64))
             } else {
-                Err(JwtError::InvalidClaim(name))
+                Err(TokenError::InvalidClaim(name))
             }
         }
-        Some(_) => Err(JwtError::InvalidClaim(name)),
+        Some(_) => Err(TokenError::InvalidClaim(name)),
     }
 }
 
@@ -792,22 +792,25 @@ mod tests {
         let mut c = Map::new();
         assert_eq!(
             check_times(&c, rules_leeway, 1000),
-            Err(JwtError::MissingClaim("exp"))
+            Err(TokenError::MissingClaim("exp"))
         );
         c.insert("exp".into(), 970.into());
         assert!(check_times(&c, rules_leeway, 1000).is_ok());
         c.insert("exp".into(), 940.into());
-        assert_eq!(check_times(&c, rules_leeway, 1000), Err(JwtError::Expired));
+        assert_eq!(
+            check_times(&c, rules_leeway, 1000),
+            Err(TokenError::Expired)
+        );
         c.insert("exp".into(), 2000.into());
         c.insert("nbf".into(), 1061.into());
         assert_eq!(
             check_times(&c, rules_leeway, 1000),
-            Err(JwtError::NotYetValid)
+            Err(TokenError::NotYetValid)
         );
         c.insert("nbf".into(), "soon".into());
         assert_eq!(
             check_times(&c, rules_leeway, 1000),
-            Err(JwtError::InvalidClaim("nbf"))
+            Err(TokenError::InvalidClaim("nbf"))
         );
     }
 }

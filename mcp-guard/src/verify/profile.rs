@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 pub use crate::jwt::AudienceClaim;
-use crate::jwt::{JwtError, TypPolicy};
+use crate::jwt::{TokenError, TypPolicy};
 use crate::scope::{ScopeSet, validate_scope_token};
 
 /// Claims as verified.
@@ -63,7 +63,7 @@ pub struct Profile {
     pub token_kind: ClaimsFn<TokenKind>,
     /// Extra checks after the signature and the registered claims (e.g. Cognito's
     /// `token_use: access`).
-    pub check: ClaimsFn<Result<(), JwtError>>,
+    pub check: ClaimsFn<Result<(), TokenError>>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -148,14 +148,14 @@ fn claim_of_type(
     c: &Claims,
     name: &'static str,
     is_type: impl Fn(&Value) -> bool,
-) -> Result<(), JwtError> {
+) -> Result<(), TokenError> {
     match c.get(name) {
-        Some(v) if !is_type(v) => Err(JwtError::InvalidClaim(name)),
+        Some(v) if !is_type(v) => Err(TokenError::InvalidClaim(name)),
         _ => Ok(()),
     }
 }
 
-fn ok(_: &Claims) -> Result<(), JwtError> {
+fn ok(_: &Claims) -> Result<(), TokenError> {
     Ok(())
 }
 
@@ -217,10 +217,10 @@ impl Profile {
                 // Access tokens for this API carry `scp` (delegated) or `roles` (app-only), and
                 // name the client in `azp` (v2) or `appid` (v1); ID tokens have no client claim.
                 if c.get("scp").is_none() && c.get("roles").is_none() {
-                    return Err(JwtError::MissingClaim("scp"));
+                    return Err(TokenError::MissingClaim("scp"));
                 }
                 if str_claim(c, "azp").is_none() && str_claim(c, "appid").is_none() {
-                    return Err(JwtError::MissingClaim("azp"));
+                    return Err(TokenError::MissingClaim("azp"));
                 }
                 Ok(())
             }),
@@ -278,8 +278,8 @@ impl Profile {
             }),
             check: Arc::new(|c| match str_claim(c, "token_use") {
                 Some("access") => Ok(()),
-                Some(_) => Err(JwtError::WrongType),
-                None => Err(JwtError::MissingClaim("token_use")),
+                Some(_) => Err(TokenError::WrongType),
+                None => Err(TokenError::MissingClaim("token_use")),
             }),
         }
     }
@@ -367,13 +367,13 @@ impl Profile {
             check: Arc::new(move |c| {
                 match c.get("typ") {
                     Some(Value::String(t)) if t == "Bearer" => {}
-                    _ => return Err(JwtError::WrongType),
+                    _ => return Err(TokenError::WrongType),
                 }
                 match c.get("azp") {
                     Some(Value::String(azp)) if any || allowed.iter().any(|a| a == azp) => Ok(()),
-                    Some(Value::String(_)) => Err(JwtError::UnknownClient),
-                    Some(_) => Err(JwtError::InvalidClaim("azp")),
-                    None => Err(JwtError::MissingClaim("azp")),
+                    Some(Value::String(_)) => Err(TokenError::UnknownClient),
+                    Some(_) => Err(TokenError::InvalidClaim("azp")),
+                    None => Err(TokenError::MissingClaim("azp")),
                 }
             }),
         }
@@ -420,26 +420,26 @@ mod tests {
         assert!((p.check)(&claims(json!({"typ": "Bearer", "azp": "inspector"}))).is_ok());
         assert_eq!(
             (p.check)(&claims(json!({"typ": "Bearer", "azp": "other"}))),
-            Err(JwtError::UnknownClient)
+            Err(TokenError::UnknownClient)
         );
         assert_eq!(
             (p.check)(&claims(json!({"typ": "Bearer"}))),
-            Err(JwtError::MissingClaim("azp"))
+            Err(TokenError::MissingClaim("azp"))
         );
         let any = Profile::keycloak("mcp", ["*"]);
         assert!((any.check)(&claims(json!({"typ": "Bearer", "azp": "other"}))).is_ok());
-        assert_eq!((p.check)(&claims(json!({}))), Err(JwtError::WrongType));
+        assert_eq!((p.check)(&claims(json!({}))), Err(TokenError::WrongType));
         assert_eq!(
             (p.check)(&claims(json!({"typ": ["Bearer"]}))),
-            Err(JwtError::WrongType)
+            Err(TokenError::WrongType)
         );
         assert_eq!(
             (p.check)(&claims(json!({"typ": "ID"}))),
-            Err(JwtError::WrongType)
+            Err(TokenError::WrongType)
         );
         assert_eq!(
             (p.check)(&claims(json!({"typ": "Refresh"}))),
-            Err(JwtError::WrongType)
+            Err(TokenError::WrongType)
         );
     }
 
@@ -463,7 +463,7 @@ mod tests {
         ] {
             assert_eq!(
                 (p.check)(&claims(bad.clone())),
-                Err(JwtError::InvalidClaim(name)),
+                Err(TokenError::InvalidClaim(name)),
                 "{bad}"
             );
         }
