@@ -1,0 +1,19 @@
+//! The integration suite: one test binary, one module per area of the specification, all
+//! through real HTTP on 127.0.0.1, the real rmcp server and client, and real signed JWTs.
+
+pub mod argument_rules;
+pub mod audit;
+pub mod challenges;
+pub mod conformance;
+pub mod declarative;
+pub mod dev_auth_server;
+pub mod faults;
+pub mod introspection;
+pub mod keysource;
+pub mod metadata;
+pub mod profiles;
+pub mod quickstart;
+pub mod sdk_clients;
+pub mod sessions;
+pub mod token_cache;
+pub mod tokens;
