@@ -2,7 +2,7 @@
 //! - above `#[tool_router]` / `#[prompt_router]`: the table of every operation with its
 //!   declaration (the constants `#[protected]` emits), and the in-process guard on the
 //!   operations that declare nothing, so that every operation of the router is guarded;
-//! - above `#[tool_handler]`: per-caller `tools/list` and [`GuardedServer`], through which
+//! - above `#[tool_handler]`: per-caller `tools/list` and [`DeclaredOperations`], through which
 //!   the guard's policy is collected from the table.
 
 use proc_macro2::{Span, TokenStream};
@@ -82,9 +82,9 @@ fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     for item in &mut imp.items {
         let ImplItem::Fn(f) = item else { continue };
         let (suffix, guard, list) = if has_attr(&f.attrs, "tool") {
-            ("tool_attr", quote!(#p::ToolGuard), &mut tools)
+            ("tool_attr", quote!(#p::ToolCheck), &mut tools)
         } else if has_attr(&f.attrs, "prompt") {
-            ("prompt_attr", quote!(#p::PromptGuard), &mut prompts)
+            ("prompt_attr", quote!(#p::PromptCheck), &mut prompts)
         } else {
             continue;
         };
@@ -140,7 +140,7 @@ fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     })
 }
 
-/// Above the handler: `list_tools` per caller and [`GuardedServer`].
+/// Above the handler: `list_tools` per caller and [`DeclaredOperations`].
 fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     let Some(tools) = router_expr(&imp, "tool_handler", syn::parse_quote!(Self::tool_router()))?
     else {
@@ -182,7 +182,7 @@ fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     Ok(quote! {
         #imp
 
-        impl #impl_generics ::mcp_guard::GuardedServer for #self_ty #where_clause {
+        impl #impl_generics ::mcp_guard::DeclaredOperations for #self_ty #where_clause {
             fn declared_tools() -> ::std::vec::Vec<(#rmcp::model::Tool, ::core::option::Option<::mcp_guard::Requirement>)> {
                 #p::declared(<Self as #p::DeclaredTools>::TOOLS)
             }

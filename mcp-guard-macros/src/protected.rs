@@ -325,8 +325,8 @@ fn try_expand(input: Stage2) -> syn::Result<TokenStream> {
     let reference = quote!(Self::#name);
     f.attrs[index] = rewrite_rmcp_attr(&f.attrs[index], &reference)?;
     let guard: Type = match kind {
-        Kind::Tool => syn::parse_quote!(::mcp_guard::__private::ToolGuard),
-        Kind::Prompt => syn::parse_quote!(::mcp_guard::__private::PromptGuard),
+        Kind::Tool => syn::parse_quote!(::mcp_guard::__private::ToolCheck),
+        Kind::Prompt => syn::parse_quote!(::mcp_guard::__private::PromptCheck),
     };
     let position = usize::from(f.sig.receiver().is_some());
     f.sig.inputs.insert(position, syn::parse_quote!(_: #guard));

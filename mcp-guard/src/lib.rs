@@ -213,7 +213,7 @@ pub use mcp_guard_macros::public;
 /// - above `#[tool_handler]` on the `impl ServerHandler` block: adds a `tools/list` filtered
 ///   per caller (hidden tools appear only to callers who may use them; `cacheScope:
 ///   "private"` for 2026-07-28 peers when lists depend on the caller) and implements
-///   [`GuardedServer`], through which [`GuardBuilder::server`] builds the policy from the
+///   [`DeclaredOperations`], through which [`GuardBuilder::server`] builds the policy from the
 ///   table. The server *type* is enough: `.server::<Demo>()`.
 ///
 /// One guarded tool router (and one guarded prompt router) per server type.
@@ -269,7 +269,9 @@ pub use policy::{Decision, Policy, Requirement};
 pub use principal::Principal;
 pub use principal::TokenKind;
 pub use scope::{Scope, ScopeHierarchy, ScopeSet};
-pub use server::{GuardedServer, ProtectedResource, ResourceDescriptor, manifest, policy_builder};
+pub use server::{
+    DeclaredOperations, ProtectedResource, ResourceDescriptor, manifest, policy_builder,
+};
 
 /// The README's examples, compiled as doctests (with the `dev` feature, as in the workspace).
 #[doc = include_str!("../../README.md")]

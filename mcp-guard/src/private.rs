@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::policy::{ArgCheck, ArgumentsError, Visibility, deserialize_arguments};
 pub use crate::principal::TokenKind;
-pub use crate::rmcp::{PromptGuard, ToolGuard, list_tools};
+pub use crate::rmcp::{PromptCheck, ToolCheck, list_tools};
 pub use crate::server::{
     Declaration, DeclaredPrompts, DeclaredTools, RequirementSpec, TestSpec, WhenSpec, declared,
     spec_meta,

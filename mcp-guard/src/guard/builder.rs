@@ -15,7 +15,7 @@ use crate::introspection::{Introspection, Introspector};
 use crate::jwt::{self, Audiences};
 use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
 use crate::policy::{Policy, PolicyBuilder, Requirement};
-use crate::server::{GuardedServer, ProtectedResource, ResourceDescriptor};
+use crate::server::{DeclaredOperations, ProtectedResource, ResourceDescriptor};
 use crate::token_cache::TokenCache;
 
 /// The body cap when none is configured: rmcp's own limit.
@@ -58,7 +58,7 @@ impl GuardBuilder {
     /// from its `#[derive(ProtectedResource)]`. Anything also set on this builder (before or
     /// after) wins; the authorization servers named by the derive are trusted by discovery
     /// when no issuer is configured. Only the type is needed: `.server::<MyServer>()`.
-    pub fn server<S: ProtectedResource + GuardedServer>(mut self) -> Self {
+    pub fn server<S: ProtectedResource + DeclaredOperations>(mut self) -> Self {
         self.server_policy = Some(crate::server::policy_builder::<S>());
         self.descriptor = Some(S::DESCRIPTOR);
         self

@@ -25,7 +25,7 @@ use crate::edge::layer::GuardLayer;
 use crate::edge::session::SessionBindings;
 use crate::introspection::Introspector;
 use crate::jwks::KeySource;
-use crate::jwt::{self, TokenError};
+use crate::jwt::{self, TokenError, UnverifiedJwt, VerifiedJwt};
 use crate::metadata::ResourceMetadata;
 use crate::policy::Policy;
 use crate::principal::Principal;
@@ -237,31 +237,33 @@ impl Guard {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Verifies a JWT against its issuer's keys (no cache).
+    /// Verifies a JWT against its issuer's keys (no cache). The token is read once; routing,
+    /// the cold-path precheck and both verification attempts share that reading.
     async fn verify_jwt(&self, token: &str) -> Result<Verified, AuthError> {
         self.0
             .verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (index, entry) = self.issuer_for(token)?;
+        let mut jwt = UnverifiedJwt::parse(token)?;
+        let (index, entry) = self.issuer_for(&mut jwt)?;
         let keys = match entry.keys.loaded() {
             Some(keys) => keys,
             None => {
                 // Cold path: refuse what can never verify before going to fetch keys for it.
-                jwt::precheck(token, &entry.rules)?;
+                jwt.check_header(&entry.rules)?;
                 entry.keys.ready().await?
             }
         };
-        let now = unix_now();
-        let verified = match jwt::verify(token, &keys, &entry.rules, now) {
+        let signed_by = match jwt.check_signature(&keys, &entry.rules) {
             Err(TokenError::UnknownKey) => {
                 let fresh = entry.keys.refresh_for_unknown_kid(&keys).await;
                 if fresh.generation() == keys.generation() {
                     return Err(TokenError::UnknownKey.into());
                 }
-                jwt::verify(token, &fresh, &entry.rules, now)?
+                jwt.check_signature(&fresh, &entry.rules)?
             }
             other => other?,
         };
+        let verified = VerifiedJwt::from_checked(jwt, signed_by, &entry.rules, unix_now())?;
         let exp = jwt::numeric_date(&verified.claims, "exp")?.unwrap_or(0);
         let kid = verified.kid.as_deref().map(Arc::from);
         let fingerprint = verified.fingerprint;
@@ -279,15 +281,17 @@ impl Guard {
         })
     }
 
-    fn issuer_for(&self, token: &str) -> Result<(usize, &IssuerEntry), TokenError> {
+    /// The issuer whose keys verify this token: the only one, or the one its unverified `iss`
+    /// routes to.
+    fn issuer_for(&self, jwt: &mut UnverifiedJwt<'_>) -> Result<(usize, &IssuerEntry), TokenError> {
         match self.0.issuers.as_slice() {
             [] => Err(TokenError::WrongIssuer),
             [only] => Ok((0, only)),
             many => {
-                let iss = jwt::unverified_issuer(token)?;
+                let iss = jwt.issuer()?;
                 many.iter()
                     .enumerate()
-                    .find(|(_, e)| jwt::issuer_routes(&e.rules, &iss))
+                    .find(|(_, e)| jwt::issuer_routes(&e.rules, iss))
                     .ok_or(TokenError::WrongIssuer)
             }
         }

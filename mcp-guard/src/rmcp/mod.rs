@@ -136,9 +136,9 @@ fn into_result(
 /// are parsed. Not meant to be named by users.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
-pub struct ToolGuard;
+pub struct ToolCheck;
 
-impl<S> FromContextPart<ToolCallContext<'_, S>> for ToolGuard {
+impl<S> FromContextPart<ToolCallContext<'_, S>> for ToolCheck {
     fn from_context_part(ctx: &mut ToolCallContext<'_, S>) -> Result<Self, ErrorData> {
         let target = Target::Tool(&ctx.name);
         let caller = principal(&ctx.request_context);
@@ -146,16 +146,16 @@ impl<S> FromContextPart<ToolCallContext<'_, S>> for ToolGuard {
             Some(policy) => policy.decide(caller, target, ctx.arguments.as_ref()),
             None => Decision::Unauthenticated,
         };
-        into_result(decision, caller, target).map(|()| ToolGuard)
+        into_result(decision, caller, target).map(|()| ToolCheck)
     }
 }
 
 /// The in-process guard `#[protected]` adds as a prompt's first parameter.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy)]
-pub struct PromptGuard;
+pub struct PromptCheck;
 
-impl<S> FromContextPart<PromptContext<'_, S>> for PromptGuard {
+impl<S> FromContextPart<PromptContext<'_, S>> for PromptCheck {
     fn from_context_part(ctx: &mut PromptContext<'_, S>) -> Result<Self, ErrorData> {
         let target = Target::Prompt(&ctx.name);
         let caller = principal(&ctx.context);
@@ -163,7 +163,7 @@ impl<S> FromContextPart<PromptContext<'_, S>> for PromptGuard {
             Some(policy) => policy.decide(caller, target, ctx.arguments.as_ref()),
             None => Decision::Unauthenticated,
         };
-        into_result(decision, caller, target).map(|()| PromptGuard)
+        into_result(decision, caller, target).map(|()| PromptCheck)
     }
 }
 

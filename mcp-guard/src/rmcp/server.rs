@@ -42,7 +42,7 @@ pub trait ProtectedResource {
 /// A server whose `#[tool_handler]` impl carries `#[guarded]`: its operations and their
 /// declarations, collected at compile time from the `#[guarded]` `#[tool_router]` (and
 /// `#[prompt_router]`) impls. Everything here is known from the type alone.
-pub trait GuardedServer {
+pub trait DeclaredOperations {
     /// Every tool, with its `#[protected]` or `#[public]` requirement (`None`: undeclared, so
     /// the policy's default applies).
     fn declared_tools() -> Vec<(rmcp::model::Tool, Option<Requirement>)>;
@@ -56,7 +56,7 @@ pub trait GuardedServer {
 /// The policy of a server: its catalogue (hierarchy, baseline), the requirements its
 /// `#[protected]` and `#[public]` operations declare, and the default for the others (the
 /// baseline scopes).
-pub fn policy_builder<S: ProtectedResource + GuardedServer>() -> PolicyBuilder {
+pub fn policy_builder<S: ProtectedResource + DeclaredOperations>() -> PolicyBuilder {
     let d = S::DESCRIPTOR;
     let visibility = if d.hide_unauthorized {
         Visibility::Hidden
@@ -77,7 +77,7 @@ pub fn policy_builder<S: ProtectedResource + GuardedServer>() -> PolicyBuilder {
 /// The whole server's authorization manifest as JSON: the scope catalogue (with docs,
 /// implications and baseline marks) and each tool's and prompt's requirement. For review,
 /// and for configuring the identity provider's scopes.
-pub fn manifest<S: ProtectedResource + GuardedServer>() -> Value {
+pub fn manifest<S: ProtectedResource + DeclaredOperations>() -> Value {
     let d = S::DESCRIPTOR;
     let scopes: Vec<Value> = d
         .catalogue
@@ -142,7 +142,7 @@ pub trait DeclaredPrompts {
     const PROMPTS: &'static [Declaration<rmcp::model::Prompt>];
 }
 
-/// What [`crate::GuardedServer`] returns for a table: each operation's description and
+/// What [`crate::DeclaredOperations`] returns for a table: each operation's description and
 /// requirement.
 #[doc(hidden)]
 pub fn declared<T>(table: &[Declaration<T>]) -> Vec<(T, Option<Requirement>)> {

@@ -8,3 +8,6 @@ pub mod jwks;
 pub mod jwt;
 pub mod profile;
 pub(crate) mod token_cache;
+mod token_error;
+
+pub use token_error::TokenError;

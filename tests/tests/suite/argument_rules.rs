@@ -508,7 +508,7 @@ async fn tools_that_declare_nothing_are_guarded_in_process_too() {
 
 #[test]
 fn the_table_lists_every_tool_with_its_declaration() {
-    let tools = <Deployments as mcp_guard::GuardedServer>::declared_tools();
+    let tools = <Deployments as mcp_guard::DeclaredOperations>::declared_tools();
     let names: Vec<&str> = tools.iter().map(|(t, _)| t.name.as_ref()).collect();
     assert_eq!(
         names,

@@ -43,7 +43,7 @@ impl Server {
 impl ServerHandler for Server {}
 
 fn main() {
-    let tools = <Server as mcp_guard::GuardedServer>::declared_tools();
+    let tools = <Server as mcp_guard::DeclaredOperations>::declared_tools();
     for name in ["list", "about"] {
         let (tool, _) = tools
             .iter()

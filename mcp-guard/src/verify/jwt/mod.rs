@@ -1,0 +1,146 @@
+//! JWT access-token verification against a key snapshot (RFC 9068, RFC 8725). Pure: no I/O.
+//!
+//! The rules, in the order they are applied:
+//!
+//! 1. the token is a compact JWS (three non-empty base64url parts); JWE and anything else are
+//!    refused;
+//! 2. the header parses; `alg: none` (any case) and unknown algorithms are refused; a `crit`
+//!    header is refused (no extension is understood); `jku`, `x5u` and `jwk` are never used;
+//! 3. the key is chosen by `kid` from the snapshot (a token without `kid` is accepted only
+//!    when the snapshot holds exactly one key); the header `alg` must equal the one algorithm
+//!    of that key, which comes from the key itself, never from the token, so a public key can
+//!    never be used as an HMAC secret;
+//! 4. the signature verifies;
+//! 5. `typ` matches the [`TypPolicy`];
+//! 6. `iss` equals the configured issuer exactly; `aud` (string or array) contains one of
+//!    the accepted audiences, compared with scheme and host case-insensitive;
+//! 7. `exp` is present and not past, `nbf` not in the future, `iat` not in the future, each
+//!    with the configured leeway.
+
+//!
+//! The token is read once ([`UnverifiedJwt`](unverified::UnverifiedJwt)): routing to an
+//! issuer, the prechecks that need no key and the verification all use that reading.
+
+mod claims;
+mod keys;
+mod rules;
+mod unverified;
+
+use serde_json::{Map, Value};
+
+pub(crate) use claims::{issuer_routes, numeric_date};
+pub(crate) use keys::ensure_crypto_provider;
+pub use keys::{KeyError, KeySet, SUPPORTED_ALGORITHMS, SkippedKey, VerifyingKey};
+pub use rules::{AudienceClaim, Audiences, JwtRules, TypPolicy, canonical_audience};
+pub(crate) use unverified::{UnverifiedJwt, looks_like_jwt};
+
+pub use crate::verify::TokenError;
+
+/// A token that passed every check: its header `kid` and its claims.
+#[derive(Debug, Clone)]
+pub struct VerifiedJwt {
+    /// The `kid` of the key that verified it.
+    pub kid: Option<String>,
+    /// The material of the key that verified it.
+    pub(crate) fingerprint: u64,
+    /// The claims, as sent.
+    pub claims: Map<String, Value>,
+}
+
+/// Verifies one token against a key snapshot and the rules; `now` is seconds since the Unix
+/// epoch.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    rules: &JwtRules,
+    now: u64,
+) -> Result<VerifiedJwt, TokenError> {
+    let jwt = UnverifiedJwt::parse(token)?;
+    let fingerprint = jwt.check_signature(keys, rules)?;
+    VerifiedJwt::from_checked(jwt, fingerprint, rules, now)
+}
+
+impl VerifiedJwt {
+    /// The claims of a token whose signature `check_signature` accepted, checked.
+    pub(crate) fn from_checked(
+        jwt: UnverifiedJwt<'_>,
+        fingerprint: u64,
+        rules: &JwtRules,
+        now: u64,
+    ) -> Result<Self, TokenError> {
+        let kid = jwt.kid().map(str::to_owned);
+        let claims: Map<String, Value> = jwt.into_claims()?;
+        claims::check_claims(&claims, rules, now)?;
+        Ok(Self {
+            kid,
+            fingerprint,
+            claims,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::Map;
+
+    use super::claims::check_times;
+    use super::*;
+
+    #[test]
+    fn audience_canonical_form() {
+        let a = Audiences::new(["https://mcp.example.com/mcp"]);
+        assert!(a.accepts("https://mcp.example.com/mcp"));
+        assert!(a.accepts("HTTPS://MCP.EXAMPLE.COM/mcp"));
+        assert!(!a.accepts("https://mcp.example.com/MCP"));
+        assert!(!a.accepts("https://mcp.example.com/mcp/"));
+        assert!(!a.accepts("https://other.example/mcp"));
+        let root = Audiences::new(["https://mcp.example.com"]);
+        assert!(root.accepts("https://mcp.example.com/"));
+        let id = Audiences::new(["6f2a0e3c-client"]);
+        assert!(id.accepts("6f2a0e3c-client"));
+        assert!(!id.accepts("6F2A0E3C-CLIENT"));
+    }
+
+    #[test]
+    fn typ_policy() {
+        let strict = TypPolicy::access_token();
+        assert!(strict.accepts(Some("at+jwt")));
+        assert!(strict.accepts(Some("application/AT+JWT")));
+        assert!(!strict.accepts(Some("JWT")));
+        assert!(!strict.accepts(None));
+        let lenient = TypPolicy::lenient();
+        assert!(lenient.accepts(Some("JWT")));
+        assert!(lenient.accepts(None));
+        assert!(!lenient.accepts(Some("id_token+jwt")));
+    }
+
+    #[test]
+    fn times() {
+        let rules_leeway = Duration::from_secs(60);
+        let mut c = Map::new();
+        assert_eq!(
+            check_times(&c, rules_leeway, 1000),
+            Err(TokenError::MissingClaim("exp"))
+        );
+        c.insert("exp".into(), 970.into());
+        assert!(check_times(&c, rules_leeway, 1000).is_ok());
+        c.insert("exp".into(), 940.into());
+        assert_eq!(
+            check_times(&c, rules_leeway, 1000),
+            Err(TokenError::Expired)
+        );
+        c.insert("exp".into(), 2000.into());
+        c.insert("nbf".into(), 1061.into());
+        assert_eq!(
+            check_times(&c, rules_leeway, 1000),
+            Err(TokenError::NotYetValid)
+        );
+        c.insert("nbf".into(), "soon".into());
+        assert_eq!(
+            check_times(&c, rules_leeway, 1000),
+            Err(TokenError::InvalidClaim("nbf"))
+        );
+    }
+}

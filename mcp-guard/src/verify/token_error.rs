@@ -1,0 +1,55 @@
+//! Why a token was refused, whichever verifier refused it (JWT checks or introspection).
+
+/// Why a token was refused. Every variant leads to 401 `invalid_token`; none holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a compact JWS, bad base64url or bad JSON.
+    #[error("the token is not a well-formed signed JWT")]
+    Malformed,
+    /// `alg` is `none`, HMAC, unknown, or not on the allow-list.
+    #[error("the token's signing algorithm is not accepted")]
+    AlgorithmNotAllowed,
+    /// No key in the current key set has the token's `kid`.
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    /// The header `alg` differs from the algorithm of the key the `kid` names.
+    #[error("the token's algorithm does not match its key")]
+    AlgorithmMismatch,
+    /// The signature does not verify.
+    #[error("the token's signature is invalid")]
+    BadSignature,
+    /// The header has a `crit` parameter.
+    #[error("the token uses critical header extensions that are not supported")]
+    CriticalHeader,
+    /// `typ` is not accepted.
+    #[error("the token type is not an accepted access token type")]
+    WrongType,
+    /// `iss` differs from the configured issuer.
+    #[error("the token was issued by an unexpected issuer")]
+    WrongIssuer,
+    /// `aud` does not name this resource.
+    #[error("the token was not issued for this resource")]
+    WrongAudience,
+    /// `exp` is past.
+    #[error("the token has expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// `iat` is in the future.
+    #[error("the token was issued in the future")]
+    IssuedInFuture,
+    /// Introspection says the token is not active (revoked, expired, unknown).
+    #[error("the token is not active")]
+    Inactive,
+    /// A required claim is absent.
+    #[error("the token lacks the `{0}` claim")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type.
+    #[error("the token's `{0}` claim is malformed")]
+    InvalidClaim(&'static str),
+    /// The client the token was issued to is not one this server accepts.
+    #[error("the token was issued to a client this server does not accept")]
+    UnknownClient,
+}
