@@ -19,7 +19,7 @@
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
 use http::{HeaderMap, HeaderValue, Uri};
 use libfuzzer_sys::fuzz_target;
-use mcp_guard::bearer::{self, BearerError};
+use mcp_guard::__internals::bearer::{self, BearerError};
 
 fn check_credentials(value: &[u8]) {
     let result = bearer::parse_credentials(value);

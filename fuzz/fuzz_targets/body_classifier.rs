@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcp_guard::classify::{self, Operation};
+use mcp_guard::__internals::classify::{self, Operation};
 use mcp_guard::policy::Target;
 use serde_json::Value;
 

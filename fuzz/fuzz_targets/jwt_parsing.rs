@@ -14,7 +14,7 @@
 //! Invariants: `verify` never panics and never returns `Ok` (the fuzzer cannot produce an
 //! RSA signature; the signed seeds in the corpus all fail a claim check). In the structured
 //! mode the error is also predicted exactly from the header alone, following the order of the
-//! rules in `mcp_guard::jwt` (alg, crit, kid, alg/key match, signature).
+//! rules of the JWT verifier (`mcp_guard::__internals::verify`) (alg, crit, kid, alg/key match, signature).
 #![no_main]
 
 use std::sync::LazyLock;
@@ -24,7 +24,9 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::arbitrary::{self, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use mcp_guard::jwt::{self, Audiences, TokenError, JwtRules, KeySet, VerifyingKey};
+use mcp_guard::TokenError;
+use mcp_guard::__internals::{self as jwt, Audiences, JwtRules};
+use mcp_guard::jwks::{KeySet, VerifyingKey};
 use serde_json::{Map, Value, json};
 
 const NOW: u64 = 2_000_000_000;

@@ -1,4 +1,4 @@
-//! `ScopeSet::parse`, `scope::validate_scope_token` and `jwks::cache_control_max_age` on
+//! `ScopeSet::parse`, `scope::validate_scope_token` and `cache_control_max_age` on
 //! arbitrary strings (the input as lossy UTF-8).
 //!
 //! Invariants:
@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => assert!(!all_valid, "parse refused {input:?}"),
     }
 
-    if let Some(age) = mcp_guard::jwks::cache_control_max_age(input)
+    if let Some(age) = mcp_guard::__internals::cache_control_max_age(input)
         && !age.is_zero()
     {
         assert!(

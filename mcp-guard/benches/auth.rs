@@ -13,8 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mcp_guard::__internals::{Audiences, JwtRules};
 use mcp_guard::challenge::{Challenge, ErrorCode};
-use mcp_guard::jwt::{Audiences, JwtRules, KeySet, VerifyingKey};
+use mcp_guard::jwks::{KeySet, VerifyingKey};
 use mcp_guard::policy::Target;
 use mcp_guard::{Guard, Issuer, Policy, Principal, Requirement, ScopeSet};
 use serde_json::{Map, Value, json};
@@ -91,7 +92,7 @@ fn verification(c: &mut Criterion) {
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.validate_nbf = true;
         let t = now();
-        assert!(mcp_guard::jwt::verify(&token, &keys, &rules, t).is_ok());
+        assert!(mcp_guard::__internals::verify(&token, &keys, &rules, t).is_ok());
         assert!(jsonwebtoken::decode::<Map<String, Value>>(&token, &decoding, &validation).is_ok());
 
         let mut group = c.benchmark_group(format!("verify/{}", case.name));
@@ -105,8 +106,8 @@ fn verification(c: &mut Criterion) {
                 .unwrap()
             })
         });
-        group.bench_function("mcp_guard::jwt::verify", |b| {
-            b.iter(|| mcp_guard::jwt::verify(black_box(&token), &keys, &rules, t).unwrap())
+        group.bench_function("mcp_guard::__internals::verify", |b| {
+            b.iter(|| mcp_guard::__internals::verify(black_box(&token), &keys, &rules, t).unwrap())
         });
         group.finish();
     }
@@ -154,7 +155,7 @@ fn request_path(c: &mut Criterion) {
     let uri: http::Uri = "/mcp".parse().unwrap();
     c.bench_function("bearer::extract", |b| {
         b.iter(|| {
-            mcp_guard::bearer::extract(black_box(&headers), &uri)
+            mcp_guard::__internals::bearer::extract(black_box(&headers), &uri)
                 .unwrap()
                 .len()
         })
@@ -194,7 +195,7 @@ fn request_path(c: &mut Criterion) {
 
     let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/notes/a.txt","content":"hello"}}}"#;
     c.bench_function("classify body (tools/call)", |b| {
-        b.iter(|| mcp_guard::classify::classify_body(black_box(body)).unwrap())
+        b.iter(|| mcp_guard::__internals::classify::classify_body(black_box(body)).unwrap())
     });
 }
 

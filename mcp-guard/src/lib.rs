@@ -66,11 +66,13 @@ mod guard;
 pub mod rmcp;
 mod verify;
 
-pub use decide::{path, policy, principal, scope};
-pub use edge::{audit, bearer, challenge, classify, layer, metadata, refusal};
+pub(crate) use decide::principal;
+pub use decide::{path, policy, scope};
+pub use edge::{audit, challenge, metadata};
+pub(crate) use edge::{bearer, classify, layer, refusal};
 pub(crate) use rmcp::server;
-pub(crate) use verify::token_cache;
-pub use verify::{introspection, jwks, jwt, profile};
+pub use verify::{introspection, jwks, profile};
+pub(crate) use verify::{jwt, token_cache};
 
 #[cfg(test)]
 mod house_tests;
@@ -79,9 +81,11 @@ mod house_tests;
 #[path = "private.rs"]
 pub mod __private;
 
+#[doc(hidden)]
+pub mod __internals;
+
 pub use guard::{AuthError, ConfigError, Guard, GuardBuilder, Issuer};
-pub use jwt::TypPolicy;
-pub use layer::GuardLayer;
+pub use layer::{GuardLayer, GuardService};
 /// Declares the server's scope catalogue, once: each scope's constant name, string, doc text,
 /// the scopes it implies, and `#[baseline]` for the scopes asked for in 401 challenges.
 ///
@@ -113,6 +117,8 @@ pub use layer::GuardLayer;
 /// assert_eq!(Scopes::ENTRIES[2].implies, ["files:read", "files:write"]);
 /// ```
 pub use mcp_guard_macros::scopes;
+pub use verify::TokenError;
+pub use verify::jwt::TypPolicy;
 
 /// Protects an rmcp tool or prompt. Written **above** `#[tool]` / `#[prompt]`.
 ///

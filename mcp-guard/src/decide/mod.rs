@@ -4,5 +4,5 @@
 
 pub mod path;
 pub mod policy;
-pub mod principal;
+pub(crate) mod principal;
 pub mod scope;

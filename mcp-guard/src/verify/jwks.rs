@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use crate::verify::jwt::{KeyError, KeySet, SUPPORTED_ALGORITHMS, SkippedKey, VerifyingKey};
+
 use arc_swap::ArcSwap;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
-use crate::jwt::{KeySet, SUPPORTED_ALGORITHMS, ensure_crypto_provider};
+use crate::jwt::ensure_crypto_provider;
 
 /// Why keys could not be fetched. Never holds a token; URLs are the configured ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -517,7 +519,7 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 
 /// The metadata locations for an issuer, in the order they are tried: RFC 8414
 /// path-inserted, OIDC path-inserted, OIDC path-appended.
-pub fn discovery_urls(issuer: &str) -> Result<Vec<Url>, KeySourceError> {
+pub(crate) fn discovery_urls(issuer: &str) -> Result<Vec<Url>, KeySourceError> {
     let url = parse_url(issuer)?;
     let origin = url.origin().ascii_serialization();
     let path = url.path().trim_end_matches('/');

@@ -5,7 +5,7 @@
 
 pub mod introspection;
 pub mod jwks;
-pub mod jwt;
+pub(crate) mod jwt;
 pub mod profile;
 pub(crate) mod token_cache;
 mod token_error;

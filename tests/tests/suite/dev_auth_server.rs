@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
+use mcp_guard::TokenError;
 use mcp_guard::dev::{DevAuthServer, DevAuthServerBuilder, RunningDevAuthServer};
-use mcp_guard::jwt::TokenError;
 use mcp_guard::{AuthError, Guard, Issuer};
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};

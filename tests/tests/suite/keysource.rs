@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use mcp_guard::jwks::{KeySourceConfig, KeySourceError, cache_control_max_age};
-use mcp_guard::jwt::TokenError;
+use mcp_guard::__internals::cache_control_max_age;
+use mcp_guard::TokenError;
+use mcp_guard::jwks::{KeySourceConfig, KeySourceError};
 use mcp_guard::{AuthError, ConfigError, Guard, Issuer};
 use mcp_guard_examples::files;
 use mcp_guard_examples::server::ServerOptions;

@@ -7,7 +7,7 @@
 //! tenants, other app clients, untyped tokens) are refused where accepting them would be
 //! unsafe.
 
-use mcp_guard::jwt::TokenError;
+use mcp_guard::TokenError;
 use mcp_guard::profile::Profile;
 use mcp_guard::{AuthError, Guard, Issuer, Principal, TokenKind};
 use mcp_guard_examples::server::ServerOptions;

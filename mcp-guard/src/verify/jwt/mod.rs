@@ -31,10 +31,10 @@ use serde_json::{Map, Value};
 pub(crate) use claims::{issuer_routes, numeric_date};
 pub(crate) use keys::ensure_crypto_provider;
 pub use keys::{KeyError, KeySet, SUPPORTED_ALGORITHMS, SkippedKey, VerifyingKey};
-pub use rules::{AudienceClaim, Audiences, JwtRules, TypPolicy, canonical_audience};
+pub use rules::{AudienceClaim, Audiences, JwtRules, TypPolicy};
 pub(crate) use unverified::{UnverifiedJwt, looks_like_jwt};
 
-pub use crate::verify::TokenError;
+pub(crate) use crate::verify::TokenError;
 
 /// A token that passed every check: its header `kid` and its claims.
 #[derive(Debug, Clone)]

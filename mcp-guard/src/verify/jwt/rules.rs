@@ -124,7 +124,7 @@ impl Audiences {
 /// path is compared exactly, so `…/mcp/` is a different resource from `…/mcp`. Values that are
 /// not URLs (client ids, `api://` App ID URIs keep their scheme rule) are compared as written,
 /// apart from the same scheme/authority folding when they have a `scheme://` prefix.
-pub fn canonical_audience(aud: &str) -> Cow<'_, str> {
+pub(crate) fn canonical_audience(aud: &str) -> Cow<'_, str> {
     let Some(sep) = aud.find("://") else {
         return Cow::Borrowed(aud);
     };
