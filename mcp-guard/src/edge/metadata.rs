@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// The RFC 9728 well-known suffix.
-pub const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
+pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
 /// The protected resource metadata document (RFC 9728 §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ impl std::fmt::Debug for MetadataSigningKey {
 ///     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
 /// );
 /// ```
-pub fn metadata_url(resource: &Url) -> String {
+pub(crate) fn metadata_url(resource: &Url) -> String {
     format!(
         "{}{}",
         resource.origin().ascii_serialization(),
@@ -121,7 +121,7 @@ pub fn metadata_url(resource: &Url) -> String {
 }
 
 /// The path part of [`metadata_url`].
-pub fn metadata_path(resource: &Url) -> String {
+pub(crate) fn metadata_path(resource: &Url) -> String {
     let path = resource.path().trim_end_matches('/');
     format!("{WELL_KNOWN}{path}")
 }
@@ -129,7 +129,7 @@ pub fn metadata_path(resource: &Url) -> String {
 /// Canonicalizes a resource URL: absolute http(s), no fragment, no query, scheme and host
 /// lower-cased (the URL parser does that), no trailing slash. Plain http is accepted only for
 /// loopback hosts.
-pub fn canonical_resource(resource: &str) -> Result<Url, String> {
+pub(crate) fn canonical_resource(resource: &str) -> Result<Url, String> {
     let mut url =
         Url::parse(resource).map_err(|e| format!("`{resource}` is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
@@ -161,7 +161,7 @@ pub fn canonical_resource(resource: &str) -> Result<Url, String> {
 }
 
 /// The resource URL as written in metadata and compared as audience: no trailing slash.
-pub fn resource_string(url: &Url) -> String {
+pub(crate) fn resource_string(url: &Url) -> String {
     let s = url.as_str();
     s.strip_suffix('/').unwrap_or(s).to_owned()
 }

@@ -18,7 +18,7 @@ use crate::policy::{Decision, Policy, Target, Visibility};
 use crate::principal::Principal;
 use crate::server::DeclaredTools;
 
-pub use crate::server::{SECURITY_SCHEMES_META_KEY, requirement_meta};
+use crate::server::SECURITY_SCHEMES_META_KEY;
 
 pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
 
@@ -185,7 +185,8 @@ fn advertise(policy: &Policy, schemes: &mut [Value]) {
 /// caller.
 ///
 /// Without the guard layer's policy only tools whose declaration does not hide them are
-/// listed (calling them is refused all the same).
+/// listed (calling them is refused all the same). What `#[guarded]` generates calls it.
+#[doc(hidden)]
 pub fn list_tools<S: DeclaredTools>(
     tools: Vec<Tool>,
     ctx: &RequestContext<RoleServer>,

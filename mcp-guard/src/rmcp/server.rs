@@ -153,11 +153,11 @@ pub fn declared<T>(table: &[Declaration<T>]) -> Vec<(T, Option<Requirement>)> {
 }
 
 /// The `_meta` key of the advertised SEP-1488 security schemes.
-pub const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
+pub(crate) const SECURITY_SCHEMES_META_KEY: &str = "securitySchemes";
 
 /// The `_meta` of a protected operation: the advertised `securitySchemes`, merged into the
 /// user's own `_meta` if any.
-pub fn requirement_meta(requirement: &Requirement, user: Option<MetaObject>) -> MetaObject {
+pub(crate) fn requirement_meta(requirement: &Requirement, user: Option<MetaObject>) -> MetaObject {
     let mut meta = user.unwrap_or_default();
     meta.insert(
         SECURITY_SCHEMES_META_KEY.into(),
