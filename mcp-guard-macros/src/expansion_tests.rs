@@ -158,3 +158,85 @@ fn guarded_router() {
         },
     )));
 }
+
+/// `expand` on its own, from a model built by hand: every test of `when(...)`, a path-qualified
+/// rmcp attribute with arguments, and the kinds `validate` cannot reach together.
+#[test]
+fn expand_protected_model() {
+    use crate::protected::model::*;
+    let rule = |field: &str, test: Test| When {
+        field: field
+            .split('.')
+            .map(|f| quote::format_ident!("{f}"))
+            .collect(),
+        test,
+        scopes: vec!["files:write".to_owned()],
+    };
+    let equals = |text: &str, value: Value| Test::Equals {
+        text: text.to_owned(),
+        value,
+    };
+    let model = Protected {
+        method: syn::parse_quote! {
+            #[rmcp::tool(name = "write", description = "Writes.")]
+            async fn write(Parameters(args): Parameters<WriteArgs>) -> String { args.path }
+        },
+        rmcp: RmcpAttr {
+            index: 0,
+            path: syn::parse_quote!(rmcp::tool),
+            args: Some(vec![
+                RmcpArg::Other(syn::parse_quote!(name = "write")),
+                RmcpArg::Other(syn::parse_quote!(description = "Writes.")),
+            ]),
+        },
+        kind: Kind::Tool,
+        requirement: Requirement {
+            scopes: vec!["files:read".to_owned()],
+            any_of: Vec::new(),
+            roles: vec!["ops".to_owned()],
+            token: Some(TokenKind::App),
+            arguments: Some(ArgumentRules {
+                params: syn::parse_quote!(WriteArgs),
+                rules: vec![
+                    rule("opts.force", Test::Truthy),
+                    rule("path", Test::Under(syn::parse_quote!("/srv"))),
+                    rule("path", Test::StartsWith(syn::parse_quote!("tmp-"))),
+                    rule("name", equals("\"a\"", Value::Str(syn::parse_quote!("a")))),
+                    rule("dry", equals("true", Value::Bool(syn::parse_quote!(true)))),
+                    rule("count", equals("3", Value::Int(syn::parse_quote!(3)))),
+                    rule("ratio", equals("0.5", Value::Float(syn::parse_quote!(0.5)))),
+                    rule(
+                        "mode",
+                        equals(
+                            "Mode :: Overwrite",
+                            Value::Expr(syn::parse_quote!(Mode::Overwrite)),
+                        ),
+                    ),
+                ],
+            }),
+            visibility: Some(Visibility::Listed),
+        },
+    };
+    insta::assert_snapshot!(pretty(crate::protected::expand::protected(&model)));
+}
+
+/// `expand` of `#[public]` from a model: the user's `meta` is merged, not replaced.
+#[test]
+fn expand_public_model() {
+    use crate::protected::model::*;
+    let model = Public {
+        method: syn::parse_quote! {
+            #[prompt(name = "about", meta = my_meta())]
+            async fn about(&self) -> Vec<PromptMessage> { Vec::new() }
+        },
+        rmcp: RmcpAttr {
+            index: 0,
+            path: syn::parse_quote!(prompt),
+            args: Some(vec![
+                RmcpArg::Other(syn::parse_quote!(name = "about")),
+                RmcpArg::Meta(syn::parse_quote!(my_meta())),
+            ]),
+        },
+    };
+    insta::assert_snapshot!(pretty(crate::protected::expand::public(&model)));
+}

@@ -11,6 +11,8 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ImplItem, ItemImpl, Meta, Token};
 
+use crate::protected::expand::insert_guard;
+use crate::protected::model::Kind;
 use crate::protected::{last_segment_is, requirement_const, with_item};
 
 /// The `router = …` of a handler attribute, or its default.
@@ -81,28 +83,27 @@ fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     let mut undeclared: Vec<TokenStream> = Vec::new();
     for item in &mut imp.items {
         let ImplItem::Fn(f) = item else { continue };
-        let (suffix, guard, list) = if has_attr(&f.attrs, "tool") {
-            ("tool_attr", quote!(#p::ToolCheck), &mut tools)
+        let (suffix, kind, list) = if has_attr(&f.attrs, "tool") {
+            ("tool_attr", Kind::Tool, &mut tools)
         } else if has_attr(&f.attrs, "prompt") {
-            ("prompt_attr", quote!(#p::PromptCheck), &mut prompts)
+            ("prompt_attr", Kind::Prompt, &mut prompts)
         } else {
             continue;
         };
-        let ident = &f.sig.ident;
+        let ident = f.sig.ident.clone();
         let attr_fn = quote::format_ident!("{}_{}", ident, suffix);
         let requirement = if has_attr(&f.attrs, "protected") {
-            let name = requirement_const(ident);
+            let name = requirement_const(&ident);
             quote!(::core::option::Option::Some(&Self::#name))
         } else if has_attr(&f.attrs, "public") {
             quote!(::core::option::Option::Some(&#p::RequirementSpec::PUBLIC))
         } else {
             // Undeclared: the policy's default (the baseline) applies, checked in-process too.
-            let position = usize::from(f.sig.receiver().is_some());
-            f.sig.inputs.insert(position, syn::parse_quote!(_: #guard));
+            insert_guard(f, kind);
             // Claims the declaration's name: a `#[protected]` this attribute did not
             // recognise (imported under another name) collides with it instead of being
             // silently read as undeclared.
-            let name = requirement_const(ident);
+            let name = requirement_const(&ident);
             undeclared.push(quote! {
                 #[doc(hidden)]
                 #[allow(non_upper_case_globals, dead_code)]
@@ -174,7 +175,7 @@ fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     let (impl_generics, _, where_clause) = imp.generics.split_for_impl();
     let prompts_fn = prompts.then(|| {
         quote! {
-            fn declared_prompts() -> ::std::vec::Vec<(#rmcp::model::Prompt, ::core::option::Option<::mcp_guard::Requirement>)> {
+            fn declared_prompts() -> ::std::vec::Vec<(#rmcp::model::Prompt, ::core::option::Option<#p::Requirement>)> {
                 #p::declared(<Self as #p::DeclaredPrompts>::PROMPTS)
             }
         }
@@ -182,8 +183,8 @@ fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
     Ok(quote! {
         #imp
 
-        impl #impl_generics ::mcp_guard::DeclaredOperations for #self_ty #where_clause {
-            fn declared_tools() -> ::std::vec::Vec<(#rmcp::model::Tool, ::core::option::Option<::mcp_guard::Requirement>)> {
+        impl #impl_generics #p::DeclaredOperations for #self_ty #where_clause {
+            fn declared_tools() -> ::std::vec::Vec<(#rmcp::model::Tool, ::core::option::Option<#p::Requirement>)> {
                 #p::declared(<Self as #p::DeclaredTools>::TOOLS)
             }
             #prompts_fn

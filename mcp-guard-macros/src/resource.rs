@@ -172,10 +172,11 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
     );
     let servers = &args.authorization_servers;
     let hidden = args.hidden;
+    let p = quote!(::mcp_guard::__private);
     Ok(quote! {
-        impl #impl_generics ::mcp_guard::ProtectedResource for #name #ty_generics #where_clause {
-            const DESCRIPTOR: ::mcp_guard::ResourceDescriptor = ::mcp_guard::ResourceDescriptor {
-                catalogue: <#scopes as ::mcp_guard::scope::ScopeCatalogue>::ENTRIES,
+        impl #impl_generics #p::ProtectedResource for #name #ty_generics #where_clause {
+            const DESCRIPTOR: #p::ResourceDescriptor = #p::ResourceDescriptor {
+                catalogue: <#scopes as #p::ScopeCatalogue>::ENTRIES,
                 resource: #resource,
                 authorization_servers: &[#(#servers),*],
                 name: #display_name,

@@ -195,7 +195,7 @@ pub(crate) fn expand(cat: &Catalogue) -> TokenStream {
         let (docs, ident, scope) = (&e.docs, &e.name, &e.scope);
         quote! {
             #(#docs)*
-            pub const #ident: ::mcp_guard::scope::Scope = ::mcp_guard::scope::Scope::new_unchecked(#scope);
+            pub const #ident: ::mcp_guard::__private::Scope = ::mcp_guard::__private::Scope::new_unchecked(#scope);
         }
     });
     let records = entries.iter().map(|e| {
@@ -204,7 +204,7 @@ pub(crate) fn expand(cat: &Catalogue) -> TokenStream {
         let implies = e.implies.iter().filter_map(|i| strings.get(&i.to_string()));
         let baseline = e.baseline;
         quote! {
-            ::mcp_guard::scope::CatalogueEntry {
+            ::mcp_guard::__private::CatalogueEntry {
                 scope: #scope,
                 doc: #doc,
                 implies: &[#(#implies),*],
@@ -224,8 +224,8 @@ pub(crate) fn expand(cat: &Catalogue) -> TokenStream {
             #(#consts)*
         }
 
-        impl ::mcp_guard::scope::ScopeCatalogue for #name {
-            const ENTRIES: &'static [::mcp_guard::scope::CatalogueEntry] = &[#(#records),*];
+        impl ::mcp_guard::__private::ScopeCatalogue for #name {
+            const ENTRIES: &'static [::mcp_guard::__private::CatalogueEntry] = &[#(#records),*];
         }
 
         #[doc(hidden)]
