@@ -84,7 +84,10 @@ pub mod __private;
 #[doc(hidden)]
 pub mod __internals;
 
-pub use guard::{AuthError, ConfigError, Guard, GuardBuilder, Issuer};
+pub use edge::require::{RequireLayer, RequireService};
+pub use guard::{
+    AuthError, CheckError, CheckFuture, ConfigError, Guard, GuardBuilder, Issuer, PrincipalCheck,
+};
 pub use layer::{GuardLayer, GuardService};
 /// Declares the server's scope catalogue, once: each scope's constant name, string, doc text,
 /// the scopes it implies, and `#[baseline]` for the scopes asked for in 401 challenges.

@@ -109,6 +109,27 @@ impl TestServer {
         })
     }
 
+    /// Starts the example server with its guard configured as the example configures it and
+    /// then by `more` (a check, an audit sink, ...).
+    pub async fn start_configured(
+        issuer: &TestIssuer,
+        more: impl FnOnce(mcp_guard::GuardBuilder) -> mcp_guard::GuardBuilder,
+    ) -> Self {
+        let listener = bind().await;
+        Self::on_listener(
+            listener,
+            &issuer.issuer,
+            |_| {},
+            |options| {
+                more(files::configure(
+                    options.guard_builder().expect("valid options"),
+                ))
+                .build()
+                .expect("valid guard")
+            },
+        )
+    }
+
     /// Serves the example server on `listener` behind the guard `guard` builds from the
     /// options (`resource` is the listener's MCP URL).
     pub fn on_listener(

@@ -1,31 +1,98 @@
-//! One `tracing` event per authorization decision, on target `mcp_guard::audit`. The token is
-//! never part of an event; its `jti` is.
+//! One event per authorization decision: a `tracing` event on target `mcp_guard::audit`, and
+//! the same decision handed to the server's [`AuditSink`], if it set one
+//! ([`GuardBuilder::audit_sink`](crate::GuardBuilder::audit_sink)). The token is never part
+//! of an event; its `jti` is.
 
 use crate::principal::Principal;
 use crate::scope::ScopeSet;
 
-/// Records an allowed request.
-pub(crate) fn allowed(principal: &Principal, method: Option<&str>, target: Option<&str>) {
-    tracing::info!(
-        target: "mcp_guard::audit",
-        decision = "allowed",
-        sub = principal.subject(),
-        client_id = principal.client_id(),
-        jti = principal.token_id(),
-        method,
-        target,
-        held = %principal.scopes(),
-    );
+/// One authorization decision of the guard layer (or of a [`crate::Guard::require`] route).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct AuditEvent<'a> {
+    /// Whether the request went on to the server.
+    pub allowed: bool,
+    /// For a refusal, its reason code, as in the `tracing` event: `missing_token`,
+    /// `invalid_request`, `invalid_token`, `keys_unavailable`, `insufficient_scope`,
+    /// `forbidden`, `concealed`, `invalid_arguments`, `origin_not_allowed`,
+    /// `session_not_bound_to_subject`, `unreadable_body`.
+    pub reason: Option<&'a str>,
+    /// For a refusal, a fixed description (never a token).
+    pub detail: Option<&'a str>,
+    /// The verified caller, when the token verified.
+    pub principal: Option<&'a Principal>,
+    /// The JSON-RPC method, when known.
+    pub method: Option<&'a str>,
+    /// The tool, prompt or resource concerned, when known.
+    pub target: Option<&'a str>,
+    /// For an `insufficient_scope` refusal, the scopes the operation requires.
+    pub required: Option<&'a ScopeSet>,
 }
 
-/// Records an allowed request without a token (servers with public operations).
-pub(crate) fn anonymous(method: Option<&str>) {
-    tracing::info!(target: "mcp_guard::audit", decision = "allowed", sub = "anonymous", method);
+/// Receives every decision, beside the `tracing` event: for an audit store, metrics, or a
+/// security pipeline. Called on the request's task: keep it quick and never block (hand the
+/// event to a channel for slow work).
+pub trait AuditSink: Send + Sync + 'static {
+    /// One decision.
+    fn record(&self, event: &AuditEvent<'_>);
+}
+
+impl<F> AuditSink for F
+where
+    F: Fn(&AuditEvent<'_>) + Send + Sync + 'static,
+{
+    fn record(&self, event: &AuditEvent<'_>) {
+        self(event)
+    }
+}
+
+/// The server's sink, as the layer leaves it in the request for the in-process checks.
+#[derive(Clone)]
+pub(crate) struct SharedSink(pub(crate) std::sync::Arc<dyn AuditSink>);
+
+/// Records an allowed request (`principal`: `None` for an anonymous call of a public
+/// operation).
+pub(crate) fn allowed(
+    sink: Option<&dyn AuditSink>,
+    principal: Option<&Principal>,
+    method: Option<&str>,
+    target: Option<&str>,
+) {
+    match principal {
+        Some(principal) => tracing::info!(
+            target: "mcp_guard::audit",
+            decision = "allowed",
+            sub = principal.subject(),
+            client_id = principal.client_id(),
+            jti = principal.token_id(),
+            method,
+            target,
+            held = %principal.scopes(),
+        ),
+        None => tracing::info!(
+            target: "mcp_guard::audit",
+            decision = "allowed",
+            sub = "anonymous",
+            method
+        ),
+    }
+    if let Some(sink) = sink {
+        sink.record(&AuditEvent {
+            allowed: true,
+            reason: None,
+            detail: None,
+            principal,
+            method,
+            target,
+            required: None,
+        });
+    }
 }
 
 /// Records a refused request (what `Refusal::audit` writes). `detail` is a fixed
 /// description, never a token.
 pub(crate) fn refused(
+    sink: Option<&dyn AuditSink>,
     reason: &str,
     detail: &str,
     principal: Option<&Principal>,
@@ -44,4 +111,15 @@ pub(crate) fn refused(
         required = required.map(tracing::field::display),
         held = principal.map(|p| tracing::field::display(p.scopes())),
     );
+    if let Some(sink) = sink {
+        sink.record(&AuditEvent {
+            allowed: false,
+            reason: Some(reason),
+            detail: Some(detail),
+            principal,
+            method: None,
+            target,
+            required,
+        });
+    }
 }

@@ -42,7 +42,7 @@ impl BearerError {
 /// let mut headers = HeaderMap::new();
 /// headers.insert("authorization", HeaderValue::from_static("bearer abc.def-_~+/=="));
 /// let uri: Uri = "/mcp".parse().unwrap();
-/// assert_eq!(mcp_guard::bearer::extract(&headers, &uri), Ok("abc.def-_~+/=="));
+/// assert_eq!(mcp_guard::__internals::bearer::extract(&headers, &uri), Ok("abc.def-_~+/=="));
 /// ```
 pub fn extract<'h>(headers: &'h HeaderMap, uri: &Uri) -> Result<&'h str, BearerError> {
     if query_has_access_token(uri) {

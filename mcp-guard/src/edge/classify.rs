@@ -99,7 +99,7 @@ struct UriParams<'a> {
 /// Classifies a JSON-RPC body (one message or a batch).
 ///
 /// ```
-/// let ops = mcp_guard::classify::classify_body(
+/// let ops = mcp_guard::__internals::classify::classify_body(
 ///     br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{}}}"#,
 /// ).unwrap();
 /// assert_eq!(ops[0].tool(), Some("write_file"));

@@ -199,19 +199,20 @@ where
             .iter()
             .any(|o| o.method.as_deref() == Some("initialize"));
     let closes_session = parts.method == Method::DELETE;
-    match &principal {
-        Some(p) => {
-            let first = operations.first();
-            audit::allowed(
-                p,
-                first.and_then(|o| o.method.as_deref()),
-                first.and_then(|o| o.target.as_deref()),
-            );
-            parts.extensions.insert(p.clone());
-        }
-        None => audit::anonymous(operations.first().and_then(|o| o.method.as_deref())),
+    let first = operations.first();
+    audit::allowed(
+        guard.audit_sink(),
+        principal.as_ref(),
+        first.and_then(|o| o.method.as_deref()),
+        first.and_then(|o| o.target.as_deref()),
+    );
+    if let Some(p) = &principal {
+        parts.extensions.insert(p.clone());
     }
     parts.extensions.insert(guard.shared_policy().clone());
+    if let Some(sink) = guard.shared_audit_sink() {
+        parts.extensions.insert(audit::SharedSink(sink.clone()));
+    }
 
     let Ok(resp) = inner.call(Request::from_parts(parts, body)).await;
     if opens_session
@@ -242,9 +243,9 @@ fn is_form(headers: &http::HeaderMap) -> bool {
         })
 }
 
-/// Steps 1–3: the bearer token, verified. `Ok(None)` is an anonymous request to a server with
+/// Steps 1–3: the bearer token, verified and accepted by the server's check. `Ok(None)` is an anonymous request to a server with
 /// public operations; the policy decides it later.
-async fn authenticate(
+pub(crate) async fn authenticate(
     guard: &Guard,
     parts: &http::request::Parts,
 ) -> Result<Option<Principal>, Response> {
@@ -265,28 +266,35 @@ async fn authenticate(
             None,
             None,
         )),
-        Err(e @ (AuthError::Unavailable(_) | AuthError::IntrospectionUnavailable(_))) => Err(
-            refuse(guard, Refusal::IssuerUnavailable(e.to_string()), None, None),
-        ),
+        Err(
+            e @ (AuthError::Unavailable(_)
+            | AuthError::IntrospectionUnavailable(_)
+            | AuthError::CheckUnavailable(_)),
+        ) => Err(refuse(
+            guard,
+            Refusal::IssuerUnavailable(e.to_string()),
+            None,
+            None,
+        )),
     }
 }
 
 /// The request a refusal answers, when it concerns one message.
-struct Refused<'a> {
+pub(crate) struct Refused<'a> {
     id: Option<&'a serde_json::value::RawValue>,
     target: Option<Target<'a>>,
     modern: bool,
 }
 
 /// The one place a refusal becomes an answer: its audit event, then its HTTP rendering.
-fn refuse(
+pub(crate) fn refuse(
     guard: &Guard,
     refusal: Refusal,
     principal: Option<&Principal>,
     request: Option<&Refused<'_>>,
 ) -> Response {
     let target = request.and_then(|r| r.target);
-    refusal.audit(principal, target.map(|t| t.name()));
+    refusal.audit(guard.audit_sink(), principal, target.map(|t| t.name()));
     let advertise = |s: &ScopeSet| guard.advertise(s);
     refusal.to_response(&HttpContext {
         metadata_url: guard.metadata_url(),

@@ -103,15 +103,8 @@ impl std::fmt::Debug for MetadataSigningKey {
 }
 
 /// The path-suffixed metadata URL of a resource (RFC 9728 §3): the well-known suffix
-/// inserted between the host and the path.
-///
-/// ```
-/// let url = url::Url::parse("https://mcp.example.com/mcp").unwrap();
-/// assert_eq!(
-///     mcp_guard::metadata::metadata_url(&url),
-///     "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-/// );
-/// ```
+/// inserted between the host and the path: `https://mcp.example.com/mcp` →
+/// `https://mcp.example.com/.well-known/oauth-protected-resource/mcp`.
 pub(crate) fn metadata_url(resource: &Url) -> String {
     format!(
         "{}{}",
@@ -187,4 +180,23 @@ pub(crate) fn routes<S: Clone + Send + Sync + 'static>(path: &str, body: Bytes) 
         router = router.route(WELL_KNOWN, axum::routing::get(handler));
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_well_known_suffix_goes_between_host_and_path() {
+        let url = Url::parse("https://mcp.example.com/mcp").expect("url");
+        assert_eq!(
+            metadata_url(&url),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        let root = Url::parse("https://mcp.example.com/").expect("url");
+        assert_eq!(
+            metadata_url(&root),
+            "https://mcp.example.com/.well-known/oauth-protected-resource"
+        );
+    }
 }

@@ -11,4 +11,5 @@ pub mod classify;
 pub(crate) mod layer;
 pub mod metadata;
 pub(crate) mod refusal;
+pub(crate) mod require;
 pub(crate) mod session;

@@ -162,12 +162,18 @@ impl Refusal {
     }
 
     /// Writes the audit event of this refusal.
-    pub(crate) fn audit(&self, principal: Option<&Principal>, target: Option<&str>) {
+    pub(crate) fn audit(
+        &self,
+        sink: Option<&dyn crate::audit::AuditSink>,
+        principal: Option<&Principal>,
+        target: Option<&str>,
+    ) {
         let required = match self {
             Refusal::InsufficientScope { required, .. } => Some(required),
             _ => None,
         };
-        crate::audit::refused(self.reason(), &self.detail(), principal, target, required);
+        let detail = self.detail();
+        crate::audit::refused(sink, self.reason(), &detail, principal, target, required);
     }
 
     /// The HTTP answer.

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use url::Url;
 
 use super::issuer::IssuerEntry;
-use super::{ConfigError, Guard, Inner, Issuer};
+use super::{ConfigError, Guard, Hooks, Inner, Issuer, PrincipalCheck};
+use crate::audit::AuditSink;
 use crate::edge::session::SessionBindings;
 use crate::introspection::{Introspection, Introspector};
 use crate::jwt::{self, Audiences};
@@ -50,6 +51,7 @@ pub struct GuardBuilder {
     descriptor: Option<ResourceDescriptor>,
     server_policy: Option<PolicyBuilder>,
     resources: Vec<(String, Requirement)>,
+    hooks: Hooks,
 }
 
 impl GuardBuilder {
@@ -188,6 +190,21 @@ impl GuardBuilder {
         self
     }
 
+    /// A check run on every verified caller before any decision ([`PrincipalCheck`]): a
+    /// revocation lookup, a disabled-account list. A refusal answers 401 `invalid_token`; a
+    /// check that cannot be made answers 503. Setting it again replaces it.
+    pub fn check(mut self, check: impl PrincipalCheck) -> Self {
+        self.hooks.check = Some(Arc::new(check));
+        self
+    }
+
+    /// Receives every decision beside the `tracing` event ([`AuditSink`]). Setting it again
+    /// replaces it.
+    pub fn audit_sink(mut self, sink: impl AuditSink) -> Self {
+        self.hooks.audit_sink = Some(Arc::new(sink));
+        self
+    }
+
     /// Validates the configuration and builds the guard.
     pub fn build(mut self) -> Result<Guard, ConfigError> {
         jwt::ensure_crypto_provider();
@@ -231,6 +248,7 @@ impl GuardBuilder {
             introspector,
             token_cache,
             verifications: std::sync::atomic::AtomicU64::new(0),
+            hooks: self.hooks,
         })))
     }
 

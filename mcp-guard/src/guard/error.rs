@@ -67,4 +67,7 @@ pub enum AuthError {
     /// The introspection endpoint could not answer: 503.
     #[error(transparent)]
     IntrospectionUnavailable(#[from] IntrospectionError),
+    /// The server's [`PrincipalCheck`](crate::PrincipalCheck) could not be made: 503.
+    #[error("the token check could not be made: {0}")]
+    CheckUnavailable(String),
 }

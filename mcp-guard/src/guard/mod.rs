@@ -4,6 +4,7 @@
 //! `issuer`, the error types in `error`.
 
 mod builder;
+mod check;
 mod error;
 mod issuer;
 
@@ -17,10 +18,12 @@ use http::Request;
 use url::Url;
 
 pub use builder::GuardBuilder;
+pub use check::{CheckError, CheckFuture, PrincipalCheck};
 pub use error::{AuthError, ConfigError};
 pub use issuer::Issuer;
 use issuer::IssuerEntry;
 
+use crate::audit::AuditSink;
 use crate::edge::layer::GuardLayer;
 use crate::edge::session::SessionBindings;
 use crate::introspection::Introspector;
@@ -50,6 +53,23 @@ struct Inner {
     introspector: Option<Arc<Introspector>>,
     token_cache: Option<TokenCache>,
     verifications: std::sync::atomic::AtomicU64,
+    hooks: Hooks,
+}
+
+/// What the server plugs in: its check after verification, and where decisions go.
+#[derive(Default, Clone)]
+pub(crate) struct Hooks {
+    pub(crate) check: Option<Arc<dyn PrincipalCheck>>,
+    pub(crate) audit_sink: Option<Arc<dyn AuditSink>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("check", &self.check.is_some())
+            .field("audit_sink", &self.audit_sink.is_some())
+            .finish()
+    }
 }
 
 /// it with [`Guard::router`] (or [`Guard::layer`] and [`Guard::metadata_router`]).
@@ -185,9 +205,32 @@ impl Guard {
         &self.0.metadata
     }
 
-    /// Verifies a bearer token and returns the caller. Keys are loaded on first use; a `kid`
-    /// missing from the snapshot triggers at most one rate-limited refetch.
+    /// Verifies a bearer token and returns the caller, once the server's
+    /// [`PrincipalCheck`] (if any) accepted it. Keys are loaded on first use; a `kid` missing
+    /// from the snapshot triggers at most one rate-limited refetch.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let principal = self.verify_token(token).await?;
+        if let Some(check) = &self.0.hooks.check {
+            check.check(&principal).await.map_err(|e| match e {
+                CheckError::Refused(why) => AuthError::Invalid(TokenError::Refused(why)),
+                CheckError::Unavailable(why) => AuthError::CheckUnavailable(why),
+            })?;
+        }
+        Ok(principal)
+    }
+
+    /// Where decisions go beside `tracing`.
+    pub(crate) fn audit_sink(&self) -> Option<&dyn AuditSink> {
+        self.0.hooks.audit_sink.as_deref()
+    }
+
+    /// The same, to hand on to the in-process checks.
+    pub(crate) fn shared_audit_sink(&self) -> Option<&Arc<dyn AuditSink>> {
+        self.0.hooks.audit_sink.as_ref()
+    }
+
+    /// The token verified (JWT or introspection, through the verified-token cache).
+    async fn verify_token(&self, token: &str) -> Result<Principal, AuthError> {
         if let Some(introspector) = &self.0.introspector
             && (self.0.issuers.is_empty() || !jwt::looks_like_jwt(token))
         {

@@ -18,6 +18,7 @@ use crate::policy::{Decision, Policy, Target, Visibility};
 use crate::principal::Principal;
 use crate::server::DeclaredTools;
 
+use crate::audit::SharedSink;
 use crate::server::SECURITY_SCHEMES_META_KEY;
 
 pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
@@ -78,10 +79,10 @@ pub fn authorize(
     args: Option<&Map<String, Value>>,
 ) -> Result<(), ErrorData> {
     let Some(policy) = policy(ctx) else {
-        return into_result(Decision::Unauthenticated, None, target);
+        return into_result(ctx, Decision::Unauthenticated, target);
     };
     let caller = principal(ctx);
-    into_result(policy.decide(caller, target, args), caller, target)
+    into_result(ctx, policy.decide(caller, target, args), target)
 }
 
 /// Checks a `resources/read` (or a resource about to be listed): a URI that no declared
@@ -91,17 +92,15 @@ pub fn authorize(
 pub fn authorize_resource(ctx: &RequestContext<RoleServer>, uri: &str) -> Result<(), ErrorData> {
     let target = Target::Resource(uri);
     let Some(policy) = policy(ctx) else {
-        return into_result(Decision::Unauthenticated, None, target);
+        return into_result(ctx, Decision::Unauthenticated, target);
     };
     let caller = principal(ctx);
     if !policy.declares_resource(uri) {
-        return into_result(Decision::Conceal, caller, target);
+        return into_result(ctx, Decision::Conceal, target);
     }
-    into_result(policy.decide(caller, target, None), caller, target)
+    into_result(ctx, policy.decide(caller, target, None), target)
 }
 
-/// The in-process answer to a decision: its refusal's JSON-RPC error, audited as the layer
-/// audits its own.
 /// The declared resource templates this caller may read from, for
 /// `resources/templates/list`: listed by the same rule as `resources/read` decides reads.
 /// Without the guard layer's policy: none.
@@ -117,15 +116,22 @@ pub fn readable_resource_templates(ctx: &RequestContext<RoleServer>) -> Vec<Stri
         .collect()
 }
 
+/// The in-process answer to a decision: its refusal's JSON-RPC error, audited as the layer
+/// audits its own (to the server's audit sink too, which the layer left in the request).
 fn into_result(
+    ctx: &RequestContext<RoleServer>,
     decision: Decision,
-    principal: Option<&Principal>,
     target: Target<'_>,
 ) -> Result<(), ErrorData> {
     match decision.refusal() {
         None => Ok(()),
         Some(refusal) => {
-            refusal.audit(principal, Some(target.name()));
+            let sink = ctx
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<SharedSink>())
+                .map(|s| &*s.0);
+            refusal.audit(sink, principal(ctx), Some(target.name()));
             Err(refusal.to_error_data(target))
         }
     }
@@ -146,7 +152,7 @@ impl<S> FromContextPart<ToolCallContext<'_, S>> for ToolCheck {
             Some(policy) => policy.decide(caller, target, ctx.arguments.as_ref()),
             None => Decision::Unauthenticated,
         };
-        into_result(decision, caller, target).map(|()| ToolCheck)
+        into_result(&ctx.request_context, decision, target).map(|()| ToolCheck)
     }
 }
 
@@ -163,7 +169,7 @@ impl<S> FromContextPart<PromptContext<'_, S>> for PromptCheck {
             Some(policy) => policy.decide(caller, target, ctx.arguments.as_ref()),
             None => Decision::Unauthenticated,
         };
-        into_result(decision, caller, target).map(|()| PromptCheck)
+        into_result(&ctx.context, decision, target).map(|()| PromptCheck)
     }
 }
 

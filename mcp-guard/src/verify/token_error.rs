@@ -52,4 +52,9 @@ pub enum TokenError {
     /// The client the token was issued to is not one this server accepts.
     #[error("the token was issued to a client this server does not accept")]
     UnknownClient,
+    /// The server's own check refused the caller ([`CheckError::Refused`]).
+    ///
+    /// [`CheckError::Refused`]: crate::CheckError::Refused
+    #[error("{0}")]
+    Refused(std::borrow::Cow<'static, str>),
 }

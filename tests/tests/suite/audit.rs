@@ -1,5 +1,10 @@
-//! One audit event per decision, and no token in any log line.
+//! One audit event per decision, in the log and in the server's audit sink, and no token in
+//! either.
 
+use std::sync::{Arc, Mutex};
+
+use mcp_guard::Principal;
+use mcp_guard::audit::AuditEvent;
 use mcp_guard_tests::{TestIssuer, TestKey, TestServer, claims};
 use serde_json::json;
 
@@ -10,7 +15,22 @@ async fn decisions_are_audited_and_tokens_never_logged() {
 
     let key = TestKey::rsa1();
     let issuer = TestIssuer::start(vec![key.jwk()]).await;
-    let server = TestServer::start(&issuer).await;
+    // What the sink saw, one line per decision: `allowed|refused reason sub target {event:?}`.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = seen.clone();
+    let server = TestServer::start_configured(&issuer, |b| {
+        b.audit_sink(move |e: &AuditEvent<'_>| {
+            let line = format!(
+                "{} {} {} {} {e:?}",
+                if e.allowed { "allowed" } else { "refused" },
+                e.reason.unwrap_or("-"),
+                e.principal.map_or("-", Principal::subject),
+                e.target.unwrap_or("-"),
+            );
+            sink.lock().expect("sink").push(line);
+        })
+    })
+    .await;
     let mut c = claims(&issuer.issuer, &server.mcp_url, "files:read");
     c["jti"] = json!("audit-jti-1");
     let good = key.sign(&c);
@@ -71,5 +91,32 @@ async fn decisions_are_audited_and_tokens_never_logged() {
         assert!(!log.contains(secret), "a token appeared in the logs");
         let signature = secret.rsplit('.').next().unwrap();
         assert!(!log.contains(signature));
+    }
+
+    let seen = seen.lock().expect("sink").clone();
+    let summary: Vec<String> = seen
+        .iter()
+        .map(|l| l.splitn(5, ' ').take(4).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "allowed - alice read_file",
+            "refused insufficient_scope alice write_file",
+            "refused invalid_token - -",
+            "refused invalid_token - -",
+        ],
+        "the sink sees the decisions the log records"
+    );
+    assert!(
+        seen[1].contains("files:write"),
+        "required scopes: {}",
+        seen[1]
+    );
+    for line in &seen {
+        for secret in [good.as_str(), expired.as_str(), garbage] {
+            assert!(!line.contains(secret), "a token reached the sink: {line}");
+            assert!(!line.contains(secret.rsplit('.').next().unwrap()), "{line}");
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod challenges;
 pub mod conformance;
 pub mod declarative;
 pub mod dev_auth_server;
+pub mod extensions;
 pub mod faults;
 pub mod introspection;
 pub mod keysource;

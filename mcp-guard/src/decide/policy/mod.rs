@@ -262,6 +262,22 @@ impl Policy {
         self.decide_inner(principal, target, Some(args))
     }
 
+    /// Decides a requirement that belongs to no MCP operation (an HTTP route behind
+    /// [`Guard::require`](crate::Guard::require)): never concealed, no arguments.
+    pub(crate) fn decide_route(
+        &self,
+        principal: Option<&Principal>,
+        req: &Requirement,
+    ) -> Decision {
+        let listed = req.clone().listed();
+        self.decide_with(principal, Target::Resource(""), &listed, None)
+    }
+
+    /// The first scope a requirement names that the catalogue does not declare.
+    pub(crate) fn undeclared_scope<'r>(&self, req: &'r Requirement) -> Option<&'r str> {
+        req.named_scopes().find(|s| !self.catalogue.contains(s))
+    }
+
     /// `args`: `None` to leave the argument rules out.
     fn decide_inner(
         &self,

@@ -225,7 +225,7 @@ impl Requirement {
     }
 
     /// Every scope this requirement can name.
-    pub(super) fn named_scopes(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn named_scopes(&self) -> impl Iterator<Item = &str> {
         self.scopes
             .iter()
             .chain(self.any_of.iter().flat_map(ScopeSet::iter))
