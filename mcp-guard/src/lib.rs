@@ -54,10 +54,48 @@
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # The map
+//!
+//! The source folders follow a request through the guard:
+//!
+//! | folder | its job | public face |
+//! |---|---|---|
+//! | `edge/` | the HTTP edge: the `Origin` check and the bearer token, what a request asks for (classification), the tower layer that runs the steps, refusals in one table with their `WWW-Authenticate` challenges, audit events, the metadata document, session binding, and the scope check for plain routes | [`GuardLayer`], [`challenge`], [`metadata`], [`audit`], [`Guard::require`] |
+//! | `verify/` | token verification: the JWT verifier (a token read once into an unverified view, then keys, rules, claims), key sources kept fresh, introspection, identity-provider profiles, the verified-token cache | [`jwks`], [`introspection`], [`profile`], [`TokenError`] |
+//! | `decide/` | the decision: scopes and their hierarchy, the policy (requirements, argument rules, URI templates), the verified caller, path normalisation | [`scope`], [`policy`], [`Principal`], [`path`] |
+//! | `rmcp/` | the rmcp integration: the in-process checks `#[protected]` adds, the `Principal` extractor, per-caller lists, what `#[guarded]` collects | [`rmcp`], [`DeclaredOperations`] |
+//! | `guard/` | the configuration that ties them together: [`GuardBuilder`] in named steps, issuers, errors, the server's [`PrincipalCheck`] | [`Guard`] |
+//! | `dev/` | the development authorization server (feature `dev`) | [`dev`] |
+//!
+//! Arrows point down the request: the verifier knows nothing of policies or transports, the
+//! decision nothing of HTTP; a test of the crate (`house_tests`) fails on any import cycle.
+//!
+//! # Names
+//!
+//! - [`Guard`]: the configured guard, built once, cloned cheaply.
+//! - [`GuardLayer`]: its tower layer in front of rmcp's HTTP service ([`Guard::layer`],
+//!   [`Guard::router`]).
+//! - `#[guarded]`: the attribute on rmcp's router and handler impls that collects the
+//!   declarations into [`DeclaredOperations`], the trait [`GuardBuilder::server`] reads.
+//! - `#[protected]` / `#[public]`: the declaration of one operation; it adds an in-process
+//!   check (`ToolCheck` / `PromptCheck`, not named by users) that decides the call again with
+//!   the layer's policy.
+//! - [`Decision`]: what the policy decides; [`TokenError`]: why a token was refused,
+//!   whichever verifier refused it; [`AuthError`]: why authentication failed (a bad token,
+//!   or an unreachable key source, introspection endpoint or check).
+//!
+//! # Extension points
+//!
+//! - [`GuardBuilder::check`]: a [`PrincipalCheck`] run on every verified caller (cached tokens
+//!   included), for revocation lists or disabled accounts: refused → 401 `invalid_token`,
+//!   unavailable → 503.
+//! - [`GuardBuilder::audit_sink`]: an [`audit::AuditSink`] that receives every decision
+//!   beside the `mcp_guard::audit` `tracing` event.
+//! - [`Guard::require`]: the same verification, challenges and audit for a plain axum route,
+//!   for one [`Requirement`].
 
-// The folders follow a request: the HTTP edge, token verification, the decision, the rmcp
-// integration; `guard` holds the configuration that ties them together and `dev` the
-// development authorization server. The modules keep their paths at the crate root.
+// The modules keep their public paths at the crate root; the folders are private.
 mod decide;
 #[cfg(feature = "dev")]
 pub mod dev;
