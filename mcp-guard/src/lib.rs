@@ -108,7 +108,7 @@ pub(crate) use decide::principal;
 pub use decide::{path, policy, scope};
 pub use edge::{audit, challenge, metadata};
 pub(crate) use edge::{bearer, classify, layer, refusal};
-pub(crate) use rmcp::server;
+pub(crate) use rmcp::declared;
 pub use verify::{introspection, jwks, profile};
 pub(crate) use verify::{jwt, token_cache};
 
@@ -296,6 +296,9 @@ pub use mcp_guard_macros::public;
 /// ```
 pub use mcp_guard_macros::guarded;
 
+pub use declared::{
+    DeclaredOperations, ProtectedResource, ResourceDescriptor, manifest, policy_builder,
+};
 /// Derives [`ProtectedResource`]: the server's scope catalogue and the RFC 9728 metadata known
 /// at compile time, in `#[protected_resource(...)]`:
 ///
@@ -316,9 +319,6 @@ pub use policy::{Decision, Policy, Requirement};
 pub use principal::Principal;
 pub use principal::TokenKind;
 pub use scope::{Scope, ScopeHierarchy, ScopeSet};
-pub use server::{
-    DeclaredOperations, ProtectedResource, ResourceDescriptor, manifest, policy_builder,
-};
 
 /// The README's examples, compiled as doctests (with the `dev` feature, as in the workspace).
 #[doc = include_str!("../../README.md")]

@@ -3,14 +3,14 @@
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+pub use crate::declared::{
+    Declaration, DeclaredOperations, DeclaredPrompts, DeclaredTools, ProtectedResource,
+    RequirementSpec, ResourceDescriptor, TestSpec, WhenSpec, declared, spec_meta,
+};
 pub use crate::policy::{ArgCheck, ArgumentsError, Requirement, Visibility, deserialize_arguments};
 pub use crate::principal::TokenKind;
 pub use crate::rmcp::{PromptCheck, ToolCheck, list_tools};
 pub use crate::scope::{CatalogueEntry, Scope, ScopeCatalogue};
-pub use crate::server::{
-    Declaration, DeclaredOperations, DeclaredPrompts, DeclaredTools, ProtectedResource,
-    RequirementSpec, ResourceDescriptor, TestSpec, WhenSpec, declared, spec_meta,
-};
 pub use mcp_guard_macros::protected_expand;
 pub use rmcp;
 pub use serde_json::{Map, Value};

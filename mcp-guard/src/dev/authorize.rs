@@ -310,13 +310,13 @@ pub(super) fn consent_page(
 }
 
 #[derive(Deserialize)]
-pub(super) struct Decision {
+pub(super) struct Consent {
     request_id: String,
     decision: String,
 }
 
 /// The consent form's submission.
-pub(super) async fn decide(State(s): State<DevAuthServer>, Form(d): Form<Decision>) -> Response {
+pub(super) async fn consent(State(s): State<DevAuthServer>, Form(d): Form<Consent>) -> Response {
     let Some((_, req, client)) = s.lock().pending.remove(&d.request_id) else {
         return error_page(
             StatusCode::BAD_REQUEST,

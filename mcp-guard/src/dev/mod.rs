@@ -309,7 +309,7 @@ impl DevAuthServer {
             .route("/.well-known/openid-configuration", get(metadata))
             .route("/jwks", get(jwks))
             .route("/register", post(register))
-            .route("/authorize", get(authorize).post(decide))
+            .route("/authorize", get(authorize).post(consent))
             .route("/token", post(token))
             .with_state(self.clone())
     }

@@ -184,7 +184,7 @@ where
     };
 
     for op in &operations {
-        if let Some(refusal) = decide(&guard, principal.as_ref(), op) {
+        if let Some(refusal) = refusal_for(&guard, principal.as_ref(), op) {
             let cx = Refused {
                 id: op.id.as_deref(),
                 target: op.policy_target(),
@@ -366,7 +366,7 @@ where
 }
 
 /// Step 5: the policy's decision for one message; `Some` is the refusal.
-fn decide(
+fn refusal_for(
     guard: &Guard,
     principal: Option<&Principal>,
     op: &classify::Operation,

@@ -11,12 +11,12 @@ use url::Url;
 use super::issuer::IssuerEntry;
 use super::{ConfigError, Guard, Hooks, Inner, Issuer, PrincipalCheck};
 use crate::audit::AuditSink;
+use crate::declared::{DeclaredOperations, ProtectedResource, ResourceDescriptor};
 use crate::edge::session::SessionBindings;
 use crate::introspection::{Introspection, Introspector};
 use crate::jwt::{self, Audiences};
 use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
 use crate::policy::{Policy, PolicyBuilder, Requirement};
-use crate::server::{DeclaredOperations, ProtectedResource, ResourceDescriptor};
 use crate::token_cache::TokenCache;
 
 /// The body cap when none is configured: rmcp's own limit.
@@ -61,7 +61,7 @@ impl GuardBuilder {
     /// after) wins; the authorization servers named by the derive are trusted by discovery
     /// when no issuer is configured. Only the type is needed: `.server::<MyServer>()`.
     pub fn server<S: ProtectedResource + DeclaredOperations>(mut self) -> Self {
-        self.server_policy = Some(crate::server::policy_builder::<S>());
+        self.server_policy = Some(crate::declared::policy_builder::<S>());
         self.descriptor = Some(S::DESCRIPTOR);
         self
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-pub(crate) mod server;
+pub(crate) mod declared;
 
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::handler::server::prompt::PromptContext;
@@ -14,12 +14,12 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer};
 use serde_json::{Map, Value};
 
+use crate::declared::DeclaredTools;
 use crate::policy::{Decision, Policy, Target, Visibility};
 use crate::principal::Principal;
-use crate::server::DeclaredTools;
 
 use crate::audit::SharedSink;
-use crate::server::SECURITY_SCHEMES_META_KEY;
+use crate::declared::SECURITY_SCHEMES_META_KEY;
 
 pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
 
