@@ -3,5 +3,5 @@
 //! here follows semantic versioning; servers use the crate root instead.
 
 pub use crate::edge::{bearer, classify};
-pub use crate::verify::jwks::cache_control_max_age;
+pub use crate::verify::jwks::http::cache_control_max_age;
 pub use crate::verify::jwt::{Audiences, JwtRules, VerifiedJwt, verify};

@@ -16,9 +16,8 @@ use url::Url;
 
 use crate::jwt::ensure_crypto_provider;
 
-mod http;
+pub(crate) mod http;
 
-pub use http::cache_control_max_age;
 use http::{http_client, parse_url};
 pub(crate) use http::{is_loopback, require_secure};
 
