@@ -14,10 +14,12 @@
 //! valid token, `write_file` needs `files:write` (plus `files:shared` under `/shared`), and
 //! `files:admin` implies `files:read` and `files:write`.
 //!
-//! Much of this duplicates `challenges.rs`, `tokens.rs`, `keysource.rs`, `sessions.rs`,
-//! `declarative.rs`, `metadata.rs`, `audit.rs` and `introspection.rs` on purpose: this file is
-//! the checklist, the others go deeper. The official conformance package is run separately by
-//! `tests/conformance/run.sh` (see `tests/conformance/README.md`).
+//! The checklist itself (each row and case with its expected answer), its spec basis, and the
+//! index of the deeper tests covering each row and case (in `challenges.rs`, `tokens.rs`,
+//! `keysource.rs`, `sessions.rs`, `introspection.rs`, … and the library's unit tests) are in
+//! `tests/conformance/CHECKLIST.md`. This file runs each case once, every MCP request in both wire
+//! formats; the deeper tests vary one behaviour in depth. The official conformance package is run
+//! separately by `tests/conformance/run.sh` (see `tests/conformance/README.md`).
 //!
 //! Cases that do not apply to the example server (no test, by design):
 //! - 44 (2026-07-28 state handles bound to the user): the example server mints no state
@@ -1038,11 +1040,8 @@ async fn s4_11_two_authorization_headers_give_400_invalid_request() {
 }
 
 /// The header plus an RFC 6750 §2.2 form-body token → 400 `invalid_request` ("more than one
-/// method"). mcp-guard reads tokens from the header only and never looks at form bodies; the
-/// request is refused (never 2xx, nothing runs: asserted in the first loop), but not with the
-/// `invalid_request` challenge: the legacy wire gets mcp-guard's 400 JSON-RPC parse error
-/// (-32700) without `WWW-Authenticate`, the stateless wire rmcp's 415 (the layer classifies it
-/// from the validated headers and does not read the body).
+/// method"), on both wires: a form body is read (bounded) for an `access_token` before any
+/// classification, since form-body tokens are never accepted. Never 2xx, nothing runs.
 #[tokio::test]
 async fn s4_11_header_plus_form_body_token_gives_400_invalid_request() {
     let fx = Fx::new().await;
@@ -1902,7 +1901,7 @@ async fn s4_43_session_of_user_a_is_refused_to_user_b_and_to_no_token() {
     let b = a_session.list(Some(&bob)).await;
     assert_eq!(b.status, 404, "{b:?}");
 
-    // No token on A's session: never served (see the known-gap test below for the status).
+    // No token on A's session: never served (the next test checks the 401 challenge).
     let n = a_session.call(None, "whoami", json!({})).await;
     assert_never_2xx(&n, "no token on alice's session");
     let n = a_session.list(None).await;
@@ -1932,9 +1931,8 @@ async fn s4_43_session_of_user_a_is_refused_to_user_b_and_to_no_token() {
     assert!(b.tool_text().contains(r#""sub":"bob""#), "{b:?}");
 }
 
-/// Spec §4.43: "`Mcp-Session-Id` of user A presented with no token → 401". mcp-guard checks the
-/// session binding before the authorization decision and answers 404 "Session not found"
-/// (the session is not served, but no challenge tells the client to sign in).
+/// Spec §4.43: "`Mcp-Session-Id` of user A presented with no token → 401": a session id is
+/// not authentication, so the sign-in challenge answers, not the session.
 #[tokio::test]
 async fn s4_43_session_of_user_a_without_a_token_gives_401() {
     let fx = Fx::new().await;
