@@ -2,7 +2,7 @@
 //! lock-free snapshot for readers, single-flight refresh, a cooldown on unknown `kid`s,
 //! `Cache-Control` TTLs clamped to sane bounds, and the last good keys kept on every failure.
 //! The HTTP side (discovery documents, the bounded JWKS read, redirects, URL rules) is in
-//! [`http`](self::http).
+//! `http.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
