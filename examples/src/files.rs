@@ -2,7 +2,7 @@
 //!
 //! | operation | requirement |
 //! |---|---|
-//! | tool `about` | none (`#[public]`) |
+//! | tool `about` | no scope (`#[public]`); no token with `--allow-anonymous` |
 //! | tools `echo`, `whoami` | any authenticated caller |
 //! | tools `list_files`, `read_file`, prompt `review_file`, resources `files:///…` | `files:read` |
 //! | tool `write_file` | `files:write`, plus `files:shared` for paths under `/shared` |

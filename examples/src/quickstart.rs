@@ -26,6 +26,11 @@ pub struct QuickstartOptions {
     #[arg(long, env = "MCP_GUARD_AUTO_APPROVE")]
     pub auto_approve: bool,
 
+    /// The anonymous access posture: discovery and the `#[public]` tool work without a token
+    /// (by default every request needs one).
+    #[arg(long, env = "MCP_GUARD_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+
     /// Browser origins allowed to call the server (MCP Inspector's by default).
     #[arg(
         long = "allowed-origin",
@@ -43,6 +48,7 @@ impl QuickstartOptions {
             listen,
             auth_listen,
             auto_approve: false,
+            allow_anonymous: false,
             allowed_origins: vec![
                 "http://localhost:6274".into(),
                 "http://127.0.0.1:6274".into(),
@@ -80,6 +86,7 @@ pub async fn start(
         .await?;
     let mut server_options = ServerOptions::new(auth.issuer(), &mcp_url, addr);
     server_options.allowed_origins = options.allowed_origins.clone();
+    server_options.allow_anonymous = options.allow_anonymous;
     let store = files::Store::default();
     let guard = files::guard(&server_options)?;
     let shared = store.clone();

@@ -124,6 +124,12 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_STATELESS")]
     pub stateless: bool,
 
+    /// The anonymous access posture: discovery (`initialize`, lists) and the `#[public]` tool
+    /// work without a token, and only protected tools are challenged. Without it every request
+    /// needs a token, so every client signs in at its first request.
+    #[arg(long, env = "MCP_GUARD_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+
     /// `resource_name` of the protected resource metadata.
     #[arg(
         long,
@@ -157,6 +163,7 @@ impl ServerOptions {
             key_cooldown_secs: 30,
             allowed_origins: Vec::new(),
             stateless: false,
+            allow_anonymous: false,
             resource_name: "mcp-guard example file store".to_owned(),
         }
     }
@@ -233,6 +240,9 @@ impl ServerOptions {
         }
         if let Some(prefix) = &self.scope_prefix {
             builder = builder.scope_prefix(prefix);
+        }
+        if self.allow_anonymous {
+            builder = builder.anonymous(true);
         }
         if let Some(endpoint) = &self.introspection_endpoint {
             let (Some(id), Some(secret)) = (

@@ -19,6 +19,7 @@ struct Args {
     policy_uri: Option<LitStr>,
     tos_uri: Option<LitStr>,
     hidden: bool,
+    anonymous: bool,
 }
 
 pub(crate) fn derive(input: TokenStream) -> TokenStream {
@@ -142,9 +143,15 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
                     }
                     args.hidden = true;
                 }
+                "anonymous" => {
+                    if !matches!(m, Meta::Path(_)) {
+                        errors.push(syn::Error::new_spanned(&m, "`anonymous` takes no value"));
+                    }
+                    args.anonymous = true;
+                }
                 other => errors.push(syn::Error::new(
                     m.path().span(),
-                    format!("unknown argument `{other}`; expected `scopes`, `resource`, `authorization_servers`, `name`, `documentation`, `policy_uri`, `tos_uri` or `hidden`"),
+                    format!("unknown argument `{other}`; expected `scopes`, `resource`, `authorization_servers`, `name`, `documentation`, `policy_uri`, `tos_uri`, `hidden` or `anonymous`"),
                 )),
             }
         }
@@ -172,6 +179,7 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
     );
     let servers = &args.authorization_servers;
     let hidden = args.hidden;
+    let anonymous = args.anonymous;
     let p = quote!(::mcp_guard::__private);
     Ok(quote! {
         impl #impl_generics #p::ProtectedResource for #name #ty_generics #where_clause {
@@ -184,6 +192,7 @@ fn try_derive(input: TokenStream) -> syn::Result<TokenStream> {
                 policy_uri: #policy_uri,
                 tos_uri: #tos_uri,
                 hide_unauthorized: #hidden,
+                anonymous: #anonymous,
             };
         }
     })

@@ -207,7 +207,7 @@ pub use verify::jwt::TypPolicy;
 /// field the parameters do not have, a method that is not `async` or not an rmcp tool).
 ///
 /// Tools without `#[protected]` require the baseline scopes of the catalogue (in the router
-/// `#[guarded]` marks, checked in-process too); tools that need no token at all are marked
+/// `#[guarded]` marks, checked in-process too); tools that need no scope are marked
 /// [`macro@public`].
 ///
 /// ```
@@ -245,10 +245,11 @@ pub use verify::jwt::TypPolicy;
 /// ```
 pub use mcp_guard_macros::protected;
 
-/// Marks an rmcp tool or prompt as needing no token (advertised as
-/// `securitySchemes: [{"type":"noauth"}]`). Written above `#[tool]` / `#[prompt]`. A server
-/// with public operations serves requests without a token; the policy then refuses what needs
-/// one with the 401 challenge.
+/// Marks an rmcp tool or prompt as needing no scope (advertised as
+/// `securitySchemes: [{"type":"noauth"}]`). Written above `#[tool]` / `#[prompt]`. In the
+/// sign-in posture (the default) it still needs a token, as every request does; in the
+/// anonymous access posture ([`GuardBuilder::anonymous`]) it needs none, and the policy
+/// refuses what needs one with the 401 challenge.
 pub use mcp_guard_macros::public;
 
 /// Written in two places, always above rmcp's attribute:
@@ -309,6 +310,7 @@ pub use declared::{
 /// | `authorization_servers = ["https://…"]` | trusted issuers (discovered when no issuer is configured on the builder) |
 /// | `name`, `documentation`, `policy_uri`, `tos_uri` | `resource_name`, `resource_documentation`, `resource_policy_uri`, `resource_tos_uri` |
 /// | `hidden` | hide operations from callers who may not use them, unless an operation says `listed` |
+/// | `anonymous` | the anonymous access posture: discovery and `#[public]` operations work without a token ([`GuardBuilder::anonymous`]; default: every request needs a token) |
 ///
 /// URL literals are checked at compile time: absolute, `https` (or `http` on a loopback
 /// host), no fragment. Values known only at run time override them through

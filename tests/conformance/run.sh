@@ -30,7 +30,8 @@ BASELINE="${CONFORMANCE_BASELINE:-$HERE/expected-failures.yml}"
 SCENARIO_TIMEOUT="${SCENARIO_TIMEOUT:-120}"
 
 # Scenarios whose probes need no token (plus two that show the 401 of protected operations),
-# per protocol revision. Everything else in the suite exercises the suite's own "everything"
+# per protocol revision, run against the quickstart in the anonymous access posture
+# (`--allow-anonymous`), the one the suite can drive without tokens. Everything else in the suite exercises the suite's own "everything"
 # server fixtures (test_simple_text, test://static-text, logging, completion, ...), which a
 # file store does not have: see README.md for a full run.
 SCENARIOS_2025_11_25=(
@@ -137,7 +138,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 log "starting the quickstart on 127.0.0.1:$MCP_PORT (authorization server 127.0.0.1:$AUTH_PORT)"
-"$BIN" --listen "127.0.0.1:$MCP_PORT" --auth-listen "127.0.0.1:$AUTH_PORT" \
+"$BIN" --listen "127.0.0.1:$MCP_PORT" --auth-listen "127.0.0.1:$AUTH_PORT" --allow-anonymous \
   >"$RESULTS/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 150); do

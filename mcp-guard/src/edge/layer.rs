@@ -243,15 +243,15 @@ fn is_form(headers: &http::HeaderMap) -> bool {
         })
 }
 
-/// Steps 1–3: the bearer token, verified and accepted by the server's check. `Ok(None)` is an anonymous request to a server with
-/// public operations; the policy decides it later.
+/// Steps 1–3: the bearer token, verified and accepted by the server's check. `Ok(None)` is a
+/// request without a token to a server in the anonymous posture; the policy decides it later.
 pub(crate) async fn authenticate(
     guard: &Guard,
     parts: &http::request::Parts,
 ) -> Result<Option<Principal>, Response> {
     let token = match bearer::extract(&parts.headers, &parts.uri) {
         Ok(t) => t,
-        Err(BearerError::Missing) if guard.policy().has_public_operations() => return Ok(None),
+        Err(BearerError::Missing) if guard.allows_anonymous() => return Ok(None),
         Err(BearerError::Missing) => return Err(refuse(guard, Refusal::NoToken, None, None)),
         Err(e) => {
             let refusal = Refusal::MalformedCredentials(e.to_string());

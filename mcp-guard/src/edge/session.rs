@@ -54,7 +54,7 @@ impl SessionBindings {
 
     /// Whether the session exists here and belongs to this caller (`None`: anonymous).
     ///
-    /// A session opened anonymously (servers with public operations) is bound to the first
+    /// A session opened anonymously (the anonymous access posture) is bound to the first
     /// caller who signs in on it: the client that holds the session id signed in after
     /// connecting. From then on, as for every session, only that subject may use it.
     pub(crate) fn check(&self, session: &str, principal: Option<&Principal>) -> bool {

@@ -52,6 +52,7 @@ pub struct GuardBuilder {
     server_policy: Option<PolicyBuilder>,
     resources: Vec<(String, Requirement)>,
     hooks: Hooks,
+    anonymous: Option<bool>,
 }
 
 impl GuardBuilder {
@@ -190,6 +191,20 @@ impl GuardBuilder {
         self
     }
 
+    /// The posture towards callers without a token. `false` (the default), the *sign-in*
+    /// posture: every request without a token, `initialize` and lists included, answers 401
+    /// with the `resource_metadata` challenge, so every client starts OAuth at its first
+    /// request; `#[public]` operations need no scope, but a token. `true`, the *anonymous
+    /// access* posture: discovery and `#[public]` operations work without a token, and a
+    /// protected operation called without one answers with the challenge. Clients that decide
+    /// at connect time whether to sign in treat a 200 first answer as "no sign-in needed", so
+    /// choose it only for servers whose public operations are the point. Wins over
+    /// `#[protected_resource(anonymous)]`.
+    pub fn anonymous(mut self, allow: bool) -> Self {
+        self.anonymous = Some(allow);
+        self
+    }
+
     /// A check run on every verified caller before any decision ([`PrincipalCheck`]): a
     /// revocation lookup, a disabled-account list. A refusal answers 401 `invalid_token`; a
     /// check that cannot be made answers 503. Setting it again replaces it.
@@ -249,6 +264,7 @@ impl GuardBuilder {
             token_cache,
             verifications: std::sync::atomic::AtomicU64::new(0),
             hooks: self.hooks,
+            anonymous: self.anonymous.unwrap_or(false),
         })))
     }
 
@@ -293,6 +309,7 @@ impl GuardBuilder {
         fill(&mut self.resource_documentation, d.documentation);
         fill(&mut self.resource_policy_uri, d.policy_uri);
         fill(&mut self.resource_tos_uri, d.tos_uri);
+        self.anonymous = self.anonymous.or(Some(d.anonymous));
         if self.issuers.is_empty() {
             self.issuers = d
                 .authorization_servers

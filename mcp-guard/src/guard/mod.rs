@@ -54,6 +54,7 @@ struct Inner {
     token_cache: Option<TokenCache>,
     verifications: std::sync::atomic::AtomicU64,
     hooks: Hooks,
+    anonymous: bool,
 }
 
 /// What the server plugs in: its check after verification, and where decisions go.
@@ -217,6 +218,11 @@ impl Guard {
             })?;
         }
         Ok(principal)
+    }
+
+    /// Whether requests without a token may go on ([`GuardBuilder::anonymous`]).
+    pub fn allows_anonymous(&self) -> bool {
+        self.0.anonymous
     }
 
     /// Where decisions go beside `tracing`.

@@ -31,6 +31,8 @@ pub struct ResourceDescriptor {
     pub tos_uri: Option<&'static str>,
     /// Hide operations from callers who may not use them, unless an operation says otherwise.
     pub hide_unauthorized: bool,
+    /// The anonymous access posture ([`GuardBuilder::anonymous`](crate::GuardBuilder::anonymous)).
+    pub anonymous: bool,
 }
 
 /// A server type described by `#[derive(ProtectedResource)]`.

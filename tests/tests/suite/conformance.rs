@@ -8,6 +8,11 @@
 //! - [`Wire::Stateless`]: 2026-07-28, `MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name` headers
 //!   and the per-request `_meta` in `params`.
 //!
+//! The fixture serves the example in the anonymous access posture (`--allow-anonymous`), the
+//! mixed posture the checklist and the official suite describe (discovery without a token,
+//! protected operations challenged); the default sign-in posture, where every token-less
+//! request is challenged, is checked in `postures.rs`.
+//!
 //! The fixture of §4 maps onto the example server as follows: `E` is
 //! `http://127.0.0.1:PORT/mcp`, `P` its path-suffixed metadata URL, `ISS` a [`TestIssuer`]
 //! with key `rsa1` (RS256); `mcp:read` is `files:read` (the baseline scope), `echo` needs any
@@ -239,7 +244,11 @@ impl Fx {
     async fn with(adjust: impl FnOnce(&mut ServerOptions)) -> Self {
         let key = TestKey::rsa1();
         let issuer = TestIssuer::start(vec![key.jwk()]).await;
-        let server = TestServer::start_with(&issuer, adjust).await;
+        let server = TestServer::start_with(&issuer, |o| {
+            o.allow_anonymous = true;
+            adjust(o);
+        })
+        .await;
         Self {
             issuer,
             server,

@@ -23,6 +23,14 @@ async fn setup() -> (TestIssuer, TestServer, TestKey) {
     (issuer, server, key)
 }
 
+/// The same in the anonymous access posture, for what callers without a token see.
+async fn setup_anonymous() -> (TestIssuer, TestServer, TestKey) {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = TestServer::start_with(&issuer, |o| o.allow_anonymous = true).await;
+    (issuer, server, key)
+}
+
 fn token(issuer: &TestIssuer, server: &TestServer, key: &TestKey, scope: &str) -> String {
     key.sign(&claims(&issuer.issuer, &server.mcp_url, scope))
 }
@@ -471,7 +479,7 @@ async fn stateless_tools_list_is_private_and_advertises_security_schemes_only() 
 
 #[tokio::test]
 async fn public_about_needs_no_token_while_protected_tools_are_challenged() {
-    let (_issuer, server, _key) = setup().await;
+    let (_issuer, server, _key) = setup_anonymous().await;
     let a = server
         .call_stateless(None, "about", "about", json!({}))
         .await;
@@ -498,7 +506,7 @@ async fn public_about_needs_no_token_while_protected_tools_are_challenged() {
     }
     assert!(server.store.lock().unwrap().is_empty());
 
-    // Because a public tool exists, an anonymous caller may list: everything but the hidden
+    // In the anonymous posture a caller without a token may list: everything but the hidden
     // tool, each with its advertised scheme.
     let a = stateless(&server, None, "tools/list", "", json!({})).await;
     assert_eq!(a.status, 200, "{a:?}");
@@ -995,7 +1003,7 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
 
 #[tokio::test]
 async fn hidden_and_unknown_tools_look_the_same_to_every_caller() {
-    let (issuer, server, key) = setup().await;
+    let (issuer, server, key) = setup_anonymous().await;
     let callers = [
         None,
         Some(bearer(&token(&issuer, &server, &key, ""))),

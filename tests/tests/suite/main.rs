@@ -12,6 +12,7 @@ pub mod faults;
 pub mod introspection;
 pub mod keysource;
 pub mod metadata;
+pub mod postures;
 pub mod profiles;
 pub mod quickstart;
 pub mod sdk_clients;

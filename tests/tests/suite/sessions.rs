@@ -153,7 +153,9 @@ async fn a_session_is_bound_to_the_subject_that_opened_it() {
 
 #[tokio::test]
 async fn an_anonymous_session_belongs_to_the_first_caller_who_signs_in() {
-    let (issuer, server, key) = setup().await;
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = TestServer::start_with(&issuer, |o| o.allow_anonymous = true).await;
     let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
         "protocolVersion": LEGACY, "capabilities": {},
         "clientInfo": {"name": "anonymous-first", "version": "0"}}});
@@ -162,7 +164,7 @@ async fn an_anonymous_session_belongs_to_the_first_caller_who_signs_in() {
         .await;
     assert_eq!(
         a.status, 200,
-        "a server with public tools lets clients connect first: {a:?}"
+        "the anonymous posture lets clients connect first: {a:?}"
     );
     let sid = a.headers["mcp-session-id"].to_str().unwrap().to_owned();
     let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"}).to_string();
