@@ -205,3 +205,34 @@ async fn a_route_requirement_naming_an_undeclared_scope_is_refused_at_start_up()
         )))
     );
 }
+
+#[tokio::test]
+async fn a_check_refusal_with_hostile_text_cannot_break_the_challenge_header() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = TestServer::start_configured(&issuer, |b| {
+        b.check(|_: Principal| async {
+            Err(CheckError::Refused(
+                "revoked\", error=\"none\"\r\nSet-Cookie: x=1 \u{7f}é".into(),
+            ))
+        })
+    })
+    .await;
+    let reader = token(&key, &issuer, &server.mcp_url, "files:read", "jti-h");
+    let a = server.call(&reader, "list_files", json!({})).await;
+    assert_eq!(a.status, 401, "{a:?}");
+    assert!(a.headers.get("set-cookie").is_none());
+    let c = a.challenge();
+    assert_eq!(c.count("error"), 1, "one error parameter: {c:?}");
+    assert_eq!(c.param("error"), Some("invalid_token"));
+    let description = c.param("error_description").expect("description");
+    assert!(
+        description
+            .chars()
+            .all(|ch| ch == ' ' || ch.is_ascii_graphic()),
+        "{description:?}"
+    );
+    let body: serde_json::Value = serde_json::from_str(&a.body).expect("JSON body");
+    assert_eq!(body["error"], "invalid_token", "{body}");
+    server.stop().await;
+}
