@@ -107,6 +107,11 @@ impl Quickstart {
     /// challenge and for a call with a token minted for the purpose.
     pub fn instructions(&self) -> String {
         let url = &self.mcp_url;
+        let posture = if self.server.guard.allows_anonymous() {
+            "anonymous access (discovery and `about` without a token; the rest is challenged)"
+        } else {
+            "sign-in (every request needs a token; --allow-anonymous for anonymous access)"
+        };
         let token = self
             .auth
             .token()
@@ -125,8 +130,9 @@ impl Quickstart {
              Protected resource metadata:      {metadata}\n\
              Authorization server (dev only):  {issuer}\n\
              \n\
-             Tools: about (no token), echo and whoami (any signed-in user), list_files and read_file\n\
+             Tools: about (no scope), echo and whoami (any signed-in user), list_files and read_file\n\
              (files:read), write_file (files:write; files:shared under /shared), reset_store (files:admin).\n\
+             Posture: {posture}.\n\
              \n\
              Connect a client to {url}:\n\
              - VS Code: in .vscode/mcp.json add {{\"servers\": {{\"files\": {{\"type\": \"http\", \"url\": \"{url}\"}}}}}}\n\
