@@ -177,8 +177,8 @@ fn expected_error(header: &Map<String, Value>) -> TokenError {
     if !SUPPORTED.contains(&alg) {
         return TokenError::AlgorithmNotAllowed;
     }
-    // `crit: null` deserializes as an absent `crit`.
-    if !matches!(header.get("crit"), None | Some(Value::Null)) {
+    // Any `crit` member, `null` included.
+    if header.contains_key("crit") {
         return TokenError::CriticalHeader;
     }
     if kid.is_some_and(|k| k != KID) {

@@ -35,6 +35,29 @@ impl Operation {
             .flatten()
     }
 
+    /// Whether a caller without a token may send this message in the anonymous posture:
+    /// discovery (`initialize`, `ping`, the lists), notifications and responses to the
+    /// server's own requests. Anything else (completions, subscriptions, tasks, and methods
+    /// added later) needs a token whatever it names.
+    pub(crate) fn is_discovery(&self) -> bool {
+        match self.method.as_deref() {
+            None => true,
+            Some(m) => {
+                m.starts_with("notifications/")
+                    || matches!(
+                        m,
+                        "initialize"
+                            | "ping"
+                            | "server/discover"
+                            | "tools/list"
+                            | "prompts/list"
+                            | "resources/list"
+                            | "resources/templates/list"
+                    )
+            }
+        }
+    }
+
     /// What the policy decides on: the tool, prompt or resource this message asks for.
     pub fn policy_target(&self) -> Option<crate::policy::Target<'_>> {
         use crate::policy::Target;

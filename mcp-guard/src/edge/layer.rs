@@ -372,9 +372,9 @@ fn refusal_for(
     op: &classify::Operation,
 ) -> Option<Refusal> {
     let Some(target) = op.policy_target() else {
-        // Methods without a target (initialize, lists, notifications) need only what the
-        // authentication step already established.
-        return None;
+        // Discovery needs only what the authentication step established; without a token
+        // (the anonymous posture) nothing else goes through.
+        return (principal.is_none() && !op.is_discovery()).then_some(Refusal::NoToken);
     };
     let policy = guard.policy();
     let decision = if policy.requirement(target).when.is_empty() {

@@ -39,7 +39,7 @@ pub const FORBIDDEN: i32 = -32003;
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// No token where one is needed.
     NoToken,
     /// The credentials are malformed (RFC 6750 `invalid_request`); the description says how.
@@ -75,7 +75,7 @@ pub enum Refusal {
 /// What is wrong with a request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// Larger than the configured limit.
     TooLarge,
     /// The body could not be read.
@@ -88,7 +88,7 @@ pub enum BodyError {
 
 impl Decision {
     /// The refusal this decision is, if any.
-    pub fn refusal(self) -> Option<Refusal> {
+    pub(crate) fn refusal(self) -> Option<Refusal> {
         match self {
             Decision::Allow => None,
             Decision::Unauthenticated => Some(Refusal::NoToken),
@@ -128,7 +128,7 @@ pub(crate) struct HttpContext<'a> {
 
 impl Refusal {
     /// The reason as written in the audit event.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Refusal::NoToken => "missing_token",
             Refusal::MalformedCredentials(_) => "invalid_request",
@@ -279,7 +279,7 @@ impl Refusal {
     }
 
     /// The in-process answer: the JSON-RPC error a `#[protected]` guard returns.
-    pub fn to_error_data(&self, target: Target<'_>) -> ErrorData {
+    pub(crate) fn to_error_data(&self, target: Target<'_>) -> ErrorData {
         match self {
             Refusal::InsufficientScope {
                 required, missing, ..

@@ -23,7 +23,9 @@ impl Guard {
     /// token kind), and otherwise answers as the guard layer does: 401 with the
     /// `resource_metadata` challenge, 403 `insufficient_scope` naming the scopes, 503 when
     /// the keys are unavailable. The verified [`Principal`](crate::Principal) is in the
-    /// request's extensions (`Extension<Principal>`). Every scope must be in the catalogue.
+    /// request's extensions (`Extension<Principal>`). Every scope must be in the catalogue,
+    /// and argument rules (`when`) are refused: a route has no MCP arguments to decide them
+    /// on, and leaving them out would admit what they require.
     ///
     /// ```no_run
     /// # fn app(guard: mcp_guard::Guard) -> Result<(), Box<dyn std::error::Error>> {
@@ -39,6 +41,9 @@ impl Guard {
     /// # Ok(()) }
     /// ```
     pub fn require(&self, requirement: Requirement) -> Result<RequireLayer, ConfigError> {
+        if !requirement.when.is_empty() {
+            return Err(ConfigError::RouteArgumentRules);
+        }
         if let Some(scope) = self.policy().undeclared_scope(&requirement) {
             return Err(PolicyError::UndeclaredScope(scope.to_owned()).into());
         }

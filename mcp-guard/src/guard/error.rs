@@ -52,6 +52,12 @@ pub enum ConfigError {
         "resource_requirement(..) applies to the policy collected by server::<S>(); with policy(..) add the resource to the PolicyBuilder instead"
     )]
     ResourceRequirementWithPolicy,
+    /// A requirement with argument rules (`when`) was given to
+    /// [`Guard::require`](crate::Guard::require), where there are no arguments to decide them.
+    #[error(
+        "Guard::require(..) takes no argument rules (when): a plain route has no MCP arguments to decide them on"
+    )]
+    RouteArgumentRules,
 }
 
 /// Why authentication failed.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use axum::{Extension, Router, routing::get};
-use mcp_guard::policy::PolicyError;
+use mcp_guard::policy::{ArgRule, ArgTest, ArgumentsError, PolicyError};
 use mcp_guard::{CheckError, ConfigError, Principal, Requirement};
 use mcp_guard_examples::files;
 use mcp_guard_examples::server::ServerOptions;
@@ -197,6 +197,20 @@ async fn a_route_requirement_naming_an_undeclared_scope_is_refused_at_start_up()
         addr,
     ))
     .expect("guard");
+    // Argument rules cannot be decided on a plain route: refused, never silently dropped.
+    fn always(
+        _: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<bool, ArgumentsError> {
+        Ok(true)
+    }
+    let rule = ArgRule::typed("path", ArgTest::Truthy, ["files:admin"], always).expect("rule");
+    let with_rule = Requirement::scopes(["files:read"])
+        .expect("scope")
+        .when(rule);
+    assert_eq!(
+        guard.require(with_rule).err(),
+        Some(ConfigError::RouteArgumentRules)
+    );
     let typo = Requirement::scopes(["files:admn"]).expect("a valid scope token");
     assert_eq!(
         guard.require(typo).err(),

@@ -127,6 +127,38 @@ async fn the_anonymous_posture_serves_discovery_and_public_tools_and_challenges_
         &server,
         "a protected tool without a token",
     );
+    // Only discovery goes through without a token: completions (which name prompts and
+    // resources), subscriptions and tasks need one, on both wires.
+    let completion = json!({"ref": {"type": "ref/prompt", "name": "review_file"},
+        "argument": {"name": "path", "value": "/"}});
+    let subscribe = json!({"uri": "files:///x"});
+    let task = json!({"taskId": "t-1"});
+    let sid = init.headers["mcp-session-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    for (method, params) in [
+        ("completion/complete", &completion),
+        ("resources/subscribe", &subscribe),
+        ("tasks/get", &task),
+    ] {
+        let stateless = server
+            .post(
+                &[("mcp-protocol-version", STATELESS), ("mcp-method", method)],
+                &stateless_body(method, params.clone()),
+            )
+            .await;
+        assert_sign_in_challenge(&stateless, &server, method);
+        let body = json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": params});
+        let legacy = server
+            .post(
+                &[("mcp-protocol-version", LEGACY), ("mcp-session-id", &sid)],
+                &body.to_string(),
+            )
+            .await;
+        assert_sign_in_challenge(&legacy, &server, method);
+    }
+
     let reader = key.sign(&claims(&issuer.issuer, &server.mcp_url, "files:read"));
     let write = server
         .call(&reader, "write_file", json!({"path": "/x", "content": "y"}))

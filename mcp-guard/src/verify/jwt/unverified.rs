@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use jsonwebtoken::Algorithm;
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use super::keys::{KeySet, SUPPORTED_ALGORITHMS};
@@ -19,8 +20,13 @@ struct RawHeader {
     kid: Option<String>,
     #[serde(default)]
     typ: Option<String>,
-    #[serde(default)]
-    crit: Option<serde::de::IgnoredAny>,
+    /// Whether the header has a `crit` member at all (`null` included): none is understood.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// A compact JWS, split and decoded but not verified. Nothing read from it may be trusted
@@ -81,7 +87,7 @@ impl<'a> UnverifiedJwt<'a> {
         if !rules.algorithms.contains(&alg) {
             return Err(TokenError::AlgorithmNotAllowed);
         }
-        if self.header.crit.is_some() {
+        if self.header.crit {
             return Err(TokenError::CriticalHeader);
         }
         Ok(alg)
@@ -169,6 +175,27 @@ mod tests {
         assert_eq!(parse_alg("RS256"), Some(Algorithm::RS256));
         for bad in ["none", "None", "NONE", "HS256", "rs256", ""] {
             assert_eq!(parse_alg(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn any_crit_member_is_refused_null_included() {
+        let rules = JwtRules::new("https://issuer", super::super::Audiences::new(["aud"]));
+        for (header, refused) in [
+            (r#"{"alg":"RS256"}"#, false),
+            (r#"{"alg":"RS256","crit":null}"#, true),
+            (r#"{"alg":"RS256","crit":[]}"#, true),
+            (r#"{"alg":"RS256","crit":["exp"]}"#, true),
+        ] {
+            let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(header);
+            let token = format!("{h}.e30.c2ln");
+            let jwt = UnverifiedJwt::parse(&token).expect("parses");
+            let answer = jwt.check_header(&rules);
+            assert_eq!(
+                answer.err() == Some(TokenError::CriticalHeader),
+                refused,
+                "{header}"
+            );
         }
     }
 
