@@ -35,26 +35,19 @@ impl Operation {
             .flatten()
     }
 
-    /// Whether a caller without a token may send this message in the anonymous posture:
-    /// discovery (`initialize`, `ping`, the lists), notifications and responses to the
-    /// server's own requests. Anything else (completions, subscriptions, tasks, and methods
-    /// added later) needs a token whatever it names.
-    pub(crate) fn is_discovery(&self) -> bool {
+    /// Whether this message reaches what tokens protect although it names no tool, prompt or
+    /// resource the policy decides: completions (whose `ref` names prompts and resource
+    /// templates), tasks, and resource subscriptions before 2026-07-28 (`modern`: a
+    /// header-validated request; that revision has no `resources/subscribe`, and rmcp answers
+    /// it as an unknown method). Without a token (the anonymous posture) such a message is
+    /// challenged; every other method keeps rmcp's own answer (discovery, notifications,
+    /// unknown or malformed methods).
+    pub(crate) fn reaches_protected_data(&self, modern: bool) -> bool {
         match self.method.as_deref() {
-            None => true,
-            Some(m) => {
-                m.starts_with("notifications/")
-                    || matches!(
-                        m,
-                        "initialize"
-                            | "ping"
-                            | "server/discover"
-                            | "tools/list"
-                            | "prompts/list"
-                            | "resources/list"
-                            | "resources/templates/list"
-                    )
-            }
+            Some("completion/complete") => true,
+            Some(m) if m.starts_with("tasks/") => true,
+            Some("resources/subscribe") => !modern,
+            _ => false,
         }
     }
 

@@ -184,7 +184,7 @@ where
     };
 
     for op in &operations {
-        if let Some(refusal) = refusal_for(&guard, principal.as_ref(), op) {
+        if let Some(refusal) = refusal_for(&guard, principal.as_ref(), op, header_validated) {
             let cx = Refused {
                 id: op.id.as_deref(),
                 target: op.policy_target(),
@@ -370,11 +370,13 @@ fn refusal_for(
     guard: &Guard,
     principal: Option<&Principal>,
     op: &classify::Operation,
+    modern: bool,
 ) -> Option<Refusal> {
     let Some(target) = op.policy_target() else {
         // Discovery needs only what the authentication step established; without a token
-        // (the anonymous posture) nothing else goes through.
-        return (principal.is_none() && !op.is_discovery()).then_some(Refusal::NoToken);
+        // (the anonymous posture) what reaches protected data is challenged.
+        return (principal.is_none() && op.reaches_protected_data(modern))
+            .then_some(Refusal::NoToken);
     };
     let policy = guard.policy();
     let decision = if policy.requirement(target).when.is_empty() {
