@@ -213,6 +213,13 @@ impl GuardBuilder {
         self
     }
 
+    /// How long the [`PrincipalCheck`] may take (default 5 s); a check that takes longer
+    /// counts as unavailable: 503, and the request is refused.
+    pub fn check_timeout(mut self, limit: Duration) -> Self {
+        self.hooks.check_timeout = Some(limit);
+        self
+    }
+
     /// Receives every decision beside the `tracing` event ([`AuditSink`]). Setting it again
     /// replaces it.
     pub fn audit_sink(mut self, sink: impl AuditSink) -> Self {

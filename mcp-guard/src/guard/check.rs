@@ -16,8 +16,9 @@ pub enum CheckError {
     /// `error_description` (keep it free of secrets; it is sent to the client).
     #[error("{0}")]
     Refused(Cow<'static, str>),
-    /// The check could not be made (its backend is down): 503, and the request is refused,
-    /// never let through.
+    /// The check could not be made (its backend is down, or it took longer than
+    /// [`GuardBuilder::check_timeout`](crate::GuardBuilder::check_timeout)): 503, and the
+    /// request is refused, never let through.
     #[error("the token check could not be made: {0}")]
     Unavailable(String),
 }

@@ -96,6 +96,24 @@ async fn a_check_that_cannot_be_made_refuses_with_503_and_runs_nothing() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_check_that_never_answers_times_out_into_503() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = TestServer::start_configured(&issuer, |b| {
+        b.check(|_: Principal| std::future::pending::<Result<(), CheckError>>())
+            .check_timeout(std::time::Duration::from_millis(200))
+    })
+    .await;
+    let admin = token(&key, &issuer, &server.mcp_url, "files:admin", "jti-t");
+    let a = server
+        .call(&admin, "write_file", json!({"path": "/x", "content": "y"}))
+        .await;
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(server.store.lock().expect("store").is_empty());
+    server.stop().await;
+}
+
 /// Serves the example's guard with one plain route, `/admin/report`, behind
 /// `Guard::require(files:admin)`, and its metadata.
 async fn admin_route(issuer: &TestIssuer) -> (String, String, tokio::task::JoinHandle<()>) {
