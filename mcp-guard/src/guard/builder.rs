@@ -25,6 +25,8 @@ const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const DEFAULT_MAX_SESSIONS: usize = 100_000;
 /// The verified-token cache capacity when none is configured.
 const DEFAULT_TOKEN_CACHE: usize = 10_000;
+/// How long a `PrincipalCheck` may take when no timeout is configured.
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The clock tolerance when none is configured.
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
@@ -52,6 +54,7 @@ pub struct GuardBuilder {
     server_policy: Option<PolicyBuilder>,
     resources: Vec<(String, Requirement)>,
     hooks: Hooks,
+    check_timeout: Option<Duration>,
     anonymous: Option<bool>,
 }
 
@@ -216,7 +219,7 @@ impl GuardBuilder {
     /// How long the [`PrincipalCheck`] may take (default 5 s); a check that takes longer
     /// counts as unavailable: 503, and the request is refused.
     pub fn check_timeout(mut self, limit: Duration) -> Self {
-        self.hooks.check_timeout = Some(limit);
+        self.check_timeout = Some(limit);
         self
     }
 
@@ -271,6 +274,7 @@ impl GuardBuilder {
             token_cache,
             verifications: std::sync::atomic::AtomicU64::new(0),
             hooks: self.hooks,
+            check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
             anonymous: self.anonymous.unwrap_or(false),
         })))
     }

@@ -55,7 +55,7 @@ pub enum ConfigError {
     /// A requirement with argument rules (`when`) was given to
     /// [`Guard::require`](crate::Guard::require), where there are no arguments to decide them.
     #[error(
-        "Guard::require(..) takes no argument rules (when): a plain route has no MCP arguments to decide them on"
+        "Guard::require(..) takes no argument rules (when): a plain route has no MCP arguments to decide them on; give it a requirement without when(..), or check the arguments in the handler"
     )]
     RouteArgumentRules,
 }

@@ -54,6 +54,8 @@ struct Inner {
     token_cache: Option<TokenCache>,
     verifications: std::sync::atomic::AtomicU64,
     hooks: Hooks,
+    /// How long the check may take before it counts as unavailable.
+    check_timeout: Duration,
     anonymous: bool,
 }
 
@@ -61,13 +63,8 @@ struct Inner {
 #[derive(Default, Clone)]
 pub(crate) struct Hooks {
     pub(crate) check: Option<Arc<dyn PrincipalCheck>>,
-    /// How long the check may take before it counts as unavailable (`None`: the default).
-    pub(crate) check_timeout: Option<Duration>,
     pub(crate) audit_sink: Option<Arc<dyn AuditSink>>,
 }
-
-/// How long a [`PrincipalCheck`] may take when no timeout is configured.
-const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -217,8 +214,7 @@ impl Guard {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let principal = self.verify_token(token).await?;
         if let Some(check) = &self.0.hooks.check {
-            let limit = self.0.hooks.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT);
-            let answer = tokio::time::timeout(limit, check.check(&principal))
+            let answer = tokio::time::timeout(self.0.check_timeout, check.check(&principal))
                 .await
                 .unwrap_or_else(|_| Err(CheckError::Unavailable("the check timed out".into())));
             answer.map_err(|e| match e {
