@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mcp_guard::ToolCallChallenge;
 use mcp_guard::dev::{DevAuthServer, RunningDevAuthServer};
 use mcp_guard::scope::ScopeCatalogue as _;
 use tokio::net::TcpListener;
@@ -31,6 +32,15 @@ pub struct QuickstartOptions {
     #[arg(long, env = "MCP_GUARD_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 
+    /// How a refused tool call carries its challenge: `http`, `tool_result` or `auto` (the
+    /// tool result for ChatGPT, HTTP for the others).
+    #[arg(
+        long,
+        env = "MCP_GUARD_TOOL_CALL_CHALLENGE",
+        default_value_t = ToolCallChallenge::Http
+    )]
+    pub tool_call_challenge: ToolCallChallenge,
+
     /// Browser origins allowed to call the server (MCP Inspector's by default).
     #[arg(
         long = "allowed-origin",
@@ -49,6 +59,7 @@ impl QuickstartOptions {
             auth_listen,
             auto_approve: false,
             allow_anonymous: false,
+            tool_call_challenge: ToolCallChallenge::Http,
             allowed_origins: vec![
                 "http://localhost:6274".into(),
                 "http://127.0.0.1:6274".into(),
@@ -87,6 +98,7 @@ pub async fn start(
     let mut server_options = ServerOptions::new(auth.issuer(), &mcp_url, addr);
     server_options.allowed_origins = options.allowed_origins.clone();
     server_options.allow_anonymous = options.allow_anonymous;
+    server_options.tool_call_challenge = options.tool_call_challenge;
     let store = files::Store::default();
     let guard = files::guard(&server_options)?;
     let shared = store.clone();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
 use mcp_guard::profile::Profile;
-use mcp_guard::{Guard, GuardBuilder, Issuer, TypPolicy};
+use mcp_guard::{Guard, GuardBuilder, Issuer, ToolCallChallenge, TypPolicy};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -130,6 +130,17 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 
+    /// How a tool call refused for want of a token or of scopes carries its challenge:
+    /// `http` (401/403 with `WWW-Authenticate`, what spec clients such as Claude react to),
+    /// `tool_result` (a 200 `isError` result with `_meta["mcp/www_authenticate"]`, what
+    /// ChatGPT reacts to) or `auto` (the tool result for ChatGPT, HTTP for the others).
+    #[arg(
+        long,
+        env = "MCP_GUARD_TOOL_CALL_CHALLENGE",
+        default_value_t = ToolCallChallenge::Http
+    )]
+    pub tool_call_challenge: ToolCallChallenge,
+
     /// `resource_name` of the protected resource metadata.
     #[arg(
         long,
@@ -164,6 +175,7 @@ impl ServerOptions {
             allowed_origins: Vec::new(),
             stateless: false,
             allow_anonymous: false,
+            tool_call_challenge: ToolCallChallenge::Http,
             resource_name: "mcp-guard example file store".to_owned(),
         }
     }
@@ -244,6 +256,7 @@ impl ServerOptions {
         if self.allow_anonymous {
             builder = builder.anonymous(true);
         }
+        builder = builder.tool_call_challenge(self.tool_call_challenge);
         if let Some(endpoint) = &self.introspection_endpoint {
             let (Some(id), Some(secret)) = (
                 &self.introspection_client_id,

@@ -297,6 +297,7 @@ pub use mcp_guard_macros::public;
 /// ```
 pub use mcp_guard_macros::guarded;
 
+pub use challenge::ToolCallChallenge;
 pub use declared::{
     DeclaredOperations, ProtectedResource, ResourceDescriptor, manifest, policy_builder,
 };

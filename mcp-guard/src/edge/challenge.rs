@@ -1,5 +1,6 @@
 //! `WWW-Authenticate: Bearer …` challenges (RFC 6750 §3, RFC 9728 §5.1): building, and
-//! parsing for tests and clients.
+//! parsing for tests and clients; and [`ToolCallChallenge`], the form a refused tool call's
+//! challenge takes.
 
 use std::fmt::Write as _;
 
@@ -28,6 +29,97 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
         }
     }
+}
+
+/// The form in which a `tools/call` refused for want of a token (the anonymous posture) or
+/// of scopes carries its challenge. Every other refusal, and every refusal of another
+/// operation, is answered over HTTP whatever this says.
+///
+/// Clients disagree on what starts their sign-in: those that follow the MCP authorization
+/// specification (Claude, VS Code, Cursor, the official SDKs) react to the HTTP 401/403 and
+/// its `WWW-Authenticate` header, and ignore a tool result; ChatGPT reacts only to a `200`
+/// tool result with `isError: true` whose `_meta["mcp/www_authenticate"]` lists the
+/// challenges (OpenAI Apps SDK, "Triggering authentication UI",
+/// <https://developers.openai.com/apps-sdk/build/auth#triggering-authentication-ui>; MCP
+/// SEP-1489, draft, <https://github.com/modelcontextprotocol/modelcontextprotocol/issues/1489>).
+/// The tool result carries exactly the challenge the HTTP answer would have, and the same
+/// `WWW-Authenticate` header rides on the `200` too (RFC 9110 §11.6.1 allows it on any
+/// response), so nothing is lost for a client that reads headers.
+///
+/// ```
+/// use mcp_guard::challenge::ToolCallChallenge;
+/// assert_eq!("tool_result".parse::<ToolCallChallenge>(), Ok(ToolCallChallenge::ToolResult));
+/// assert_eq!(ToolCallChallenge::default(), ToolCallChallenge::Http);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToolCallChallenge {
+    /// HTTP 401 or 403 with the `WWW-Authenticate` challenge, as the MCP authorization
+    /// specification says (the default).
+    #[default]
+    Http,
+    /// A `200` tool result, `isError: true`, with `_meta["mcp/www_authenticate"]`, for every
+    /// client. Spec clients then see a failed tool call and do not sign in: choose it only for
+    /// servers used by tool-result clients alone.
+    ToolResult,
+    /// The tool result for clients identified as reacting only to it (by the product name
+    /// their `User-Agent` starts with, see
+    /// [`GuardBuilder::tool_result_clients`](crate::GuardBuilder::tool_result_clients);
+    /// ChatGPT's `openai-mcp` by default), the HTTP challenge for every other client.
+    Auto,
+}
+
+impl ToolCallChallenge {
+    /// The name as the command-line flags spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolCallChallenge::Http => "http",
+            ToolCallChallenge::ToolResult => "tool_result",
+            ToolCallChallenge::Auto => "auto",
+        }
+    }
+}
+
+impl std::fmt::Display for ToolCallChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A challenge form name that is none of `http`, `tool_result` (or `tool-result`) and `auto`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tool-call challenge form `{0}`; expected `http`, `tool_result` or `auto`")]
+pub struct UnknownChallengeForm(pub String);
+
+impl std::str::FromStr for ToolCallChallenge {
+    type Err = UnknownChallengeForm;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "http" => Ok(ToolCallChallenge::Http),
+            "tool_result" | "tool-result" => Ok(ToolCallChallenge::ToolResult),
+            "auto" => Ok(ToolCallChallenge::Auto),
+            other => Err(UnknownChallengeForm(other.to_owned())),
+        }
+    }
+}
+
+/// The `_meta` key of a tool result's challenges ([`ToolCallChallenge::ToolResult`]): one
+/// `WWW-Authenticate` value per array element.
+pub const TOOL_RESULT_META_KEY: &str = "mcp/www_authenticate";
+
+/// Whether a `User-Agent` names one of `clients` as its first product (`name/version …`),
+/// compared without regard to ASCII case.
+pub(crate) fn user_agent_is_one_of(user_agent: &[u8], clients: &[String]) -> bool {
+    let Ok(ua) = std::str::from_utf8(user_agent) else {
+        return false;
+    };
+    let product = ua
+        .trim_start()
+        .split(['/', ' ', '\t'])
+        .next()
+        .unwrap_or_default();
+    !product.is_empty() && clients.iter().any(|c| c.eq_ignore_ascii_case(product))
 }
 
 /// One Bearer challenge. Every parameter appears at most once; values are quoted strings.

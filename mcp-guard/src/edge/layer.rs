@@ -167,13 +167,14 @@ where
         return refuse(&guard, refusal, principal.as_ref(), None);
     }
 
+    let tool_result = guard.answers_with_tool_result(&parts.headers);
     let (operations, body) = if parts.method != Method::POST {
         (Vec::new(), body)
     } else {
         let from_headers = header_validated
             .then(|| classify::classify_headers(&parts.headers))
             .flatten()
-            .filter(|op| !needs_body(&guard, op));
+            .filter(|op| !needs_body(&guard, op, tool_result));
         match from_headers {
             Some(op) => (vec![op], body),
             None => match read_and_classify(&guard, body, principal.as_ref()).await {
@@ -189,6 +190,8 @@ where
                 id: op.id.as_deref(),
                 target: op.policy_target(),
                 modern: header_validated,
+                // A result answers one request; a batch keeps the HTTP form.
+                tool_result: tool_result && operations.len() == 1,
             };
             return refuse(&guard, refusal, principal.as_ref(), Some(&cx));
         }
@@ -284,6 +287,7 @@ pub(crate) struct Refused<'a> {
     id: Option<&'a serde_json::value::RawValue>,
     target: Option<Target<'a>>,
     modern: bool,
+    tool_result: bool,
 }
 
 /// The one place a refusal becomes an answer: its audit event, then its HTTP rendering.
@@ -304,16 +308,21 @@ pub(crate) fn refuse(
         id: request.and_then(|r| r.id),
         target,
         modern: request.is_some_and(|r| r.modern),
+        tool_result: request.is_some_and(|r| r.tool_result),
     })
 }
 
 /// Whether deciding this header-classified operation needs the body: its requirement depends
-/// on the arguments, or a refusal must be answered with the request's `id`.
-fn needs_body(guard: &Guard, op: &classify::Operation) -> bool {
+/// on the arguments, or a refusal must be answered with the request's `id` (a concealed
+/// operation's "not found", a tool-result challenge).
+fn needs_body(guard: &Guard, op: &classify::Operation, tool_result: bool) -> bool {
     op.policy_target().is_some_and(|t| {
         let policy = guard.policy();
         let req = policy.requirement(t);
-        !req.when.is_empty() || policy.is_hidden(req) || policy.is_unknown(t)
+        !req.when.is_empty()
+            || policy.is_hidden(req)
+            || policy.is_unknown(t)
+            || (tool_result && matches!(t, Target::Tool(_)) && !req.public)
     })
 }
 

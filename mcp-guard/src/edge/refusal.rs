@@ -16,6 +16,12 @@
 //! | [`Refusal::BadOrigin`] | 403, JSON-RPC -32600 | — |
 //! | [`Refusal::UnknownSession`] | 404, JSON-RPC -32600 | — |
 //! | [`Refusal::MalformedBody`] | 400 (413 when too large), JSON-RPC -32700 / -32600 / -32602 | — |
+//!
+//! A `tools/call` refused with [`Refusal::NoToken`] or [`Refusal::InsufficientScope`] may be
+//! answered instead with the tool-result challenge
+//! ([`ToolCallChallenge`](crate::ToolCallChallenge)): `200`, a result with `isError: true`,
+//! `_meta["mcp/www_authenticate"]` holding the challenge above, and the same
+//! `WWW-Authenticate` header.
 
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
@@ -124,6 +130,8 @@ pub(crate) struct HttpContext<'a> {
     pub target: Option<Target<'a>>,
     /// Whether the peer speaks the 2026-07-28 revision.
     pub modern: bool,
+    /// Whether a refused tool call is answered with the tool-result challenge.
+    pub tool_result: bool,
 }
 
 impl Refusal {
@@ -178,6 +186,45 @@ impl Refusal {
 
     /// The HTTP answer.
     pub(crate) fn to_response(&self, cx: &HttpContext<'_>) -> Response {
+        let http = self.to_http_response(cx);
+        match cx.target {
+            Some(Target::Tool(_))
+                if cx.tool_result
+                    && matches!(self, Refusal::NoToken | Refusal::InsufficientScope { .. }) =>
+            {
+                self.to_tool_result(cx, http)
+            }
+            _ => http,
+        }
+    }
+
+    /// The tool-result challenge: the HTTP answer's challenge and description in a `200`
+    /// tool error result.
+    fn to_tool_result(&self, cx: &HttpContext<'_>, http: Response) -> Response {
+        let Some(value) = http.headers().get(WWW_AUTHENTICATE).cloned() else {
+            return http;
+        };
+        let name = cx.target.map_or_else(String::new, |t| printable(t.name()));
+        let text = match self {
+            Refusal::InsufficientScope { required, .. } => {
+                format!("`{name}` requires scope `{required}`; sign in again to grant it")
+            }
+            _ => format!("`{name}` requires sign-in"),
+        };
+        let mut result = json!({
+            "content": [{ "type": "text", "text": text }],
+            "isError": true,
+            "_meta": { crate::challenge::TOOL_RESULT_META_KEY: [value.to_str().unwrap_or_default()] },
+        });
+        if cx.modern {
+            result["resultType"] = "complete".into();
+        }
+        let mut resp = json_rpc_result(cx.id, result);
+        resp.headers_mut().insert(WWW_AUTHENTICATE, value);
+        resp
+    }
+
+    fn to_http_response(&self, cx: &HttpContext<'_>) -> Response {
         let name = cx.target.map(|t| printable(t.name()));
         match self {
             Refusal::NoToken => challenge(

@@ -11,6 +11,7 @@ use url::Url;
 use super::issuer::IssuerEntry;
 use super::{ConfigError, Guard, Hooks, Inner, Issuer, PrincipalCheck};
 use crate::audit::AuditSink;
+use crate::challenge::ToolCallChallenge;
 use crate::declared::{DeclaredOperations, ProtectedResource, ResourceDescriptor};
 use crate::edge::session::SessionBindings;
 use crate::introspection::{Introspection, Introspector};
@@ -27,6 +28,9 @@ const DEFAULT_MAX_SESSIONS: usize = 100_000;
 const DEFAULT_TOKEN_CACHE: usize = 10_000;
 /// How long a `PrincipalCheck` may take when no timeout is configured.
 const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The clients [`ToolCallChallenge::Auto`] answers with a tool result when none are
+/// configured: ChatGPT's `User-Agent` product.
+const DEFAULT_TOOL_RESULT_CLIENTS: &[&str] = &["openai-mcp"];
 /// The clock tolerance when none is configured.
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
@@ -56,6 +60,8 @@ pub struct GuardBuilder {
     hooks: Hooks,
     check_timeout: Option<Duration>,
     anonymous: Option<bool>,
+    tool_call_challenge: ToolCallChallenge,
+    tool_result_clients: Option<Vec<String>>,
 }
 
 impl GuardBuilder {
@@ -208,6 +214,25 @@ impl GuardBuilder {
         self
     }
 
+    /// The form of the challenge for a `tools/call` refused for want of a token or of
+    /// scopes ([`ToolCallChallenge`]; HTTP by default).
+    pub fn tool_call_challenge(mut self, form: ToolCallChallenge) -> Self {
+        self.tool_call_challenge = form;
+        self
+    }
+
+    /// The clients [`ToolCallChallenge::Auto`] answers with a tool result: the product names
+    /// their `User-Agent` starts with (`openai-mcp`, ChatGPT's, by default). Replaces the
+    /// default list.
+    pub fn tool_result_clients<I, S>(mut self, products: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tool_result_clients = Some(products.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// A check run on every verified caller before any decision ([`PrincipalCheck`]): a
     /// revocation lookup, a disabled-account list. A refusal answers 401 `invalid_token`; a
     /// check that cannot be made answers 503. Setting it again replaces it.
@@ -276,6 +301,13 @@ impl GuardBuilder {
             hooks: self.hooks,
             check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
             anonymous: self.anonymous.unwrap_or(false),
+            tool_call_challenge: self.tool_call_challenge,
+            tool_result_clients: self.tool_result_clients.take().unwrap_or_else(|| {
+                DEFAULT_TOOL_RESULT_CLIENTS
+                    .iter()
+                    .map(|c| (*c).to_owned())
+                    .collect()
+            }),
         })))
     }
 

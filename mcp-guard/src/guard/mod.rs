@@ -24,6 +24,7 @@ pub use issuer::Issuer;
 use issuer::IssuerEntry;
 
 use crate::audit::AuditSink;
+use crate::challenge::{self, ToolCallChallenge};
 use crate::edge::layer::GuardLayer;
 use crate::edge::session::SessionBindings;
 use crate::introspection::Introspector;
@@ -57,6 +58,8 @@ struct Inner {
     /// How long the check may take before it counts as unavailable.
     check_timeout: Duration,
     anonymous: bool,
+    tool_call_challenge: ToolCallChallenge,
+    tool_result_clients: Vec<String>,
 }
 
 /// What the server plugs in: its check after verification, and where decisions go.
@@ -223,6 +226,23 @@ impl Guard {
             })?;
         }
         Ok(principal)
+    }
+
+    /// The form of a refused tool call's challenge ([`GuardBuilder::tool_call_challenge`]).
+    pub fn tool_call_challenge(&self) -> ToolCallChallenge {
+        self.0.tool_call_challenge
+    }
+
+    /// Whether a tool call with these headers, refused for want of a token or of scopes, is
+    /// answered with the tool-result challenge.
+    pub(crate) fn answers_with_tool_result(&self, headers: &http::HeaderMap) -> bool {
+        match self.0.tool_call_challenge {
+            ToolCallChallenge::Http => false,
+            ToolCallChallenge::ToolResult => true,
+            ToolCallChallenge::Auto => headers.get(http::header::USER_AGENT).is_some_and(|ua| {
+                challenge::user_agent_is_one_of(ua.as_bytes(), &self.0.tool_result_clients)
+            }),
+        }
     }
 
     /// Whether requests without a token may go on ([`GuardBuilder::anonymous`]).

@@ -19,3 +19,4 @@ pub mod sdk_clients;
 pub mod sessions;
 pub mod token_cache;
 pub mod tokens;
+pub mod tool_result_challenge;
