@@ -8,7 +8,9 @@
 //! | tool `write_file` | `files:write`, plus `files:shared` for paths under `/shared` |
 //! | tool `reset_store` | `files:admin`, hidden from callers without it |
 //!
-//! `files:admin` implies `files:read` and `files:write`.
+//! `files:admin` implies `files:read` and `files:write`. The metadata's `scopes_supported`
+//! lists `files:read` (the baseline) and `files:write` (`#[advertised]`); `files:shared` and
+//! `files:admin` are asked for by step-up when an operation needs them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,7 @@ mcp_guard::scopes! {
         #[baseline]
         FILES_READ = "files:read",
         /// Create and replace files.
+        #[advertised]
         FILES_WRITE = "files:write",
         /// Write under `/shared`, where every user sees the files.
         FILES_SHARED = "files:shared",

@@ -23,6 +23,7 @@ pub(crate) struct Catalogue {
 struct Entry {
     docs: Vec<Attribute>,
     baseline: bool,
+    advertised: bool,
     name: Ident,
     scope: LitStr,
     implies: Vec<Ident>,
@@ -50,26 +51,35 @@ impl Parse for Entry {
         let attrs = input.call(Attribute::parse_outer)?;
         let mut docs = Vec::new();
         let mut baseline = false;
+        let mut advertised = false;
         for attr in attrs {
             if attr.path().is_ident("doc") {
                 docs.push(attr);
-            } else if attr.path().is_ident("baseline") {
-                if !matches!(attr.meta, syn::Meta::Path(_)) {
-                    return Err(syn::Error::new_spanned(
-                        &attr.meta,
-                        "`#[baseline]` takes no arguments",
-                    ));
-                }
-                if baseline {
-                    return Err(syn::Error::new_spanned(attr, "duplicate `#[baseline]`"));
-                }
-                baseline = true;
+                continue;
+            }
+            let (flag, name) = if attr.path().is_ident("baseline") {
+                (&mut baseline, "baseline")
+            } else if attr.path().is_ident("advertised") {
+                (&mut advertised, "advertised")
             } else {
                 return Err(syn::Error::new_spanned(
                     attr.path(),
-                    "unsupported attribute on a scope; expected `#[baseline]` or doc comments",
+                    "unsupported attribute on a scope; expected `#[baseline]`, `#[advertised]` or doc comments",
+                ));
+            };
+            if !matches!(attr.meta, syn::Meta::Path(_)) {
+                return Err(syn::Error::new_spanned(
+                    &attr.meta,
+                    format!("`#[{name}]` takes no arguments"),
                 ));
             }
+            if *flag {
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    format!("duplicate `#[{name}]`"),
+                ));
+            }
+            *flag = true;
         }
         let name: Ident = input.parse()?;
         input.parse::<Token![=]>()?;
@@ -86,6 +96,7 @@ impl Parse for Entry {
         Ok(Self {
             docs,
             baseline,
+            advertised,
             name,
             scope,
             implies,
@@ -102,6 +113,12 @@ pub(crate) fn validate(cat: &Catalogue) -> syn::Result<()> {
     for e in &cat.entries {
         if let Err(msg) = scope_grammar_error(&e.scope.value()) {
             errors.push(syn::Error::new(e.scope.span(), msg));
+        }
+        if e.scope.value() == "offline_access" && (e.baseline || e.advertised) {
+            errors.push(syn::Error::new(
+                e.scope.span(),
+                "`offline_access` is never advertised or asked for in challenges (MCP 2026-07-28, SEP-2207); drop `#[baseline]` / `#[advertised]`",
+            ));
         }
         if names.insert(e.name.to_string(), e).is_some() {
             errors.push(syn::Error::new(
@@ -202,13 +219,14 @@ pub(crate) fn expand(cat: &Catalogue) -> TokenStream {
         let scope = &e.scope;
         let doc = doc_text(&e.docs);
         let implies = e.implies.iter().filter_map(|i| strings.get(&i.to_string()));
-        let baseline = e.baseline;
+        let (baseline, advertised) = (e.baseline, e.advertised);
         quote! {
             ::mcp_guard::__private::CatalogueEntry {
                 scope: #scope,
                 doc: #doc,
                 implies: &[#(#implies),*],
                 baseline: #baseline,
+                advertised: #advertised,
             }
         }
     });

@@ -209,8 +209,12 @@ pub struct CatalogueEntry {
     pub doc: &'static str,
     /// The scopes it implies directly.
     pub implies: &'static [&'static str],
-    /// Whether it is asked for in 401 challenges.
+    /// Whether it is asked for in 401 challenges (`#[baseline]`); baseline scopes are also
+    /// advertised in the metadata's `scopes_supported`.
     pub baseline: bool,
+    /// Whether it is advertised in the metadata's `scopes_supported` beside the baseline
+    /// (`#[advertised]`).
+    pub advertised: bool,
 }
 
 /// A scope catalogue: implemented by the type `scopes!` declares.

@@ -9,6 +9,29 @@ use url::Url;
 /// The RFC 9728 well-known suffix.
 pub(crate) const WELL_KNOWN: &str = "/.well-known/oauth-protected-resource";
 
+/// Which scopes the metadata's `scopes_supported` lists. Clients such as MCP Inspector request
+/// every scope listed there, so listing the whole catalogue hands them over-privileged tokens
+/// (the MCP security best practices name "publishing all possible scopes" as a common
+/// mistake); by default only what a client should ask for at first is listed, and the rest
+/// is asked for by step-up when an operation needs it. `offline_access` is never listed
+/// (MCP 2026-07-28, SEP-2207). The manifest always lists the whole catalogue.
+///
+/// ```
+/// use mcp_guard::metadata::ScopesSupported;
+/// assert_eq!(ScopesSupported::default(), ScopesSupported::Advertised);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopesSupported {
+    /// The baseline scopes and those marked `#[advertised]` (the default).
+    #[default]
+    Advertised,
+    /// Every scope of the catalogue.
+    Catalogue,
+    /// Exactly these scopes, each one the policy knows.
+    Only(crate::scope::ScopeSet),
+}
+
 /// The protected resource metadata document (RFC 9728 §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -16,7 +16,7 @@ use crate::declared::{DeclaredOperations, ProtectedResource, ResourceDescriptor}
 use crate::edge::session::SessionBindings;
 use crate::introspection::{Introspection, Introspector};
 use crate::jwt::{self, Audiences};
-use crate::metadata::{self, MetadataSigningKey, ResourceMetadata};
+use crate::metadata::{self, MetadataSigningKey, ResourceMetadata, ScopesSupported};
 use crate::policy::{Policy, PolicyBuilder, Requirement};
 use crate::token_cache::TokenCache;
 
@@ -62,6 +62,7 @@ pub struct GuardBuilder {
     anonymous: Option<bool>,
     tool_call_challenge: ToolCallChallenge,
     tool_result_clients: Option<Vec<String>>,
+    scopes_supported: ScopesSupported,
 }
 
 impl GuardBuilder {
@@ -211,6 +212,13 @@ impl GuardBuilder {
     /// `#[protected_resource(anonymous)]`.
     pub fn anonymous(mut self, allow: bool) -> Self {
         self.anonymous = Some(allow);
+        self
+    }
+
+    /// Which scopes the metadata's `scopes_supported` lists ([`ScopesSupported`]): by default
+    /// the baseline and the `#[advertised]` ones, never the whole catalogue.
+    pub fn scopes_supported(mut self, which: ScopesSupported) -> Self {
+        self.scopes_supported = which;
         self
     }
 
@@ -418,7 +426,18 @@ impl GuardBuilder {
         policy: &Policy,
     ) -> Result<ResourceMetadata, ConfigError> {
         let mut doc = ResourceMetadata::new(resource, authorization_servers);
-        doc.scopes_supported = policy.advertise(&policy.scopes_supported()).to_vec();
+        let listed = match &self.scopes_supported {
+            ScopesSupported::Advertised => policy.scopes_supported(),
+            ScopesSupported::Catalogue => policy.known_scopes(),
+            ScopesSupported::Only(scopes) => {
+                let known = policy.known_scopes();
+                if let Some(s) = scopes.iter().find(|s| !known.contains(s)) {
+                    return Err(ConfigError::UnknownAdvertisedScope(s.to_owned()));
+                }
+                scopes.clone()
+            }
+        };
+        doc.scopes_supported = policy.advertise(&listed).to_vec();
         doc.resource_name = self.resource_name.take();
         doc.resource_documentation = self.resource_documentation.take();
         doc.resource_policy_uri = self.resource_policy_uri.take();

@@ -58,6 +58,12 @@ pub enum ConfigError {
         "Guard::require(..) takes no argument rules (when): a plain route has no MCP arguments to decide them on; give it a requirement without when(..), or check the arguments in the handler"
     )]
     RouteArgumentRules,
+    /// [`ScopesSupported::Only`](crate::metadata::ScopesSupported::Only) names a scope the
+    /// policy does not know, or `offline_access`.
+    #[error(
+        "scopes_supported lists `{0}`, which is not a scope of this resource's catalogue (offline_access is never advertised)"
+    )]
+    UnknownAdvertisedScope(String),
 }
 
 /// Why authentication failed.

@@ -84,7 +84,15 @@ pub fn manifest<S: ProtectedResource + DeclaredOperations>() -> Value {
     let scopes: Vec<Value> = d
         .catalogue
         .iter()
-        .map(|e| json!({ "scope": e.scope, "description": e.doc, "implies": e.implies, "baseline": e.baseline }))
+        .map(|e| {
+            json!({
+                "scope": e.scope,
+                "description": e.doc,
+                "implies": e.implies,
+                "baseline": e.baseline,
+                "advertised": e.baseline || e.advertised,
+            })
+        })
         .collect();
     let entry = |name: &str, req: Option<Requirement>| -> Value {
         json!({

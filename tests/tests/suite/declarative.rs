@@ -901,6 +901,11 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
     assert_eq!(scope("files:write")["baseline"], false);
     assert_eq!(scope("files:shared")["baseline"], false);
     assert_eq!(scope("files:admin")["baseline"], false);
+    // Advertised in the metadata: the baseline and `#[advertised]`; the manifest lists all.
+    assert_eq!(scope("files:read")["advertised"], true);
+    assert_eq!(scope("files:write")["advertised"], true);
+    assert_eq!(scope("files:shared")["advertised"], false);
+    assert_eq!(scope("files:admin")["advertised"], false);
     let mut implied: Vec<String> = scope("files:admin")["implies"]
         .as_array()
         .expect("implies")
@@ -972,6 +977,10 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
     assert_eq!(policy.baseline().to_string(), "files:read");
     assert_eq!(
         policy.scopes_supported().to_string(),
+        "files:read files:write"
+    );
+    assert_eq!(
+        policy.known_scopes().to_string(),
         "files:admin files:read files:shared files:write"
     );
     let write = policy.tool_requirement("write_file");

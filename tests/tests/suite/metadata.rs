@@ -1,8 +1,8 @@
 //! RFC 9728 protected resource metadata as served, and the guard's configuration checks.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
-use mcp_guard::metadata::MetadataSigningKey;
-use mcp_guard::{ConfigError, Guard, Issuer};
+use mcp_guard::metadata::{MetadataSigningKey, ScopesSupported};
+use mcp_guard::{ConfigError, Guard, Issuer, ScopeSet};
 use mcp_guard_tests::{TestIssuer, TestKey, TestServer};
 use serde_json::Value;
 
@@ -28,7 +28,8 @@ async fn metadata_is_served_at_the_path_suffixed_and_root_urls() {
         );
         assert_eq!(
             doc["scopes_supported"],
-            serde_json::json!(["files:admin", "files:read", "files:shared", "files:write"])
+            serde_json::json!(["files:read", "files:write"]),
+            "the baseline and the advertised scope, not the whole catalogue"
         );
         assert_eq!(
             doc["bearer_methods_supported"],
@@ -118,4 +119,78 @@ fn signed_metadata_is_a_jwt_with_iss_over_the_same_fields() {
     assert_eq!(data.claims["resource"], "https://mcp.example.com/mcp");
     assert_eq!(data.claims["resource_name"], "files");
     assert!(data.claims.get("signed_metadata").is_none());
+}
+
+/// The example server's metadata with `scopes_supported` configured by `which`.
+async fn scopes_supported_with(which: ScopesSupported) -> Value {
+    let issuer = TestIssuer::start(vec![TestKey::rsa1().jwk()]).await;
+    let server = TestServer::start_configured(&issuer, |b| b.scopes_supported(which)).await;
+    let doc: Value =
+        serde_json::from_str(&server.get(&server.metadata_url).await.body).expect("metadata JSON");
+    server.stop().await;
+    doc["scopes_supported"].clone()
+}
+
+#[tokio::test]
+async fn scopes_supported_lists_the_baseline_and_advertised_scopes_unless_configured() {
+    use serde_json::json;
+    assert_eq!(
+        scopes_supported_with(ScopesSupported::Advertised).await,
+        json!(["files:read", "files:write"])
+    );
+    assert_eq!(
+        scopes_supported_with(ScopesSupported::Catalogue).await,
+        json!(["files:admin", "files:read", "files:shared", "files:write"])
+    );
+    let only = ScopeSet::parse("files:shared").expect("scope");
+    assert_eq!(
+        scopes_supported_with(ScopesSupported::Only(only)).await,
+        json!(["files:shared"])
+    );
+    // Nothing to list: the field is left out (RFC 9728 §2, parameters without values).
+    assert_eq!(
+        scopes_supported_with(ScopesSupported::Only(ScopeSet::new())).await,
+        Value::Null
+    );
+}
+
+#[test]
+fn scopes_supported_names_only_scopes_of_the_catalogue_and_never_offline_access() {
+    let build = |listed: &str| {
+        let policy = mcp_guard::Policy::builder()
+            .scope("files:read")
+            .scope("offline_access")
+            .baseline(["files:read"])
+            .build()
+            .expect("policy");
+        Guard::builder()
+            .resource("https://mcp.example.com/mcp")
+            .issuer(Issuer::discover("https://auth.example.com"))
+            .policy(policy)
+            .scopes_supported(ScopesSupported::Only(
+                ScopeSet::parse(listed).expect("scopes"),
+            ))
+            .build()
+    };
+    assert!(build("files:read").is_ok());
+    for listed in ["files:write", "offline_access", "files:read offline_access"] {
+        let err = build(listed).expect_err(listed);
+        assert!(
+            matches!(&err, ConfigError::UnknownAdvertisedScope(_)),
+            "{listed}: {err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("offline_access is never advertised")
+        );
+    }
+    // Nor by default, even when the catalogue has it.
+    let policy = mcp_guard::Policy::builder()
+        .scope("files:read")
+        .scope("offline_access")
+        .baseline(["files:read"])
+        .advertised(["offline_access"])
+        .build()
+        .expect("policy");
+    assert_eq!(policy.scopes_supported().to_string(), "files:read");
 }

@@ -181,12 +181,12 @@ const WRONG_ISSUER: &str = "unexpected issuer";
 const WRONG_AUDIENCE: &str = "not issued for this resource";
 
 /// Every scope of the example's catalogue, with a prefix.
-fn catalogue(prefix: &str) -> Value {
+/// What the example's metadata advertises, in the identity provider's namespace: the
+/// baseline and the `#[advertised]` scope, not the whole catalogue.
+fn advertised(prefix: &str) -> Value {
     json!([
-        format!("{prefix}files:admin"),
         format!("{prefix}files:read"),
-        format!("{prefix}files:shared"),
-        format!("{prefix}files:write"),
+        format!("{prefix}files:write")
     ])
 }
 
@@ -457,7 +457,7 @@ async fn entra_v2_delegated_tokens_for_either_audience() {
     let doc = prm(&server).await;
     assert_eq!(
         doc["scopes_supported"],
-        catalogue("api://files-app/"),
+        advertised("api://files-app/"),
         "{doc}"
     );
     let a = server
@@ -1241,7 +1241,7 @@ async fn cognito_resource_server_scopes_carry_the_identifier() {
     let iss = &issuer.issuer;
 
     let doc = prm(&server).await;
-    assert_eq!(doc["scopes_supported"], catalogue(RS), "{doc}");
+    assert_eq!(doc["scopes_supported"], advertised(RS), "{doc}");
     assert_eq!(doc["authorization_servers"], json!([iss]), "{doc}");
 
     // Custom scopes as Cognito writes them: `{resource server identifier}/{scope}`.

@@ -9,6 +9,7 @@ pub struct PolicyBuilder {
     scopes: Vec<String>,
     implies: Vec<(String, Vec<String>)>,
     baseline: Vec<String>,
+    advertised: Vec<String>,
     tools: Vec<(String, Requirement)>,
     prompts: Vec<(String, Requirement)>,
     resources: Vec<(String, Requirement)>,
@@ -54,7 +55,21 @@ impl PolicyBuilder {
             if e.baseline {
                 self.baseline.push(e.scope.to_owned());
             }
+            if e.advertised {
+                self.advertised.push(e.scope.to_owned());
+            }
         }
+        self
+    }
+
+    /// Scopes advertised in the metadata's `scopes_supported` beside the baseline ones (a
+    /// scope clients commonly need besides the minimum). Replaces earlier ones.
+    pub fn advertised<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.advertised = scopes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -171,6 +186,12 @@ impl PolicyBuilder {
         for s in baseline.iter() {
             known(s)?;
         }
+        let mut advertised = ScopeSet::try_from_iter(&self.advertised)?;
+        for s in advertised.iter() {
+            known(s)?;
+        }
+        advertised.extend_from(&baseline);
+        let advertised = advertised.without(OFFLINE_ACCESS);
         let default = self.default.unwrap_or_else(|| Requirement {
             scopes: baseline.clone(),
             ..Requirement::default()
@@ -209,6 +230,7 @@ impl PolicyBuilder {
         Ok(Policy {
             catalogue,
             baseline,
+            advertised,
             hierarchy: hierarchy.build()?,
             tools,
             prompts,

@@ -81,16 +81,21 @@ pub enum Decision {
 ///     .scope("files:write")
 ///     .scope_implying("files:admin", ["files:read", "files:write"])
 ///     .baseline(["files:read"])
+///     .advertised(["files:write"])
 ///     .tool("read_file", Requirement::scopes(["files:read"]).unwrap())
 ///     .tool("write_file", Requirement::scopes(["files:write"]).unwrap())
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(policy.scopes_supported().to_string(), "files:admin files:read files:write");
+/// // What clients are told to ask for: the baseline and the advertised scopes only.
+/// assert_eq!(policy.scopes_supported().to_string(), "files:read files:write");
+/// assert_eq!(policy.known_scopes().to_string(), "files:admin files:read files:write");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     catalogue: ScopeSet,
     baseline: ScopeSet,
+    /// The baseline and the `#[advertised]` scopes, never `offline_access`.
+    advertised: ScopeSet,
     hierarchy: ScopeHierarchy,
     tools: HashMap<String, Requirement>,
     prompts: HashMap<String, Requirement>,
@@ -139,8 +144,18 @@ impl Policy {
         PolicyBuilder::default()
     }
 
-    /// Every scope this resource knows, for `scopes_supported` (never `offline_access`).
+    /// What the metadata's `scopes_supported` advertises by default: the baseline scopes and
+    /// those marked advertised (`#[advertised]`, [`PolicyBuilder::advertised`]), never
+    /// `offline_access`. Publishing every scope is what the MCP security best practices call
+    /// a common mistake: clients that request all of `scopes_supported` end up with
+    /// over-privileged tokens. The rest are asked for by step-up, when an operation needs them.
     pub fn scopes_supported(&self) -> ScopeSet {
+        self.advertised.clone()
+    }
+
+    /// Every scope this resource knows (the catalogue, as the manifest lists it), never
+    /// `offline_access`.
+    pub fn known_scopes(&self) -> ScopeSet {
         self.catalogue.without(OFFLINE_ACCESS)
     }
 
