@@ -283,6 +283,7 @@ impl GuardBuilder {
         let authorization_servers = self.authorization_servers()?;
         // The policy is the one home of the scope prefix; the introspector strips it too.
         policy.scope_prefix = self.scope_prefix.take();
+        policy.anonymous = self.anonymous.unwrap_or(false);
         let introspector = self
             .introspection
             .take()

@@ -245,6 +245,14 @@ impl Guard {
         }
     }
 
+    /// The server-level authentication declaration for this guard's posture, the `auth` block
+    /// SEP-2742 (a draft) proposes for `server.json` and server cards:
+    /// `{"posture":"required"|"optional","methods":[{"type":"oauth"}]}`. Per operation, the
+    /// posture shows in each tool's `_meta.securitySchemes`.
+    pub fn auth_declaration(&self) -> serde_json::Value {
+        crate::declared::auth_declaration(self.0.anonymous)
+    }
+
     /// Whether requests without a token may go on ([`GuardBuilder::anonymous`]).
     pub fn allows_anonymous(&self) -> bool {
         self.0.anonymous

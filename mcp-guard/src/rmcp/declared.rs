@@ -76,9 +76,12 @@ pub fn policy_builder<S: ProtectedResource + DeclaredOperations>() -> PolicyBuil
         .all_prompts(S::declared_prompts().into_iter().map(|(p, r)| (p.name, r)))
 }
 
-/// The whole server's authorization manifest as JSON: the scope catalogue (with docs,
-/// implications and baseline marks) and each tool's and prompt's requirement. For review,
-/// and for configuring the identity provider's scopes.
+/// The whole server's authorization manifest as JSON: the posture its derive declares (the
+/// SEP-2742 `auth` block; a [`GuardBuilder::anonymous`](crate::GuardBuilder::anonymous)
+/// override shows in [`Guard::auth_declaration`](crate::Guard::auth_declaration)), the scope
+/// catalogue (with docs, implications, baseline and advertised marks) and each tool's and
+/// prompt's requirement with its security schemes. For review, and for configuring the
+/// identity provider's scopes.
 pub fn manifest<S: ProtectedResource + DeclaredOperations>() -> Value {
     let d = S::DESCRIPTOR;
     let scopes: Vec<Value> = d
@@ -101,7 +104,13 @@ pub fn manifest<S: ProtectedResource + DeclaredOperations>() -> Value {
                 Some(r) => serde_json::to_value(r).expect("requirements serialize"),
                 None => json!({ "default": "baseline scopes" }),
             },
-            "securitySchemes": req.map(|r| r.security_schemes()),
+            "securitySchemes": req.map(|r| {
+                let mut schemes = r.security_schemes();
+                if let Value::Array(list) = &mut schemes {
+                    list.iter_mut().for_each(|s| scheme_in_posture(s, d.anonymous));
+                }
+                schemes
+            }),
         })
     };
     let tools: Vec<Value> = S::declared_tools()
@@ -114,6 +123,7 @@ pub fn manifest<S: ProtectedResource + DeclaredOperations>() -> Value {
         .collect();
     json!({
         "resource": d.resource,
+        "auth": auth_declaration(d.anonymous),
         "authorization_servers": d.authorization_servers,
         "scopes": scopes,
         "tools": tools,
@@ -160,6 +170,27 @@ pub fn declared<T>(table: &[Declaration<T>]) -> Vec<(T, Option<Requirement>)> {
         .iter()
         .map(|d| ((d.attr)(), d.requirement.map(RequirementSpec::requirement)))
         .collect()
+}
+
+/// One advertised security scheme as the posture makes it true: `noauth` holds only in the
+/// anonymous access posture; in the sign-in posture an operation that needs no scope still
+/// needs a token, `{"type":"oauth2","scopes":[]}`.
+pub(crate) fn scheme_in_posture(scheme: &mut Value, anonymous: bool) {
+    if !anonymous && scheme.get("type").and_then(Value::as_str) == Some("noauth") {
+        *scheme = json!({ "type": "oauth2", "scopes": [] });
+    }
+}
+
+/// The server-level authentication declaration (the `auth` block SEP-2742, a draft, proposes
+/// for `server.json` and server cards): `required` in the sign-in posture, where clients
+/// sign in before `initialize`; `optional` in the anonymous access posture, where they sign in
+/// when a protected operation answers with a challenge. The one method is OAuth, discovered
+/// from the protected resource metadata.
+pub(crate) fn auth_declaration(anonymous: bool) -> Value {
+    json!({
+        "posture": if anonymous { "optional" } else { "required" },
+        "methods": [{ "type": "oauth" }],
+    })
 }
 
 /// The `_meta` key of the advertised SEP-1488 security schemes.

@@ -173,9 +173,12 @@ impl<S> FromContextPart<PromptContext<'_, S>> for PromptCheck {
     }
 }
 
-/// Scopes of advertised security schemes in the identity provider's namespace.
+/// Advertised security schemes as the guard enforces them: scopes in the identity provider's
+/// namespace, and `noauth` only where a token is not needed, i.e. in the anonymous access
+/// posture; in the sign-in posture a `#[public]` operation needs a token and no scope.
 fn advertise(policy: &Policy, schemes: &mut [Value]) {
     for scheme in schemes {
+        crate::declared::scheme_in_posture(scheme, policy.allows_anonymous());
         if let Some(Value::Array(scopes)) = scheme.get_mut("scopes") {
             for s in scopes {
                 if let Value::String(name) = s {

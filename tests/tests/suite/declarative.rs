@@ -453,8 +453,8 @@ async fn stateless_tools_list_is_private_and_advertises_security_schemes_only() 
     let tools = v["result"]["tools"].as_array().expect("tools");
     assert_eq!(tools.len(), 7, "{v}");
     let expected = |name: &str| match name {
-        "about" => json!([{"type": "noauth"}]),
-        "echo" | "whoami" => json!([{"type": "oauth2", "scopes": []}]),
+        // The sign-in posture: the public tool needs a token, though no scope.
+        "about" | "echo" | "whoami" => json!([{"type": "oauth2", "scopes": []}]),
         "list_files" | "read_file" => json!([{"type": "oauth2", "scopes": ["files:read"]}]),
         // Argument-dependent scopes are not advertised.
         "write_file" => json!([{"type": "oauth2", "scopes": ["files:write"]}]),
@@ -933,7 +933,12 @@ async fn manifest_lists_the_catalogue_and_every_declared_requirement() {
     assert_eq!(tool("about")["requirement"], json!({"public": true}));
     assert_eq!(
         tool("about")["securitySchemes"],
-        json!([{"type": "noauth"}])
+        json!([{"type": "oauth2", "scopes": []}]),
+        "the example's derive declares the sign-in posture: a token, no scope"
+    );
+    assert_eq!(
+        m["auth"],
+        json!({"posture": "required", "methods": [{"type": "oauth"}]})
     );
     assert_eq!(tool("echo")["requirement"], json!({}));
     assert_eq!(tool("whoami")["requirement"], json!({}));

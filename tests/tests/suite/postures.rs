@@ -261,3 +261,80 @@ async fn the_derive_chooses_the_anonymous_posture_and_the_builder_overrides_it()
     );
     closed.stop().await;
 }
+
+/// Each tool's advertised `securitySchemes` in a `tools/list` answer.
+fn schemes_by_tool(list: &Answer) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let v = list.json();
+    v["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a tools/list result: {v}"))
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().expect("name").to_owned(),
+                t["_meta"]["securitySchemes"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn security_schemes_say_what_the_posture_enforces() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+
+    // Anonymous access: a token-less list shows the public tool as `noauth` and marks the
+    // protected ones with their scopes; the hidden tool stays invisible.
+    let open = TestServer::start_with(&issuer, |o| o.allow_anonymous = true).await;
+    assert_eq!(
+        open.running.guard.auth_declaration(),
+        json!({"posture": "optional", "methods": [{"type": "oauth"}]})
+    );
+    let list = stateless_list(&open).await;
+    assert_eq!(list.status, 200, "{list:?}");
+    let schemes = schemes_by_tool(&list);
+    assert_eq!(schemes["about"], json!([{"type": "noauth"}]));
+    assert_eq!(
+        schemes["read_file"],
+        json!([{"type": "oauth2", "scopes": ["files:read"]}])
+    );
+    assert_eq!(
+        schemes["write_file"],
+        json!([{"type": "oauth2", "scopes": ["files:write"]}])
+    );
+    assert_eq!(
+        schemes["whoami"],
+        json!([{"type": "oauth2", "scopes": []}]),
+        "any signed-in caller"
+    );
+    assert!(
+        !schemes.contains_key("reset_store"),
+        "hidden without its scope: {schemes:?}"
+    );
+    // What is advertised is what runs: `noauth` works without a token, `oauth2` does not.
+    for (tool, scheme) in &schemes {
+        let call = stateless_call(&open, tool).await;
+        if scheme == &json!([{"type": "noauth"}]) {
+            assert_eq!(call.status, 200, "{tool}: {call:?}");
+        } else {
+            assert_eq!(call.status, 401, "{tool}: {call:?}");
+        }
+    }
+    open.stop().await;
+
+    // Sign-in: nothing works without a token, so nothing is advertised as `noauth`.
+    let closed = TestServer::start(&issuer).await;
+    assert_eq!(
+        closed.running.guard.auth_declaration(),
+        json!({"posture": "required", "methods": [{"type": "oauth"}]})
+    );
+    let token = key.sign(&claims(&issuer.issuer, &closed.mcp_url, "files:read"));
+    let list = closed.list_with(&format!("Bearer {token}")).await;
+    let schemes = schemes_by_tool(&list);
+    assert_eq!(schemes["about"], json!([{"type": "oauth2", "scopes": []}]));
+    assert!(
+        schemes.values().all(|s| s != &json!([{"type": "noauth"}])),
+        "{schemes:?}"
+    );
+    closed.stop().await;
+}

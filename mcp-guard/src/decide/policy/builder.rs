@@ -241,6 +241,7 @@ impl PolicyBuilder {
             known_tools: self.known_tools,
             known_prompts: self.known_prompts,
             scope_prefix: None,
+            anonymous: false,
         })
     }
 }

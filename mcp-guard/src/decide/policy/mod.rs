@@ -107,6 +107,8 @@ pub struct Policy {
     known_tools: Option<std::collections::HashSet<String>>,
     known_prompts: Option<std::collections::HashSet<String>>,
     pub(crate) scope_prefix: Option<String>,
+    /// The guard's posture: whether operations that need no scope work without a token.
+    pub(crate) anonymous: bool,
 }
 
 impl Policy {
@@ -137,6 +139,13 @@ impl Policy {
     /// the scopes of every token (JWT or introspected) and added to every advertised scope.
     pub fn scope_prefix(&self) -> Option<&str> {
         self.scope_prefix.as_deref()
+    }
+
+    /// Whether the guard enforcing this policy is in the anonymous access posture
+    /// ([`GuardBuilder::anonymous`](crate::GuardBuilder::anonymous)): only then do `#[public]`
+    /// operations work without a token, and only then are they advertised as `noauth`.
+    pub fn allows_anonymous(&self) -> bool {
+        self.anonymous
     }
 
     /// Starts a policy.

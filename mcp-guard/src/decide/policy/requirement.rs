@@ -235,6 +235,8 @@ impl Requirement {
     /// The SEP-1488 `securitySchemes` value advertising this requirement:
     /// `[{"type":"noauth"}]` for public operations, otherwise one `oauth2` scheme per
     /// alternative with the scopes it needs (argument-dependent scopes are not included).
+    /// Lists served through the guard adjust it to the posture: in the sign-in posture a
+    /// public operation needs a token, and is advertised as `oauth2` without scopes.
     pub fn security_schemes(&self) -> Value {
         if self.public {
             return serde_json::json!([{ "type": "noauth" }]);
