@@ -1,7 +1,9 @@
 //! Runnable mcp-guard examples: the protected file-store server, the quickstart that pairs it
-//! with the development authorization server, and an OAuth-signing-in Rust client.
+//! with the development authorization server, an OAuth-signing-in Rust client, and the MCP
+//! conformance suite's scope-challenge fixture.
 
 pub mod client;
+pub mod conformance_fixture;
 pub mod files;
 pub mod quickstart;
 pub mod server;

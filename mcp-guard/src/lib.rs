@@ -109,7 +109,8 @@ pub use decide::{path, policy, scope};
 pub use edge::{audit, challenge, metadata};
 pub(crate) use edge::{bearer, classify, layer, refusal};
 pub(crate) use rmcp::declared;
-pub use verify::{introspection, jwks, profile};
+pub use verify::static_tokens::StaticTokens;
+pub use verify::{introspection, jwks, profile, static_tokens};
 pub(crate) use verify::{jwt, token_cache};
 
 #[cfg(test)]

@@ -333,6 +333,22 @@ pub async fn post_stateless(url: &str, method: &str, name: &str, params: Value) 
     read(resp).await
 }
 
+/// A JSON POST with extra headers to any URL, as an MCP client sends it.
+pub async fn post_json(url: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut req = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    read(req.send().await.expect("request sent")).await
+}
+
 /// A 2026-07-28 request body: `params` plus the per-request `_meta`.
 pub fn stateless_body(method: &str, mut params: Value) -> String {
     params["_meta"] = json!({

@@ -28,6 +28,12 @@ pub enum ScopeError {
     /// A scope implies itself through a chain of implications.
     #[error("scope hierarchy has a cycle through `{0}`")]
     Cycle(String),
+    /// A URI scope is not a scope token with `{variable}` parts, or a URI's value does not
+    /// make one.
+    #[error(
+        "`{0}` is not a URI scope: a scope token whose `{{variable}}` parts name URI template variables, each value itself valid in a scope"
+    )]
+    UriScope(String),
 }
 
 /// Checks one scope token against RFC 6749 §3.3: `1*( %x21 / %x23-5B / %x5D-7E )`.

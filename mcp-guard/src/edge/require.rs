@@ -41,7 +41,7 @@ impl Guard {
     /// # Ok(()) }
     /// ```
     pub fn require(&self, requirement: Requirement) -> Result<RequireLayer, ConfigError> {
-        if !requirement.when.is_empty() {
+        if !requirement.when.is_empty() || !requirement.uri_scopes.is_empty() {
             return Err(ConfigError::RouteArgumentRules);
         }
         if let Some(scope) = self.policy().undeclared_scope(&requirement) {

@@ -18,6 +18,7 @@ use crate::introspection::{Introspection, Introspector};
 use crate::jwt::{self, Audiences};
 use crate::metadata::{self, MetadataSigningKey, ResourceMetadata, ScopesSupported};
 use crate::policy::{Policy, PolicyBuilder, Requirement};
+use crate::static_tokens::StaticTokens;
 use crate::token_cache::TokenCache;
 
 /// The body cap when none is configured: rmcp's own limit.
@@ -63,6 +64,7 @@ pub struct GuardBuilder {
     tool_call_challenge: ToolCallChallenge,
     tool_result_clients: Option<Vec<String>>,
     scopes_supported: ScopesSupported,
+    static_tokens: Option<StaticTokens>,
 }
 
 impl GuardBuilder {
@@ -215,6 +217,15 @@ impl GuardBuilder {
         self
     }
 
+    /// Opaque tokens accepted by lookup, before the issuers and introspection are asked
+    /// ([`StaticTokens`]): for test and conformance fixtures, or a few service credentials.
+    /// They come beside a trusted issuer, never instead of one: MCP clients need an
+    /// authorization server to sign in with. Setting it again replaces the set.
+    pub fn static_tokens(mut self, tokens: StaticTokens) -> Self {
+        self.static_tokens = Some(tokens);
+        self
+    }
+
     /// Which scopes the metadata's `scopes_supported` lists ([`ScopesSupported`]): by default
     /// the baseline and the `#[advertised]` ones, never the whole catalogue.
     pub fn scopes_supported(mut self, which: ScopesSupported) -> Self {
@@ -272,6 +283,7 @@ impl GuardBuilder {
         let resource_url =
             metadata::canonical_resource(&raw).map_err(ConfigError::InvalidResource)?;
         let resource = metadata::resource_string(&resource_url);
+        // Static tokens alone would leave clients no authorization server to sign in with.
         if self.issuers.is_empty() && self.introspection.is_none() {
             return Err(ConfigError::MissingIssuer);
         }
@@ -311,6 +323,7 @@ impl GuardBuilder {
             check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
             anonymous: self.anonymous.unwrap_or(false),
             tool_call_challenge: self.tool_call_challenge,
+            static_tokens: self.static_tokens.take(),
             tool_result_clients: self.tool_result_clients.take().unwrap_or_else(|| {
                 DEFAULT_TOOL_RESULT_CLIENTS
                     .iter()

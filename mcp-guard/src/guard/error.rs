@@ -52,10 +52,11 @@ pub enum ConfigError {
         "resource_requirement(..) applies to the policy collected by server::<S>(); with policy(..) add the resource to the PolicyBuilder instead"
     )]
     ResourceRequirementWithPolicy,
-    /// A requirement with argument rules (`when`) was given to
-    /// [`Guard::require`](crate::Guard::require), where there are no arguments to decide them.
+    /// A requirement with argument rules (`when`) or URI scopes (`uri_scope`) was given to
+    /// [`Guard::require`](crate::Guard::require), where there are no arguments or resource
+    /// URIs to decide them.
     #[error(
-        "Guard::require(..) takes no argument rules (when): a plain route has no MCP arguments to decide them on; give it a requirement without when(..), or check the arguments in the handler"
+        "Guard::require(..) takes no argument rules (when) nor URI scopes (uri_scope): a plain route has no MCP arguments or resource URI to decide them on; give it a requirement without them, or check in the handler"
     )]
     RouteArgumentRules,
     /// [`ScopesSupported::Only`](crate::metadata::ScopesSupported::Only) names a scope the

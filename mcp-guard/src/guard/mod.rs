@@ -33,6 +33,7 @@ use crate::jwt::{self, TokenError, UnverifiedJwt, VerifiedJwt};
 use crate::metadata::ResourceMetadata;
 use crate::policy::Policy;
 use crate::principal::Principal;
+use crate::static_tokens::StaticTokens;
 use crate::token_cache::{TokenCache, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,6 +61,7 @@ struct Inner {
     anonymous: bool,
     tool_call_challenge: ToolCallChallenge,
     tool_result_clients: Vec<String>,
+    static_tokens: Option<StaticTokens>,
 }
 
 /// What the server plugs in: its check after verification, and where decisions go.
@@ -270,6 +272,14 @@ impl Guard {
 
     /// The token verified (JWT or introspection, through the verified-token cache).
     async fn verify_token(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(found) = self
+            .0
+            .static_tokens
+            .as_ref()
+            .and_then(|t| t.lookup(token, unix_now()))
+        {
+            return found.map_err(|()| TokenError::Expired.into());
+        }
         if let Some(introspector) = &self.0.introspector
             && (self.0.issuers.is_empty() || !jwt::looks_like_jwt(token))
         {

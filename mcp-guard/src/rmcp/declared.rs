@@ -280,6 +280,7 @@ impl RequirementSpec {
                         .expect("scopes are checked at compile time")
                 })
                 .collect(),
+            uri_scopes: Vec::new(),
             visibility: self.visibility,
             public: self.public,
         }

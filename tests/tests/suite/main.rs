@@ -5,6 +5,7 @@ pub mod argument_rules;
 pub mod audit;
 pub mod challenges;
 pub mod conformance;
+pub mod conformance_fixture;
 pub mod declarative;
 pub mod dev_auth_server;
 pub mod extensions;

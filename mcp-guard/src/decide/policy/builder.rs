@@ -208,8 +208,17 @@ impl PolicyBuilder {
         if let Some(name) = self.duplicates.into_iter().next() {
             return Err(PolicyError::Duplicate(name));
         }
+        let not_a_resource = |name: &str, req: &Requirement| {
+            if req.uri_scopes.is_empty() {
+                Ok(())
+            } else {
+                Err(PolicyError::UriScopeOutsideResource(name.to_owned()))
+            }
+        };
+        not_a_resource("the default requirement", &default)?;
         let mut tools = HashMap::new();
         for (name, req) in self.tools {
+            not_a_resource(&name, &req)?;
             check(&req)?;
             if tools.insert(name.clone(), req).is_some() {
                 return Err(PolicyError::Duplicate(name));
@@ -217,6 +226,7 @@ impl PolicyBuilder {
         }
         let mut prompts = HashMap::new();
         for (name, req) in self.prompts {
+            not_a_resource(&name, &req)?;
             check(&req)?;
             if prompts.insert(name.clone(), req).is_some() {
                 return Err(PolicyError::Duplicate(name));
@@ -225,7 +235,22 @@ impl PolicyBuilder {
         let mut resources = Vec::new();
         for (template, req) in self.resources {
             check(&req)?;
-            resources.push((UriTemplate::parse(&template)?, req));
+            let parsed = UriTemplate::parse(&template)?;
+            for scope in &req.uri_scopes {
+                let mut rest = scope.as_str();
+                while let Some(open) = rest.find('{') {
+                    let close = open + rest[open..].find('}').unwrap_or(0);
+                    let name = &rest[open + 1..close];
+                    if !parsed.variables().any(|v| v == name) {
+                        return Err(PolicyError::UnknownUriVariable {
+                            scope: scope.clone(),
+                            template: template.clone(),
+                        });
+                    }
+                    rest = &rest[close + 1..];
+                }
+            }
+            resources.push((parsed, req));
         }
         Ok(Policy {
             catalogue,
@@ -265,4 +290,15 @@ pub enum PolicyError {
     /// A URI template is malformed.
     #[error("`{0}` is not a valid URI template (unclosed `{{`)")]
     InvalidTemplate(String),
+    /// A tool, prompt or default requirement has URI scopes, which only resources have.
+    #[error("{0}: only a resource requirement can have URI scopes (uri_scope)")]
+    UriScopeOutsideResource(String),
+    /// A URI scope names a variable its resource template does not have.
+    #[error("URI scope `{scope}` names a variable that the template `{template}` does not have")]
+    UnknownUriVariable {
+        /// The URI scope as written.
+        scope: String,
+        /// The resource template.
+        template: String,
+    },
 }

@@ -312,7 +312,32 @@ impl Policy {
         if self.is_unknown(target) {
             return Decision::Conceal;
         }
-        self.decide_with(principal, target, self.requirement(target), args)
+        let req = self.requirement(target);
+        // Scopes the resource's URI names are decided with the arguments: a list (which
+        // ignores them) shows what some URI of the template may serve.
+        if let (Target::Resource(uri), Some(_)) = (target, args)
+            && !req.uri_scopes.is_empty()
+        {
+            let Some((template, _)) = self.resources.iter().find(|(t, _)| t.matches(uri)) else {
+                return self.decide_with(principal, target, req, args);
+            };
+            return match req.expand_uri_scopes(template, uri) {
+                Ok(named) => {
+                    let mut with_uri = req.clone();
+                    with_uri.scopes.extend_from(&named);
+                    self.decide_with(principal, target, &with_uri, args)
+                }
+                // The URI cannot name a scope: no token could be enough for it.
+                Err(_) => match self.decide_with(principal, target, req, None) {
+                    Decision::Allow => Decision::Forbidden {
+                        reason: "cannot be read at this URI: its values do not make a valid scope"
+                            .to_owned(),
+                    },
+                    other => other,
+                },
+            };
+        }
+        self.decide_with(principal, target, req, args)
     }
 
     fn decide_with(
@@ -647,5 +672,109 @@ mod tests {
             Requirement::public().security_schemes(),
             json!([{"type":"noauth"}])
         );
+    }
+
+    fn template_policy() -> Policy {
+        Policy::builder()
+            .scope("res:read")
+            .resource(
+                "test://template/{id}/data",
+                Requirement::scopes(["res:read"])
+                    .unwrap()
+                    .uri_scope("res:template:{id}")
+                    .unwrap(),
+            )
+            .resource(
+                "test://docs/{+path}",
+                Requirement::scopes(["res:read"])
+                    .unwrap()
+                    .uri_scope("docs:{path}")
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn uri_scopes_are_named_by_the_uri_read() {
+        let p = template_policy();
+        let read =
+            |scopes: &str, uri: &str| p.decide(Some(&scoped(scopes)), Target::Resource(uri), None);
+        match read("res:read", "test://template/123/data") {
+            Decision::InsufficientScope {
+                required, missing, ..
+            } => {
+                assert_eq!(required.to_string(), "res:read res:template:123");
+                assert_eq!(missing.to_string(), "res:template:123");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            read("res:read res:template:123", "test://template/123/data"),
+            Decision::Allow
+        );
+        // Another id is another scope.
+        assert!(matches!(
+            read("res:read res:template:123", "test://template/124/data"),
+            Decision::InsufficientScope { .. }
+        ));
+        // `{+path}` takes the rest; a value that cannot be in a scope is refused for everyone.
+        assert_eq!(
+            read("res:read docs:a/b", "test://docs/a/b"),
+            Decision::Allow
+        );
+        assert!(matches!(
+            read("res:read docs:a\"b", "test://docs/a\"b"),
+            Decision::Forbidden { .. }
+        ));
+        // Lists ignore them: some URI of the template may be read with `res:read`.
+        assert_eq!(
+            p.decide_ignoring_arguments(
+                Some(&scoped("res:read")),
+                Target::Resource("test://template/123/data")
+            ),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn uri_scopes_are_checked_when_the_policy_is_built() {
+        let built = |template: &str, scope: &str| {
+            Policy::builder()
+                .resource(template, Requirement::default().uri_scope(scope).unwrap())
+                .build()
+        };
+        assert!(built("test://t/{id}", "t:{id}").is_ok());
+        assert!(matches!(
+            built("test://t/{id}", "t:{other}"),
+            Err(PolicyError::UnknownUriVariable { .. })
+        ));
+        let on_tool = Policy::builder()
+            .tool("x", Requirement::default().uri_scope("t:{id}").unwrap())
+            .build();
+        assert!(matches!(
+            on_tool,
+            Err(PolicyError::UriScopeOutsideResource(_))
+        ));
+        for bad in ["t:{}", "t:{id", "t:id}", "t {id}", "t:\"{id}"] {
+            assert!(Requirement::default().uri_scope(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn templates_capture_their_variables() {
+        let t = UriTemplate::parse("test://template/{id}/data").unwrap();
+        assert_eq!(
+            t.captures("test://template/123/data"),
+            Some(vec![("id", "123")])
+        );
+        assert_eq!(t.captures("test://template/1/2/data"), None);
+        assert_eq!(t.captures("test://template//data"), None);
+        let t = UriTemplate::parse("x://{a}/{+rest}").unwrap();
+        assert_eq!(
+            t.captures("x://one/two/three"),
+            Some(vec![("a", "one"), ("rest", "two/three")])
+        );
+        assert_eq!(t.variables().collect::<Vec<_>>(), ["a", "rest"]);
     }
 }

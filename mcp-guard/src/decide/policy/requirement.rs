@@ -150,6 +150,10 @@ pub struct Requirement {
     /// Argument-dependent scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<ArgRule>,
+    /// Scopes named by a resource's URI: `{var}` in each is the value of that variable of the
+    /// resource's URI template in the URI read ([`Requirement::uri_scope`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uri_scopes: Vec<String>,
     /// Visibility to callers who may not use the operation (`None`: the policy's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<Visibility>,
@@ -204,6 +208,79 @@ impl Requirement {
     pub fn token_kind(mut self, kind: TokenKind) -> Self {
         self.token_kind = Some(kind);
         self
+    }
+
+    /// Adds a scope named by the URI of the resource read: each `{var}` is replaced with the
+    /// value of that variable of the resource's URI template, so reading
+    /// `test://template/123/data` through the template `test://template/{id}/data` with
+    /// `uri_scope("mcp:conformance:resources:template:{id}")` needs
+    /// `mcp:conformance:resources:template:123`. Only resource requirements may have them, and
+    /// every variable must be one of the template's; a URI whose values do not make a valid
+    /// scope token is refused. Such scopes are not declared in the catalogue and never
+    /// advertised; a caller who lacks one is challenged with it, like any other.
+    ///
+    /// ```
+    /// use mcp_guard::policy::Requirement;
+    /// let item = Requirement::scopes(["items:read"])
+    ///     .unwrap()
+    ///     .uri_scope("items:read:{id}")
+    ///     .unwrap();
+    /// assert_eq!(item.uri_scopes, ["items:read:{id}"]);
+    /// assert!(Requirement::default().uri_scope("bad scope {id}").is_err());
+    /// ```
+    pub fn uri_scope(mut self, template: &str) -> Result<Self, ScopeError> {
+        let mut probe = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..]
+                .find('}')
+                .filter(|c| *c > 1)
+                .ok_or_else(|| ScopeError::UriScope(template.to_owned()))?;
+            probe.push_str(&rest[..open]);
+            probe.push('x');
+            rest = &rest[open + close + 1..];
+        }
+        probe.push_str(rest);
+        if probe.contains('}') {
+            return Err(ScopeError::UriScope(template.to_owned()));
+        }
+        crate::scope::validate_scope_token(&probe)
+            .map_err(|_| ScopeError::UriScope(template.to_owned()))?;
+        self.uri_scopes.push(template.to_owned());
+        Ok(self)
+    }
+
+    /// The URI scopes of this requirement for a URI read through `template`: `Err` when a
+    /// value does not make a valid scope token.
+    pub(crate) fn expand_uri_scopes(
+        &self,
+        template: &UriTemplate,
+        uri: &str,
+    ) -> Result<ScopeSet, ScopeError> {
+        let mut out = ScopeSet::new();
+        if self.uri_scopes.is_empty() {
+            return Ok(out);
+        }
+        let values = template.captures(uri).unwrap_or_default();
+        for scope in &self.uri_scopes {
+            let mut expanded = String::with_capacity(scope.len() + 16);
+            let mut rest = scope.as_str();
+            while let Some(open) = rest.find('{') {
+                let close = open + rest[open..].find('}').unwrap_or(rest.len() - open);
+                expanded.push_str(&rest[..open]);
+                let name = &rest[open + 1..close];
+                let value = values
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| *v)
+                    .ok_or_else(|| ScopeError::UriScope(scope.clone()))?;
+                expanded.push_str(value);
+                rest = &rest[(close + 1).min(rest.len())..];
+            }
+            expanded.push_str(rest);
+            out.insert(&expanded)?;
+        }
+        Ok(out)
     }
 
     /// Adds an argument-dependent rule.

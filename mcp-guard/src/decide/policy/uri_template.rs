@@ -14,8 +14,10 @@ pub struct UriTemplate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum TemplatePart {
     Literal(String),
-    Segment,
-    Rest,
+    /// `{name}`: one path segment.
+    Segment(String),
+    /// `{+name}`: the rest.
+    Rest(String),
 }
 
 impl UriTemplate {
@@ -31,10 +33,9 @@ impl UriTemplate {
                 .find('}')
                 .ok_or_else(|| PolicyError::InvalidTemplate(template.to_owned()))?;
             let var = &rest[open + 1..open + close];
-            parts.push(if var.starts_with('+') {
-                TemplatePart::Rest
-            } else {
-                TemplatePart::Segment
+            parts.push(match var.strip_prefix('+') {
+                Some(name) => TemplatePart::Rest(name.to_owned()),
+                None => TemplatePart::Segment(var.to_owned()),
             });
             rest = &rest[open + close + 1..];
         }
@@ -54,22 +55,53 @@ impl UriTemplate {
 
     /// Whether a URI matches.
     pub fn matches(&self, uri: &str) -> bool {
-        fn go(parts: &[TemplatePart], uri: &str) -> bool {
+        self.captures(uri).is_some()
+    }
+
+    /// The names of the template's variables, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            TemplatePart::Segment(n) | TemplatePart::Rest(n) => Some(n.as_str()),
+            TemplatePart::Literal(_) => None,
+        })
+    }
+
+    /// The value of each variable in a matching URI, as `(name, value)` in template order
+    /// (the longest match for each variable, left to right); `None` when the URI does not
+    /// match.
+    pub fn captures<'u>(&self, uri: &'u str) -> Option<Vec<(&str, &'u str)>> {
+        fn go<'p, 'u>(
+            parts: &'p [TemplatePart],
+            uri: &'u str,
+            out: &mut Vec<(&'p str, &'u str)>,
+        ) -> bool {
+            let mut take = |name: &'p str, ends: &mut dyn Iterator<Item = usize>, rest| {
+                for i in ends {
+                    out.push((name, &uri[..i]));
+                    if go(rest, &uri[i..], out) {
+                        return true;
+                    }
+                    out.pop();
+                }
+                false
+            };
             match parts.split_first() {
                 None => uri.is_empty(),
-                Some((TemplatePart::Literal(l), rest)) => {
-                    uri.strip_prefix(l.as_str()).is_some_and(|u| go(rest, u))
-                }
-                Some((TemplatePart::Segment, rest)) => {
+                Some((TemplatePart::Literal(l), rest)) => uri
+                    .strip_prefix(l.as_str())
+                    .is_some_and(|u| go(rest, u, out)),
+                Some((TemplatePart::Segment(name), rest)) => {
                     let end = uri.find(['/', '?', '#']).unwrap_or(uri.len());
-                    (1..=end).rev().any(|i| go(rest, &uri[i..]))
+                    take(name, &mut (1..=end).rev(), rest)
                 }
-                Some((TemplatePart::Rest, rest)) => (1..=uri.len())
-                    .rev()
-                    .filter(|i| uri.is_char_boundary(*i))
-                    .any(|i| go(rest, &uri[i..])),
+                Some((TemplatePart::Rest(name), rest)) => take(
+                    name,
+                    &mut (1..=uri.len()).rev().filter(|i| uri.is_char_boundary(*i)),
+                    rest,
+                ),
             }
         }
-        go(&self.parts, uri)
+        let mut out = Vec::new();
+        go(&self.parts, uri, &mut out).then_some(out)
     }
 }
