@@ -20,7 +20,7 @@
 
 set -euo pipefail
 
-CONFORMANCE_VERSION="0.2.0-alpha.11" # exact; its dist uses fs.globSync, hence Node >= 22
+CONFORMANCE_VERSION="0.2.0-alpha.12" # exact; its dist uses fs.globSync, hence Node >= 22
 NODE_VERSION="22.23.3"               # only used when no Node >= 22 is available
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
