@@ -1,8 +1,11 @@
 // The official MCP TypeScript SDK's OAuth client against mcp-guard's quickstart server.
 //
-// Usage: node journey.mjs MCP_URL [CONTENT]
+// Usage: node journey.mjs MODE MCP_URL [CONTENT]
 //
-// CONTENT is what the journey writes to /notes/typescript-sdk.txt once stepped up.
+// MODE is the server's posture: `sign-in` (every request needs a token, so the first 401 answers
+// the connection's first request) or `anonymous` (the client connects and calls the public tool
+// `about` without a token, and the first 401 answers the call of a protected tool). CONTENT is
+// what the journey writes to /notes/typescript-sdk.txt once stepped up.
 //
 // The SDK's StreamableHTTPClientTransport with an OAuthClientProvider does the protocol: on the
 // 401 it discovers the protected resource metadata and the authorization server metadata,
@@ -29,6 +32,7 @@ import { UnauthorizedError, auth, extractWWWAuthenticateParams } from '@modelcon
 
 const WRITE_PATH = '/notes/typescript-sdk.txt';
 const DEFAULT_CONTENT = 'hello from the MCP TypeScript SDK';
+const MODES = ['sign-in', 'anonymous'];
 
 const say = line => console.log(line);
 
@@ -42,6 +46,18 @@ function checkLoopback(url) {
     if (host !== '127.0.0.1') {
         fail(`refusing a request to ${url}: only 127.0.0.1 may be contacted`);
     }
+}
+
+/** `rpc=METHOD` (and `tool=NAME` for a tool call) of a JSON-RPC request body, for the transcript. */
+function rpcOf(body) {
+    let msg;
+    try {
+        msg = JSON.parse(typeof body === 'string' ? body : '');
+    } catch {
+        return 'rpc=?';
+    }
+    if (!msg || typeof msg !== 'object' || !('method' in msg)) return 'rpc=-';
+    return msg.method === 'tools/call' ? `rpc=${msg.method} tool=${msg.params?.name}` : `rpc=${msg.method}`;
 }
 
 function union(...scopes) {
@@ -139,26 +155,34 @@ class JourneyProvider {
     }
 }
 
-async function main(mcpUrl, content) {
-    const wire = { lastGrantType: undefined, seen401: false, seen403: 0, last403: undefined };
+async function main(mode, mcpUrl, content) {
+    // `calls`: the last answer to each tool's call, as { status, withToken }.
+    const wire = { lastGrantType: undefined, seen401: false, seen403: 0, last403: undefined, calls: {} };
     // Every request of the transport and of the SDK's OAuth code goes through this fetch.
     const loggingFetch = async (input, init) => {
         const url = String(input instanceof Request ? input.url : input);
         checkLoopback(url);
         const method = init?.method ?? (input instanceof Request ? input.method : 'GET');
+        let requestedScope = '';
         if (init?.body instanceof URLSearchParams && init.body.has('grant_type')) {
             wire.lastGrantType = init.body.get('grant_type');
+            if (init.body.has('scope')) requestedScope = ` scope="${init.body.get('scope')}"`;
         }
         const resp = await fetch(input, init);
         const path = new URL(url).pathname;
         const endpoint = url.split('?')[0] === mcpUrl;
+        const rpc = endpoint && method === 'POST' ? rpcOf(init?.body) : '';
+        if (rpc.startsWith('rpc=tools/call ')) {
+            const withToken = new Headers(init?.headers).has('authorization');
+            wire.calls[rpc.split('tool=')[1]] = { status: resp.status, withToken };
+        }
         if (endpoint && resp.status === 401 && !wire.seen401) {
             wire.seen401 = true;
-            say(`unauthorized: ${method} 401 WWW-Authenticate: ${resp.headers.get('www-authenticate')}`);
+            say(`unauthorized: ${method} ${rpc} 401 WWW-Authenticate: ${resp.headers.get('www-authenticate')}`);
         } else if (endpoint && resp.status === 403) {
             wire.seen403 += 1;
             wire.last403 = resp.headers.get('www-authenticate');
-            say(`forbidden: ${method} 403 WWW-Authenticate: ${wire.last403}`);
+            say(`forbidden: ${method} ${rpc} 403 WWW-Authenticate: ${wire.last403}`);
         } else if (path.startsWith('/.well-known/oauth-protected-resource')) {
             say(`resource-metadata: ${method} ${url} -> ${resp.status}`);
         } else if (path.startsWith('/.well-known/oauth-authorization-server') || path.startsWith('/.well-known/openid-configuration')) {
@@ -166,7 +190,7 @@ async function main(mcpUrl, content) {
         } else if (path === '/register') {
             say(`registration: ${method} ${url} -> ${resp.status}`);
         } else if (path === '/token') {
-            say(`token-request: ${method} ${url} grant_type=${wire.lastGrantType} -> ${resp.status}`);
+            say(`token-request: ${method} ${url} grant_type=${wire.lastGrantType}${requestedScope} -> ${resp.status}`);
         } else if (endpoint && resp.status >= 400) {
             say(`mcp-error: ${method} ${url} -> ${resp.status} WWW-Authenticate: ${resp.headers.get('www-authenticate')}`);
         }
@@ -241,6 +265,15 @@ async function main(mcpUrl, content) {
     };
     const text = r => (r.content ?? []).filter(c => c.type === 'text').map(c => c.text).join('\n');
 
+    if (mode === 'anonymous') {
+        // The public tool, before any token exists.
+        const about = await call('about', {});
+        const seen = wire.calls.about ?? {};
+        if (about.isError || seen.status !== 200 || seen.withToken || provider.tokens()) {
+            fail(`about was expected to answer 200 without a token: ${JSON.stringify(seen)} ${text(about)}`);
+        }
+        say(`about: ${seen.status} without a token: ${text(about)}`);
+    }
     const who = await call('whoami', {});
     say(`whoami: ${text(who)}`);
     if (who.isError) fail('whoami failed');
@@ -256,11 +289,11 @@ async function main(mcpUrl, content) {
     say('done');
 }
 
-if (process.argv.length !== 3 && process.argv.length !== 4) {
-    console.error('usage: node journey.mjs MCP_URL [CONTENT]');
+if ((process.argv.length !== 4 && process.argv.length !== 5) || !MODES.includes(process.argv[2])) {
+    console.error('usage: node journey.mjs sign-in|anonymous MCP_URL [CONTENT]');
     process.exit(2);
 }
-main(process.argv[2], process.argv[3] ?? DEFAULT_CONTENT).then(
+main(process.argv[2], process.argv[3], process.argv[4] ?? DEFAULT_CONTENT).then(
     () => process.exit(0),
     e => fail(e?.stack ?? String(e))
 );

@@ -1,8 +1,11 @@
 """The official MCP Python SDK's OAuth client against mcp-guard's quickstart server.
 
-Usage: python journey.py MCP_URL [CONTENT]
+Usage: python journey.py MODE MCP_URL [CONTENT]
 
-CONTENT is what the journey writes to /notes/python-sdk.txt once stepped up.
+MODE is the server's posture: `sign-in` (every request needs a token, so the first 401 answers
+the connection's first request) or `anonymous` (the client connects and calls the public tool
+`about` without a token, and the first 401 answers the call of a protected tool). CONTENT is what
+the journey writes to /notes/python-sdk.txt once stepped up.
 
 The SDK does the whole journey by itself (`OAuthClientProvider` as the httpx2 auth of the
 streamable HTTP transport): the 401, protected resource metadata, authorization server
@@ -19,6 +22,7 @@ request to a host other than 127.0.0.1, exits non-zero.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
 from urllib.parse import parse_qs, urlsplit
@@ -36,6 +40,7 @@ from mcp.shared.auth import (
 
 WRITE_PATH = "/notes/python-sdk.txt"
 DEFAULT_CONTENT = "hello from the MCP Python SDK"
+MODES = ("sign-in", "anonymous")
 
 
 def say(line: str) -> None:
@@ -112,11 +117,32 @@ def check_loopback(url: str) -> None:
         raise SystemExit(f"refusing a request to {url}: only 127.0.0.1 may be contacted")
 
 
-def main(mcp_url: str, content: str) -> int:
-    return asyncio.run(journey(mcp_url, content))
+def body_of(request: httpx2.Request) -> bytes:
+    try:
+        return request.content
+    except httpx2.RequestNotRead:
+        return b""
 
 
-async def journey(mcp_url: str, content: str) -> int:
+def rpc_of(request: httpx2.Request) -> str:
+    """`rpc=METHOD` (and `tool=NAME` for a tool call) of a JSON-RPC request, for the transcript."""
+    try:
+        body = json.loads(body_of(request) or b"null")
+    except ValueError:
+        return "rpc=?"
+    if not isinstance(body, dict) or "method" not in body:
+        return "rpc=-"
+    out = f"rpc={body['method']}"
+    if body["method"] == "tools/call":
+        out += f" tool={(body.get('params') or {}).get('name')}"
+    return out
+
+
+def main(mode: str, mcp_url: str, content: str) -> int:
+    return asyncio.run(journey(mode, mcp_url, content))
+
+
+async def journey(mode: str, mcp_url: str, content: str) -> int:
     # A loopback redirect URI on a port held for the run; nothing needs to listen, the
     # browser reads the redirect itself.
     holder = socket.socket()
@@ -138,6 +164,8 @@ async def journey(mcp_url: str, content: str) -> int:
         callback_handler=browser.callback,
     )
     seen = {"401": False, "403": False}
+    # The last answer to each tool's call: (HTTP status, whether it carried a token).
+    calls: dict[str, tuple[int, bool]] = {}
 
     async def on_request(request: httpx2.Request) -> None:
         check_loopback(str(request.url))
@@ -146,12 +174,18 @@ async def journey(mcp_url: str, content: str) -> int:
         request = response.request
         url = str(request.url)
         path = request.url.path
-        if url.split("?")[0] == mcp_url and response.status_code == 401 and not seen["401"]:
+        endpoint = url.split("?")[0] == mcp_url
+        rpc = rpc_of(request) if endpoint and request.method == "POST" else ""
+        if rpc.startswith("rpc=tools/call "):
+            calls[rpc.split("tool=", 1)[1]] = (response.status_code, "authorization" in request.headers)
+        if endpoint and response.status_code == 401 and not seen["401"]:
             seen["401"] = True
-            say(f"unauthorized: {response.status_code} WWW-Authenticate: {response.headers.get('www-authenticate')}")
-        elif url.split("?")[0] == mcp_url and response.status_code == 403 and not seen["403"]:
+            say(f"unauthorized: {request.method} {rpc} {response.status_code} "
+                f"WWW-Authenticate: {response.headers.get('www-authenticate')}")
+        elif endpoint and response.status_code == 403 and not seen["403"]:
             seen["403"] = True
-            say(f"forbidden: {response.status_code} WWW-Authenticate: {response.headers.get('www-authenticate')}")
+            say(f"forbidden: {request.method} {rpc} {response.status_code} "
+                f"WWW-Authenticate: {response.headers.get('www-authenticate')}")
         elif path.startswith("/.well-known/oauth-protected-resource"):
             say(f"resource-metadata: {request.method} {url} -> {response.status_code}")
         elif path.startswith("/.well-known/oauth-authorization-server") or path.startswith(
@@ -161,7 +195,10 @@ async def journey(mcp_url: str, content: str) -> int:
         elif path == "/register":
             say(f"registration: {request.method} {url} -> {response.status_code}")
         elif path == "/token":
-            say(f"token-request: {request.method} {url} -> {response.status_code}")
+            form = parse_qs(body_of(request).decode("utf-8", "replace"))
+            grant = form.get("grant_type", ["?"])[0]
+            scope = f' scope="{form["scope"][0]}"' if "scope" in form else ""
+            say(f"token-request: {request.method} {url} grant_type={grant}{scope} -> {response.status_code}")
         elif url.split("?")[0] == mcp_url and response.status_code >= 400:
             say(f"mcp-error: {request.method} {url} -> {response.status_code} "
                 f"WWW-Authenticate: {response.headers.get('www-authenticate')}")
@@ -174,6 +211,13 @@ async def journey(mcp_url: str, content: str) -> int:
     async with http:
         async with Client(streamable_http_client(mcp_url, http_client=http)) as client:
             say(f"connected: protocol {client.protocol_version}")
+            if mode == "anonymous":
+                # The public tool, before any token exists.
+                about = await client.call_tool("about", {})
+                status, with_token = calls.get("about", (0, True))
+                if about.is_error or status != 200 or with_token or storage.tokens is not None:
+                    raise SystemExit(f"about was expected to answer 200 without a token: {status} {text(about)}")
+                say(f"about: {status} without a token: {text(about)}")
             who = await client.call_tool("whoami", {})
             say(f"whoami: {text(who)}")
             if who.is_error:
@@ -199,7 +243,7 @@ def text(result) -> str:  # noqa: ANN001
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        print("usage: journey.py MCP_URL [CONTENT]", file=sys.stderr)
+    if len(sys.argv) not in (3, 4) or sys.argv[1] not in MODES:
+        print("usage: journey.py sign-in|anonymous MCP_URL [CONTENT]", file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else DEFAULT_CONTENT))
+    sys.exit(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else DEFAULT_CONTENT))

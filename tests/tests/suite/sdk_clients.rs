@@ -1,20 +1,38 @@
-//! The official MCP SDK clients, Python (`mcp` on PyPI) and TypeScript
-//! (`@modelcontextprotocol/sdk` on npm), through the whole OAuth journey against the quickstart
-//! server: the 401, protected resource metadata, authorization server metadata, dynamic client
-//! registration, authorization code with PKCE and a resource indicator, an allowed call, the 403
-//! `insufficient_scope` of a tool needing more, the step-up to the union of the scopes, and the
-//! retried call.
+//! Real MCP clients through the whole OAuth journey against the quickstart server, in both of its
+//! postures. Four stacks:
+//!
+//! - the official Python SDK (`mcp` on PyPI), its `OAuthClientProvider`;
+//! - the official TypeScript SDK v1 (`@modelcontextprotocol/sdk` on npm);
+//! - the official TypeScript SDK v2 (`@modelcontextprotocol/client` on npm), which negotiates
+//!   the 2026-07-28 protocol and steps up by itself;
+//! - the MCP Inspector in CLI mode (`@modelcontextprotocol/inspector` on npm), one CLI run per
+//!   MCP call, doing discovery, registration, authorization, its own loopback callback, the token
+//!   exchange and the step-up itself (Linux only: elsewhere it would open a real browser). Left
+//!   to itself it asks for all of `scopes_supported`, not the challenged scope, and so never
+//!   meets the 403; its server entry therefore asks for `files:read`, as a user sets it.
+//!
+//! Two postures: sign-in (every request needs a token, so the first request is challenged) and
+//! anonymous access (`QuickstartOptions::allow_anonymous`: the client first calls the `#[public]`
+//! tool `about` without a token, and the first challenge answers the call of a protected tool).
+//!
+//! Each journey: the 401, protected resource metadata, authorization server metadata, dynamic
+//! client registration, authorization code with PKCE and a resource indicator for the challenged
+//! scope, an allowed call, the 403 `insufficient_scope` of a tool needing more, the step-up to
+//! the union of the scopes, the retried call, and reading back. Every scope a client asks for is
+//! checked against what the metadata advertises: none asks for `files:admin`, `files:shared` or
+//! `offline_access`. One more run records what the Inspector asks for when it is not told.
 //!
 //! The clients are the scripts under `tests/sdk/`; each prints one `step: detail` line per step.
 //! The SDKs are installed on first use at the versions pinned there, into `target/sdk/` (a
-//! Python venv, an `npm ci` directory); this needs `python3` (with venv and pip) and `node` with
-//! `npm` on the PATH, and the package registries once. The journeys themselves contact only
-//! 127.0.0.1.
+//! Python venv, one `npm ci` directory per npm stack); this needs `python3` (with venv and pip)
+//! and `node` with `npm` on the PATH, and the package registries once. The journeys themselves
+//! contact only 127.0.0.1.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use mcp_guard_examples::quickstart::{self, Quickstart, QuickstartOptions};
@@ -229,49 +247,82 @@ fn npm() -> Command {
     }
 }
 
-/// The directory with the pinned TypeScript SDK installed by `npm ci`, and the journey script
-/// copied beside its `node_modules`.
-fn node_sdk() -> &'static Path {
-    static READY: OnceLock<PathBuf> = OnceLock::new();
-    let dir = READY.get_or_init(|| {
-        let sources = sdk_sources().join("node");
-        let lock = std::fs::read_to_string(sources.join("package-lock.json"))
-            .expect("read package-lock.json");
-        let manifest =
-            std::fs::read_to_string(sources.join("package.json")).expect("read package.json");
-        let dir = sdk_work_dir().join("node");
-        let wanted = format!("{manifest}\n{lock}");
-        install_once("node", &dir.join(".mcp-guard-installed"), &wanted, || {
-            std::fs::create_dir_all(&dir).expect("create target/sdk/node");
-            for f in ["package.json", "package-lock.json"] {
-                std::fs::copy(sources.join(f), dir.join(f)).expect("copy the npm manifests");
-            }
-            let mut cmd = npm();
-            cmd.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                .current_dir(&dir);
-            run_ok(
-                "installing the TypeScript SDK (npm ci)",
-                cmd,
-                INSTALL_TIMEOUT,
-            );
-        });
-        dir
-    });
-    // The script is copied on every run so edits take effect; Node resolves its imports from
-    // the directory it is in.
-    std::fs::copy(
-        sdk_sources().join("node").join("journey.mjs"),
-        dir.join("journey.mjs"),
-    )
-    .expect("copy journey.mjs");
+/// The directory with the npm packages pinned in `tests/sdk/{folder}` installed by `npm ci`,
+/// and that folder's scripts (`*.mjs`) copied beside its `node_modules`.
+fn node_sdk(folder: &'static str) -> PathBuf {
+    static READY: Mutex<BTreeMap<&'static str, PathBuf>> = Mutex::new(BTreeMap::new());
+    let sources = sdk_sources().join(folder);
+    let dir = {
+        // Held while installing: one npm install at a time in this process.
+        let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+        ready
+            .entry(folder)
+            .or_insert_with(|| {
+                let lock = std::fs::read_to_string(sources.join("package-lock.json"))
+                    .expect("read package-lock.json");
+                let manifest = std::fs::read_to_string(sources.join("package.json"))
+                    .expect("read package.json");
+                let dir = sdk_work_dir().join(folder);
+                let wanted = format!("{manifest}\n{lock}");
+                install_once(folder, &dir.join(".mcp-guard-installed"), &wanted, || {
+                    std::fs::create_dir_all(&dir).expect("create the npm directory in target/sdk");
+                    for f in ["package.json", "package-lock.json"] {
+                        std::fs::copy(sources.join(f), dir.join(f))
+                            .expect("copy the npm manifests");
+                    }
+                    let mut cmd = npm();
+                    cmd.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                        // The Inspector's postinstall only installs its clients in a source
+                        // checkout; say so rather than rely on its detection.
+                        .env("INSPECTOR_SKIP_CLIENT_INSTALL", "1")
+                        .current_dir(&dir);
+                    run_ok(
+                        &format!("installing tests/sdk/{folder} (npm ci)"),
+                        cmd,
+                        INSTALL_TIMEOUT,
+                    );
+                });
+                dir
+            })
+            .clone()
+    };
+    // The scripts are copied on every run so edits take effect; Node resolves their imports
+    // from the directory they are in.
+    for entry in std::fs::read_dir(&sources).expect("list the npm stack's sources") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|e| e == "mjs") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("a file name")))
+                .unwrap_or_else(|e| panic!("copy {}: {e}", path.display()));
+        }
+    }
     dir
 }
 
-async fn start_quickstart() -> Quickstart {
+/// The quickstart's two postures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Posture {
+    /// Every request needs a token.
+    SignIn,
+    /// Discovery and the `#[public]` tool without a token; the rest is challenged.
+    Anonymous,
+}
+
+impl Posture {
+    /// The journey scripts' MODE argument.
+    fn mode(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign-in",
+            Self::Anonymous => "anonymous",
+        }
+    }
+}
+
+async fn start_quickstart(posture: Posture) -> Quickstart {
     let mcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let auth = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut options = QuickstartOptions::new(mcp.local_addr().unwrap(), auth.local_addr().unwrap());
     options.auto_approve = true;
+    options.allow_anonymous = posture == Posture::Anonymous;
     quickstart::start(&options, mcp, auth)
         .await
         .expect("quickstart starts")
@@ -297,6 +348,89 @@ async fn run_journey(mut cmd: Command) -> Finished {
     tokio::task::spawn_blocking(move || run(cmd, JOURNEY_TIMEOUT))
         .await
         .expect("the journey runner")
+}
+
+/// The client stacks, each a script under `tests/sdk/`.
+#[derive(Clone, Copy, Debug)]
+enum Stack {
+    Python,
+    TypeScript,
+    TypeScriptV2,
+    Inspector,
+}
+
+impl Stack {
+    fn title(self) -> &'static str {
+        match self {
+            Self::Python => "MCP Python SDK",
+            Self::TypeScript => "MCP TypeScript SDK",
+            Self::TypeScriptV2 => "MCP TypeScript SDK v2",
+            Self::Inspector => "MCP Inspector CLI",
+        }
+    }
+
+    /// Where the journey writes once stepped up.
+    fn write_path(self) -> &'static str {
+        match self {
+            Self::Python => "/notes/python-sdk.txt",
+            Self::TypeScript => "/notes/typescript-sdk.txt",
+            Self::TypeScriptV2 => "/notes/typescript-sdk-v2.txt",
+            Self::Inspector => "/notes/mcp-inspector.txt",
+        }
+    }
+
+    /// The command running the journey script, once the stack is installed (blocking).
+    fn command(self) -> Command {
+        let node = |folder: &'static str| {
+            let dir = node_sdk(folder);
+            let mut cmd = Command::new("node");
+            cmd.arg(dir.join("journey.mjs")).current_dir(&dir);
+            cmd
+        };
+        match self {
+            Self::Python => {
+                let mut cmd = Command::new(python_sdk());
+                cmd.arg(sdk_sources().join("python").join("journey.py"))
+                    .current_dir(sdk_work_dir());
+                cmd
+            }
+            Self::TypeScript => node("node"),
+            Self::TypeScriptV2 => node("node-v2"),
+            Self::Inspector => node("inspector"),
+        }
+    }
+}
+
+/// Installs the stack if needed, runs its script with `mode` against `qs` and prints the
+/// transcript.
+async fn run_stack(stack: Stack, mode: &str, qs: &Quickstart, content: &str) -> Finished {
+    let mut cmd = tokio::task::spawn_blocking(move || stack.command())
+        .await
+        .unwrap_or_else(|e| panic!("installing the {}: {e}", stack.title()));
+    cmd.arg(mode).arg(&qs.mcp_url).arg(content);
+    let done = run_journey(cmd).await;
+    println!(
+        "--- {} journey ({mode}) ---\n{}{}",
+        stack.title(),
+        done.stdout,
+        if done.success {
+            String::new()
+        } else {
+            done.describe()
+        }
+    );
+    done
+}
+
+/// One whole journey: a quickstart in `posture`, the stack's script, the transcript checked.
+async fn journey(stack: Stack, posture: Posture) {
+    let qs = start_quickstart(posture).await;
+    let advertised = advertised_scopes(&qs).await;
+    let content = format!("written by the {} to {}", stack.title(), qs.mcp_url);
+    let done = run_stack(stack, posture.mode(), &qs, &content).await;
+    check_journey(&qs, &done, posture, stack.write_path(), &content);
+    check_requested_scopes(&done, &advertised);
+    qs.stop().await.unwrap();
 }
 
 /// The transcript's lines, as `(step, detail)`.
@@ -337,6 +471,19 @@ impl Transcript {
     fn count(&self, step: &str) -> usize {
         self.lines.iter().filter(|(s, _)| s == step).count()
     }
+
+    /// The index of the first `step` line.
+    fn first(&self, step: &str) -> Option<usize> {
+        self.lines.iter().position(|(s, _)| s == step)
+    }
+
+    /// The details of every `step` line.
+    fn all(&self, step: &str) -> impl Iterator<Item = &str> {
+        self.lines
+            .iter()
+            .filter(move |(s, _)| s == step)
+            .map(|(_, d)| d.as_str())
+    }
 }
 
 fn field<'a>(detail: &'a str, name: &str) -> Option<&'a str> {
@@ -345,21 +492,94 @@ fn field<'a>(detail: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// Checks every step of a journey's transcript against the server it ran against.
-fn check_journey(qs: &Quickstart, done: &Finished, path: &str, content: &str) {
-    assert!(done.success, "the journey failed\n{}", done.describe());
-    let metadata_url = qs.server.guard.metadata_url().to_string();
-    let issuer = qs.auth.issuer().to_owned();
-    let resource = qs.mcp_url.clone();
-    let mut t = Transcript::parse(&done.stdout);
+/// The value of `scope="…"` in a transcript line.
+fn quoted_scope(detail: &str) -> Option<&str> {
+    let rest = &detail[detail.find(r#"scope=""#)? + r#"scope=""#.len()..];
+    rest.split_once('"').map(|(scope, _)| scope)
+}
 
-    // 1. The 401 without a token, naming the metadata and the baseline scope.
-    t.next("unauthorized", "with the 401 challenge", |d| {
+/// The quickstart's `scopes_supported`, from its protected resource metadata.
+async fn advertised_scopes(qs: &Quickstart) -> Vec<String> {
+    let url = qs.server.guard.metadata_url().to_string();
+    let metadata: Value = reqwest::get(&url)
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("the metadata at {url}: {e}"));
+    let scopes: Vec<String> = serde_json::from_value(metadata["scopes_supported"].clone())
+        .unwrap_or_else(|e| panic!("scopes_supported in {metadata}: {e}"));
+    assert_eq!(
+        scopes,
+        ["files:read", "files:write"],
+        "the journeys expect the quickstart to advertise the baseline and files:write only"
+    );
+    scopes
+}
+
+/// What no client may ask for when the metadata advertises only `files:read files:write`.
+const NEVER_REQUESTED: [&str; 3] = ["files:admin", "files:shared", "offline_access"];
+
+/// Every scope the client asked for, at each authorization request and each token request
+/// that names one, is one the metadata advertises, and none of [`NEVER_REQUESTED`].
+fn check_requested_scopes(done: &Finished, advertised: &[String]) {
+    let t = Transcript::parse(&done.stdout);
+    let authorize: Vec<&str> = t.all("authorize").collect();
+    assert!(!authorize.is_empty(), "no authorization request recorded");
+    let token_requests = t.all("token-request").filter(|d| d.contains(r#"scope=""#));
+    for detail in authorize.iter().copied().chain(token_requests) {
+        let scope =
+            quoted_scope(detail).unwrap_or_else(|| panic!("no scope recorded in {detail:?}"));
+        for s in scope.split(' ') {
+            assert!(
+                !NEVER_REQUESTED.contains(&s),
+                "a client asked for `{s}`, which nothing challenged for: {detail}"
+            );
+            assert!(
+                advertised.iter().any(|a| a == s),
+                "a client asked for `{s}`, which the metadata does not advertise \
+                 ({advertised:?}): {detail}"
+            );
+        }
+    }
+}
+
+/// The first challenge: the 401 with the metadata and the baseline scope. In the sign-in
+/// posture it answers the connection's first request; in the anonymous posture the call of a
+/// protected tool.
+fn check_challenge(t: &mut Transcript, posture: Posture, metadata_url: &str) {
+    let challenge = t.next("unauthorized", "with the 401 challenge", |d| {
         d.contains("401 WWW-Authenticate: Bearer ")
             && d.contains(r#"scope="files:read""#)
             && d.contains(&format!(r#"resource_metadata="{metadata_url}""#))
     });
-    // 2. Protected resource metadata, 3. authorization server metadata.
+    let rpc = field(&challenge, "rpc");
+    match posture {
+        Posture::SignIn => assert!(
+            matches!(rpc, Some("initialize" | "server/discover")),
+            "the sign-in posture challenges the first request, not {rpc:?}: {challenge}"
+        ),
+        Posture::Anonymous => {
+            assert_eq!(
+                rpc,
+                Some("tools/call"),
+                "the anonymous posture challenges a tool call, not connecting: {challenge}"
+            );
+            assert_ne!(
+                field(&challenge, "tool"),
+                Some("about"),
+                "the public tool was challenged: {challenge}"
+            );
+        }
+    }
+}
+
+/// The registration, once for the whole journey; the client id.
+fn check_discovery_and_registration(t: &mut Transcript, qs: &Quickstart) -> String {
+    let metadata_url = qs.server.guard.metadata_url().to_string();
+    let issuer = qs.auth.issuer().to_owned();
+    // Protected resource metadata, then authorization server metadata.
     t.next("resource-metadata", "fetching the metadata", |d| {
         d == format!("GET {metadata_url} -> 200")
     });
@@ -371,39 +591,66 @@ fn check_journey(qs: &Quickstart, done: &Finished, path: &str, content: &str) {
                 || d == format!("GET {issuer}/.well-known/openid-configuration -> 200")
         },
     );
-    // 4. Dynamic client registration, once for the whole journey.
+    // Dynamic client registration, once for the whole journey.
     t.next("registration", "at the registration endpoint", |d| {
         d == format!("POST {issuer}/register -> 201")
     });
     let registered = t.next("registered", "with a client id", |d| {
         d.starts_with("client_id=dev-")
     });
-    let client_id = field(&registered, "client_id").unwrap().to_owned();
     assert_eq!(
         t.count("registered"),
         1,
         "the client registered more than once"
     );
-    // 5. Authorization code with PKCE and the resource indicator, for the challenged scope.
-    let authorize = |scope: &'static str| {
-        let resource = resource.clone();
-        let client_id = client_id.clone();
-        move |d: &str| {
-            d.starts_with(&format!(r#"scope="{scope}" "#))
-                && field(d, "resource") == Some(resource.as_str())
-                && field(d, "code_challenge_method") == Some("S256")
-                && field(d, "state") == Some("yes")
-                && field(d, "client_id") == Some(client_id.as_str())
+    field(&registered, "client_id").unwrap().to_owned()
+}
+
+/// An authorization request: PKCE, the resource indicator, state, the registered client.
+fn authorize_for(qs: &Quickstart, client_id: &str) -> impl Fn(&str) -> bool + use<> {
+    let (resource, client_id) = (qs.mcp_url.clone(), client_id.to_owned());
+    move |d: &str| {
+        field(d, "resource") == Some(resource.as_str())
+            && field(d, "code_challenge_method") == Some("S256")
+            && field(d, "state") == Some("yes")
+            && field(d, "client_id") == Some(client_id.as_str())
+    }
+}
+
+/// The user agent followed the authorization server's redirect back to the client.
+fn browser(d: &str) -> bool {
+    (d.starts_with("302 ") || d.starts_with("303 ") || d.starts_with("307 "))
+        && d.contains("to the redirect_uri with code, state, iss")
+}
+
+/// Checks every step of a journey's transcript against the server it ran against.
+fn check_journey(qs: &Quickstart, done: &Finished, posture: Posture, path: &str, content: &str) {
+    assert!(done.success, "the journey failed\n{}", done.describe());
+    let metadata_url = qs.server.guard.metadata_url().to_string();
+    let mut t = Transcript::parse(&done.stdout);
+
+    // 0. Anonymous access: the public tool answers before any token exists.
+    if posture == Posture::Anonymous {
+        let about = t.next("about", "with the public tool's answer", |_| true);
+        assert_eq!(about, "200 without a token: mcp-guard example file store");
+        let at = t.first("about").unwrap();
+        for later in ["unauthorized", "registered", "token"] {
+            assert!(
+                t.first(later).is_some_and(|i| i > at),
+                "`about` was not called before the first `{later}:` line"
+            );
         }
-    };
-    let browser = |d: &str| {
-        (d.starts_with("302 ") || d.starts_with("303 ") || d.starts_with("307 "))
-            && d.contains("to the redirect_uri with code, state, iss")
-    };
+    }
+    // 1. The 401 without a token, naming the metadata and the baseline scope.
+    check_challenge(&mut t, posture, &metadata_url);
+    // 2.-4. Metadata, authorization server metadata, registration.
+    let client_id = check_discovery_and_registration(&mut t, qs);
+    // 5. Authorization code with PKCE and the resource indicator, for the challenged scope.
+    let authorize = authorize_for(qs, &client_id);
     t.next(
         "authorize",
         "for files:read with PKCE and the resource",
-        authorize("files:read"),
+        |d| d.starts_with(r#"scope="files:read" "#) && authorize(d),
     );
     t.next("browser", "with the redirect", browser);
     t.next("token", "granting files:read", |d| {
@@ -423,11 +670,9 @@ fn check_journey(qs: &Quickstart, done: &Finished, path: &str, content: &str) {
             && d.contains(&format!(r#"resource_metadata="{metadata_url}""#))
     });
     // 8. The step-up: authorization again, same client, for the union.
-    t.next(
-        "authorize",
-        "for the union files:read files:write",
-        authorize("files:read files:write"),
-    );
+    t.next("authorize", "for the union files:read files:write", |d| {
+        d.starts_with(r#"scope="files:read files:write" "#) && authorize(d)
+    });
     t.next("browser", "with the step-up redirect", browser);
     t.next("token", "granting files:read files:write", |d| {
         d.starts_with(r#"granted scope="files:read files:write" token_type=Bearer"#)
@@ -452,52 +697,92 @@ fn check_journey(qs: &Quickstart, done: &Finished, path: &str, content: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_client_signs_in_steps_up_and_retries() {
-    let python = tokio::task::spawn_blocking(|| python_sdk().to_path_buf())
-        .await
-        .expect("installing the Python SDK");
-    let qs = start_quickstart().await;
-    let content = format!("written by the MCP Python SDK to {}", qs.mcp_url);
-    let mut cmd = Command::new(python);
-    cmd.arg(sdk_sources().join("python").join("journey.py"))
-        .arg(&qs.mcp_url)
-        .arg(&content)
-        .current_dir(sdk_work_dir());
-    let done = run_journey(cmd).await;
-    println!(
-        "--- Python SDK journey ---\n{}{}",
-        done.stdout,
-        if done.success {
-            String::new()
-        } else {
-            done.describe()
-        }
-    );
-    check_journey(&qs, &done, "/notes/python-sdk.txt", &content);
-    qs.stop().await.unwrap();
+    journey(Stack::Python, Posture::SignIn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_client_signs_in_steps_up_and_retries_in_the_anonymous_posture() {
+    journey(Stack::Python, Posture::Anonymous).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_sdk_client_signs_in_steps_up_and_retries() {
-    let dir = tokio::task::spawn_blocking(|| node_sdk().to_path_buf())
-        .await
-        .expect("installing the TypeScript SDK");
-    let qs = start_quickstart().await;
-    let content = format!("written by the MCP TypeScript SDK to {}", qs.mcp_url);
-    let mut cmd = Command::new("node");
-    cmd.arg(dir.join("journey.mjs"))
-        .arg(&qs.mcp_url)
-        .arg(&content)
-        .current_dir(&dir);
-    let done = run_journey(cmd).await;
-    println!(
-        "--- TypeScript SDK journey ---\n{}{}",
-        done.stdout,
-        if done.success {
-            String::new()
-        } else {
-            done.describe()
-        }
+    journey(Stack::TypeScript, Posture::SignIn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_client_signs_in_steps_up_and_retries_in_the_anonymous_posture() {
+    journey(Stack::TypeScript, Posture::Anonymous).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_v2_client_signs_in_steps_up_and_retries() {
+    journey(Stack::TypeScriptV2, Posture::SignIn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_typescript_sdk_v2_client_signs_in_steps_up_and_retries_in_the_anonymous_posture() {
+    journey(Stack::TypeScriptV2, Posture::Anonymous).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "elsewhere the Inspector would open a real browser"
+)]
+async fn the_mcp_inspector_cli_signs_in_steps_up_and_retries() {
+    journey(Stack::Inspector, Posture::SignIn).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "elsewhere the Inspector would open a real browser"
+)]
+async fn the_mcp_inspector_cli_signs_in_steps_up_and_retries_in_the_anonymous_posture() {
+    journey(Stack::Inspector, Posture::Anonymous).await;
+}
+
+/// Left unconfigured, the Inspector asks for a scope of its own choosing: the challenged
+/// `files:read` (the MCP spec's scope selection) or every scope of `scopes_supported` (what
+/// 2.12.0 does). Either way nothing the metadata does not advertise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "elsewhere the Inspector would open a real browser"
+)]
+async fn the_mcp_inspector_cli_left_to_itself_asks_only_for_advertised_scopes() {
+    let qs = start_quickstart(Posture::SignIn).await;
+    let advertised = advertised_scopes(&qs).await;
+    let done = run_stack(Stack::Inspector, "default-scope", &qs, "unused").await;
+    assert!(done.success, "the journey failed\n{}", done.describe());
+    let mut t = Transcript::parse(&done.stdout);
+    let metadata_url = qs.server.guard.metadata_url().to_string();
+    check_challenge(&mut t, Posture::SignIn, &metadata_url);
+    let client_id = check_discovery_and_registration(&mut t, &qs);
+    let authorize = authorize_for(&qs, &client_id);
+    let asked = t.next("authorize", "with PKCE and the resource", |d| authorize(d));
+    let scope = quoted_scope(&asked)
+        .expect("the requested scope")
+        .to_owned();
+    assert!(
+        scope == "files:read" || scope == advertised.join(" "),
+        "the Inspector asked for neither the challenged scope nor scopes_supported: {asked}"
     );
-    check_journey(&qs, &done, "/notes/typescript-sdk.txt", &content);
+    t.next("browser", "with the redirect", browser);
+    t.next("token", "granting what was asked", |d| {
+        d.starts_with(&format!(r#"granted scope="{scope}" token_type=Bearer"#))
+    });
+    let who = t.next("whoami", "with the caller", |_| true);
+    let who: Value = serde_json::from_str(&who).unwrap_or_else(|e| panic!("whoami: {e}: {who}"));
+    assert_eq!(who["client_id"], client_id.as_str(), "{who}");
+    assert_eq!(
+        who["scopes"],
+        serde_json::json!(scope.split(' ').collect::<Vec<_>>()),
+        "{who}"
+    );
+    t.next("done", "at the end", |_| true);
+    check_requested_scopes(&done, &advertised);
+    println!("the Inspector, left to itself, asked for scope=\"{scope}\"");
     qs.stop().await.unwrap();
 }
