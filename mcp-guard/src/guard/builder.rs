@@ -32,6 +32,9 @@ const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The clients [`ToolCallChallenge::Auto`] answers with a tool result when none are
 /// configured: ChatGPT's `User-Agent` product.
 const DEFAULT_TOOL_RESULT_CLIENTS: &[&str] = &["openai-mcp"];
+/// The longest bearer token accepted when no limit is configured: far above any real access
+/// token (a few KiB with many groups or roles), far below what costs to parse.
+const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// The clock tolerance when none is configured.
 const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
@@ -51,6 +54,8 @@ pub struct GuardBuilder {
     jwks_uri: Option<String>,
     signing_key: Option<MetadataSigningKey>,
     max_body_bytes: Option<usize>,
+    max_token_bytes: Option<usize>,
+    max_token_lifetime: Option<Duration>,
     max_sessions: Option<usize>,
     scope_prefix: Option<String>,
     introspection: Option<Introspection>,
@@ -196,6 +201,23 @@ impl GuardBuilder {
         self
     }
 
+    /// The longest bearer token accepted, in bytes (default 16 KiB). A longer one is refused
+    /// with 401 `invalid_token` before any decoding, parsing or signature work, whichever
+    /// verifier (JWT, introspection, static tokens) would have handled it.
+    pub fn max_token_bytes(mut self, bytes: usize) -> Self {
+        self.max_token_bytes = Some(bytes);
+        self
+    }
+
+    /// The longest JWT lifetime accepted: a token whose `exp` lies further after its `iat`
+    /// (after now, for a token without `iat`) is refused with 401 `invalid_token`. Unset by
+    /// default: the authorization server decides lifetimes. Set it to bound what a leaked
+    /// token is worth when an issuer mints long-lived access tokens.
+    pub fn max_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_token_lifetime = Some(lifetime);
+        self
+    }
+
     /// Cap on remembered legacy-session bindings (default 100 000; the oldest binding is
     /// dropped first, and its session is then refused).
     pub fn max_sessions(mut self, sessions: usize) -> Self {
@@ -315,6 +337,7 @@ impl GuardBuilder {
             policy: Arc::new(policy),
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_token_bytes: self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES),
             sessions,
             introspector,
             token_cache,
@@ -395,7 +418,7 @@ impl GuardBuilder {
             {
                 return Err(ConfigError::DuplicateIssuer(issuer.identifier().to_owned()));
             }
-            entries.push(issuer.entry(audiences, leeway)?);
+            entries.push(issuer.entry(audiences, leeway, self.max_token_lifetime)?);
         }
         Ok(entries)
     }

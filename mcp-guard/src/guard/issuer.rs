@@ -110,6 +110,7 @@ impl Issuer {
         &self,
         audiences: &Audiences,
         leeway: Duration,
+        max_lifetime: Option<Duration>,
     ) -> Result<IssuerEntry, ConfigError> {
         if self.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms(self.issuer.clone()));
@@ -130,6 +131,7 @@ impl Issuer {
         };
         let mut rules = JwtRules::new(self.issuer.clone(), audiences.clone());
         rules.leeway = leeway;
+        rules.max_lifetime = max_lifetime;
         rules.typ = self.typ.clone().unwrap_or_else(|| self.profile.typ.clone());
         rules.algorithms = self.algorithms.clone();
         rules.tenants = self.tenants.clone();

@@ -51,6 +51,7 @@ struct Inner {
     policy: Arc<Policy>,
     allowed_origins: Vec<String>,
     max_body_bytes: usize,
+    max_token_bytes: usize,
     sessions: SessionBindings,
     introspector: Option<Arc<Introspector>>,
     token_cache: Option<TokenCache>,
@@ -217,6 +218,9 @@ impl Guard {
     /// [`PrincipalCheck`] (if any) accepted it. Keys are loaded on first use; a `kid` missing
     /// from the snapshot triggers at most one rate-limited refetch.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.len() > self.0.max_token_bytes {
+            return Err(TokenError::TooLarge.into());
+        }
         let principal = self.verify_token(token).await?;
         if let Some(check) = &self.0.hooks.check {
             let answer = tokio::time::timeout(self.0.check_timeout, check.check(&principal))

@@ -52,6 +52,18 @@ pub enum TokenError {
     /// The client the token was issued to is not one this server accepts.
     #[error("the token was issued to a client this server does not accept")]
     UnknownClient,
+    /// The token is longer than the server accepts ([`GuardBuilder::max_token_bytes`]); it
+    /// was refused before any parsing.
+    ///
+    /// [`GuardBuilder::max_token_bytes`]: crate::GuardBuilder::max_token_bytes
+    #[error("the token is larger than this server accepts")]
+    TooLarge,
+    /// `exp` lies further after `iat` (or after now, without `iat`) than the server accepts
+    /// ([`GuardBuilder::max_token_lifetime`]).
+    ///
+    /// [`GuardBuilder::max_token_lifetime`]: crate::GuardBuilder::max_token_lifetime
+    #[error("the token's lifetime is longer than this server accepts")]
+    LifetimeTooLong,
     /// The server's own check refused the caller ([`CheckError::Refused`]).
     ///
     /// [`CheckError::Refused`]: crate::CheckError::Refused

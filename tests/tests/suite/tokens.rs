@@ -283,6 +283,103 @@ async fn exp_as_a_string_is_refused() {
     .await;
 }
 
+#[tokio::test]
+async fn times_beyond_the_numeric_date_range_are_refused_not_saturated() {
+    let (issuer, server, key) = setup().await;
+    // 1e30, the largest u64, a negative date and the first second after 9999-12-31: each is
+    // refused as malformed (none is read as "far in the future").
+    for (claim, value) in [
+        ("exp", json!(1e30)),
+        ("exp", json!(u64::MAX)),
+        ("exp", json!(18_446_744_073_709_551_621.0)),
+        ("exp", json!(253_402_300_800u64)),
+        ("nbf", json!(-1)),
+        ("iat", json!(1e300)),
+    ] {
+        let mut c = good_claims(&issuer, &server);
+        c[claim] = value.clone();
+        let why = format!("{claim} = {value}");
+        assert_refused(
+            &server,
+            &key.sign(&c),
+            &format!("`{claim}` claim is malformed"),
+            &why,
+        )
+        .await;
+    }
+    // The end of the range itself is a valid date.
+    let mut c = good_claims(&issuer, &server);
+    c["exp"] = json!(253_402_300_799u64);
+    assert_accepted(&server, &key.sign(&c), "exp = 9999-12-31T23:59:59Z").await;
+}
+
+#[tokio::test]
+async fn an_oversized_token_is_refused_before_any_verification() {
+    let (issuer, server, key) = setup().await;
+    // A well-signed token of 267 KB (a padding claim), and one just over the 16 KiB default.
+    for padding in [267_000, 16 * 1024] {
+        let mut c = good_claims(&issuer, &server);
+        c["padding"] = json!("x".repeat(padding));
+        let token = key.sign(&c);
+        assert!(token.len() > 16 * 1024);
+        let before = server.running.guard.verification_count();
+        assert_refused(
+            &server,
+            &token,
+            "larger than this server accepts",
+            "oversized",
+        )
+        .await;
+        assert_eq!(
+            server.running.guard.verification_count(),
+            before,
+            "an oversized token is refused before it is parsed or verified"
+        );
+    }
+    // Well under the limit, a padded token still works.
+    let mut c = good_claims(&issuer, &server);
+    c["padding"] = json!("x".repeat(8 * 1024));
+    assert_accepted(&server, &key.sign(&c), "8 KiB of padding").await;
+}
+
+#[tokio::test]
+async fn the_token_size_limit_is_configurable() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server = TestServer::start_configured(&issuer, |b| b.max_token_bytes(40 * 1024)).await;
+    let mut c = good_claims(&issuer, &server);
+    c["padding"] = json!("x".repeat(20 * 1024));
+    assert_accepted(&server, &key.sign(&c), "20 KiB under a 40 KiB limit").await;
+    c["padding"] = json!("x".repeat(40 * 1024));
+    assert_refused(
+        &server,
+        &key.sign(&c),
+        "larger than this server accepts",
+        "40 KiB of padding over a 40 KiB limit",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_maximum_token_lifetime_refuses_longer_lived_tokens() {
+    let key = TestKey::rsa1();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let server =
+        TestServer::start_configured(&issuer, |b| b.max_token_lifetime(Duration::from_secs(3600)))
+            .await;
+    let mut c = good_claims(&issuer, &server);
+    c["iat"] = json!(now());
+    c["exp"] = json!(now() + 1800);
+    assert_accepted(&server, &key.sign(&c), "30 minutes").await;
+    c["exp"] = json!(now() + 2 * 3600);
+    assert_refused(&server, &key.sign(&c), "lifetime", "two hours from iat").await;
+    // Without `iat`, the lifetime left from now counts.
+    c.as_object_mut().unwrap().remove("iat");
+    assert_refused(&server, &key.sign(&c), "lifetime", "two hours from now").await;
+    c["exp"] = json!(now() + 600);
+    assert_accepted(&server, &key.sign(&c), "ten minutes from now, no iat").await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Issuer and keys
 // ---------------------------------------------------------------------------------------

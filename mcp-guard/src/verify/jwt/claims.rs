@@ -21,7 +21,9 @@ pub(crate) fn check_claims(
     }
     if let AudienceClaim::ClientIdAllowList(clients) = &rules.audience_claim {
         return match claims.get("client_id").and_then(Value::as_str) {
-            Some(c) if clients.iter().any(|a| a == c) => check_times(claims, rules.leeway, now),
+            Some(c) if clients.iter().any(|a| a == c) => {
+                check_times(claims, rules.leeway, rules.max_lifetime, now)
+            }
             Some(_) => Err(TokenError::WrongAudience),
             None => Err(TokenError::MissingClaim("client_id")),
         };
@@ -42,7 +44,7 @@ pub(crate) fn check_claims(
     if !aud_ok {
         return Err(TokenError::WrongAudience);
     }
-    check_times(claims, rules.leeway, now)
+    check_times(claims, rules.leeway, rules.max_lifetime, now)
 }
 
 /// The exact issuer, or a `{tid}` template filled with the token's own allowed `tid`.
@@ -74,10 +76,16 @@ pub(crate) fn issuer_routes(rules: &JwtRules, iss: &str) -> bool {
     }
 }
 
-/// `exp` required and `nbf`/`iat` checked, with leeway.
+/// The largest NumericDate accepted: 9999-12-31T23:59:59Z, the end of the range every JWT and
+/// date library represents. Larger values (`1e30`, `2^64 + 5`) are refused, not saturated.
+pub(crate) const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// `exp` required and `nbf`/`iat` checked, with leeway; with `max_lifetime`, `exp` may lie at
+/// most that long after `iat` (after now for a token without `iat`).
 pub(crate) fn check_times(
     claims: &Map<String, Value>,
     leeway: Duration,
+    max_lifetime: Option<Duration>,
     now: u64,
 ) -> Result<(), TokenError> {
     let leeway = leeway.as_secs();
@@ -85,35 +93,44 @@ pub(crate) fn check_times(
     if now >= exp.saturating_add(leeway) {
         return Err(TokenError::Expired);
     }
-    if let Some(nbf) = numeric_date(claims, "nbf")?
-        && nbf > now.saturating_add(leeway)
-    {
+    let nbf = numeric_date(claims, "nbf")?;
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
         return Err(TokenError::NotYetValid);
     }
-    if let Some(iat) = numeric_date(claims, "iat")?
-        && iat > now.saturating_add(leeway)
-    {
+    let iat = numeric_date(claims, "iat")?;
+    if iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
         return Err(TokenError::IssuedInFuture);
+    }
+    if let Some(max) = max_lifetime {
+        let start = iat.unwrap_or(now);
+        if exp.saturating_sub(start) > max.as_secs() {
+            return Err(TokenError::LifetimeTooLong);
+        }
     }
     Ok(())
 }
 
-/// A NumericDate claim (RFC 7519 §2): integer or fractional seconds, rounded down.
+/// A NumericDate claim (RFC 7519 §2): integer or fractional seconds, rounded down, between 0
+/// and [`MAX_NUMERIC_DATE`]; anything else is a malformed claim.
 pub(crate) fn numeric_date(
     claims: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<u64>, TokenError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => {
-            if let Some(u) = n.as_u64() {
-                Ok(Some(u))
-            } else if let Some(f) = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0) {
-                Ok(Some(f as u64))
-            } else {
-                Err(TokenError::InvalidClaim(name))
-            }
-        }
-        Some(_) => Err(TokenError::InvalidClaim(name)),
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
+    let seconds = match value {
+        Value::Number(n) => match n.as_u64() {
+            Some(u) => Some(u),
+            None => n
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0 && *f <= MAX_NUMERIC_DATE as f64)
+                .map(|f| f as u64),
+        },
+        _ => None,
+    };
+    match seconds {
+        Some(s) if s <= MAX_NUMERIC_DATE => Ok(Some(s)),
+        _ => Err(TokenError::InvalidClaim(name)),
     }
 }

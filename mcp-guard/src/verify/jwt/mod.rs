@@ -121,26 +121,72 @@ mod tests {
         let rules_leeway = Duration::from_secs(60);
         let mut c = Map::new();
         assert_eq!(
-            check_times(&c, rules_leeway, 1000),
+            check_times(&c, rules_leeway, None, 1000),
             Err(TokenError::MissingClaim("exp"))
         );
         c.insert("exp".into(), 970.into());
-        assert!(check_times(&c, rules_leeway, 1000).is_ok());
+        assert!(check_times(&c, rules_leeway, None, 1000).is_ok());
         c.insert("exp".into(), 940.into());
         assert_eq!(
-            check_times(&c, rules_leeway, 1000),
+            check_times(&c, rules_leeway, None, 1000),
             Err(TokenError::Expired)
         );
         c.insert("exp".into(), 2000.into());
         c.insert("nbf".into(), 1061.into());
         assert_eq!(
-            check_times(&c, rules_leeway, 1000),
+            check_times(&c, rules_leeway, None, 1000),
             Err(TokenError::NotYetValid)
         );
         c.insert("nbf".into(), "soon".into());
         assert_eq!(
-            check_times(&c, rules_leeway, 1000),
+            check_times(&c, rules_leeway, None, 1000),
             Err(TokenError::InvalidClaim("nbf"))
         );
+    }
+
+    #[test]
+    fn numeric_dates_outside_the_representable_range_are_refused() {
+        let leeway = Duration::from_secs(60);
+        for exp in [
+            r#"1e30"#,
+            r#"18446744073709551621"#,
+            r#"-1"#,
+            r#"253402300800"#,
+            r#"253402300800.5"#,
+        ] {
+            let mut c = Map::new();
+            c.insert("exp".into(), serde_json::from_str(exp).unwrap());
+            assert_eq!(
+                check_times(&c, leeway, None, 1000),
+                Err(TokenError::InvalidClaim("exp")),
+                "exp {exp}"
+            );
+        }
+        let mut c = Map::new();
+        c.insert("exp".into(), 253_402_300_799u64.into());
+        assert!(check_times(&c, leeway, None, 1000).is_ok());
+        c.insert("iat".into(), serde_json::from_str("1e300").unwrap());
+        assert_eq!(
+            check_times(&c, leeway, None, 1000),
+            Err(TokenError::InvalidClaim("iat"))
+        );
+    }
+
+    #[test]
+    fn lifetime_is_measured_from_iat_or_now() {
+        let leeway = Duration::from_secs(60);
+        let hour = Some(Duration::from_secs(3600));
+        let mut c = Map::new();
+        c.insert("exp".into(), 4600.into());
+        assert!(check_times(&c, leeway, hour, 1000).is_ok());
+        c.insert("exp".into(), 4601.into());
+        assert_eq!(
+            check_times(&c, leeway, hour, 1000),
+            Err(TokenError::LifetimeTooLong)
+        );
+        c.insert("iat".into(), 990.into());
+        assert!(check_times(&c, leeway, hour, 1000).is_err());
+        c.insert("iat".into(), 1001.into());
+        assert!(check_times(&c, leeway, hour, 1000).is_ok());
     }
 }

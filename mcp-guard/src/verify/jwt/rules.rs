@@ -161,6 +161,9 @@ pub struct JwtRules {
     pub typ: TypPolicy,
     /// Accepted algorithms (a subset of [`SUPPORTED_ALGORITHMS`]).
     pub algorithms: Vec<Algorithm>,
+    /// The longest accepted lifetime, `exp` after `iat` (after now without `iat`); `None`
+    /// accepts any.
+    pub max_lifetime: Option<Duration>,
 }
 
 impl JwtRules {
@@ -174,6 +177,7 @@ impl JwtRules {
             leeway: Duration::from_secs(60),
             typ: TypPolicy::default(),
             algorithms: SUPPORTED_ALGORITHMS.to_vec(),
+            max_lifetime: None,
         }
     }
 }
