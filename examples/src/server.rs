@@ -7,7 +7,7 @@ use std::time::Duration;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
 use mcp_guard::profile::Profile;
-use mcp_guard::{Guard, GuardBuilder, Issuer, ToolCallChallenge, TypPolicy};
+use mcp_guard::{Guard, GuardBuilder, GuardedSessionManager, Issuer, ToolCallChallenge, TypPolicy};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -300,6 +300,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The guard in front of it.
     pub guard: Guard,
+    /// rmcp's sessions, bounded by the guard.
+    pub sessions: Arc<GuardedSessionManager<LocalSessionManager>>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -339,11 +341,8 @@ where
             .with_legacy_session_mode(false)
             .with_json_response(true);
     }
-    let mcp = StreamableHttpService::new(
-        move || Ok(factory()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let sessions = guard.session_manager();
+    let mcp = StreamableHttpService::new(move || Ok(factory()), sessions.clone(), config);
     let app = guard.router(mcp);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -364,6 +363,7 @@ where
     Ok(RunningServer {
         addr,
         guard,
+        sessions,
         shutdown,
         task,
     })

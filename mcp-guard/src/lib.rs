@@ -16,12 +16,10 @@
 //! - hands the verified [`Principal`] to tools as a parameter.
 //!
 //! ```no_run
-//! use std::sync::Arc;
 //! use mcp_guard::{Guard, Issuer, Policy, Principal, Requirement};
 //! use rmcp::{ServerHandler, tool, tool_handler, tool_router,
 //!     handler::server::router::tool::ToolRouter,
-//!     transport::streamable_http_server::{StreamableHttpService, StreamableHttpServerConfig,
-//!         session::local::LocalSessionManager}};
+//!     transport::streamable_http_server::{StreamableHttpService, StreamableHttpServerConfig}};
 //!
 //! #[derive(Clone)]
 //! struct Files { tool_router: ToolRouter<Self> }
@@ -46,7 +44,7 @@
 //!     .build()?;
 //! let mcp = StreamableHttpService::new(
 //!     || Ok(Files { tool_router: Files::tool_router() }),
-//!     Arc::new(LocalSessionManager::default()),
+//!     guard.session_manager(),
 //!     StreamableHttpServerConfig::default(),
 //! );
 //! let app = guard.router(mcp);
@@ -302,6 +300,7 @@ pub use challenge::ToolCallChallenge;
 pub use declared::{
     DeclaredOperations, ProtectedResource, ResourceDescriptor, manifest, policy_builder,
 };
+pub use edge::session::{SessionCounts, SessionLimits};
 /// Derives [`ProtectedResource`]: the server's scope catalogue and the RFC 9728 metadata known
 /// at compile time, in `#[protected_resource(...)]`:
 ///
@@ -322,6 +321,7 @@ pub use policy::Visibility;
 pub use policy::{Decision, Policy, Requirement};
 pub use principal::Principal;
 pub use principal::TokenKind;
+pub use rmcp::GuardedSessionManager;
 pub use scope::{Scope, ScopeHierarchy, ScopeSet};
 
 /// The README's examples, compiled as doctests (with the `dev` feature, as in the workspace).

@@ -16,6 +16,7 @@ use http_body_util::BodyExt as _;
 use crate::audit;
 use crate::bearer::{self, BearerError};
 use crate::classify;
+use crate::edge::session;
 use crate::guard::{AuthError, Guard};
 use crate::policy::Target;
 use crate::principal::Principal;
@@ -223,14 +224,20 @@ where
             .headers()
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
+        && let Err(full) = guard.sessions().open(sid, principal.as_ref())
     {
-        guard.sessions().bind(sid, principal.as_ref());
+        // The session rmcp opened is ended again; the caller is told why.
+        let refusal = match full {
+            session::Refused::NeedsToken => Refusal::NoToken,
+            session::Refused::Full => Refusal::SessionsFull,
+        };
+        return refuse(&guard, refusal, principal.as_ref(), None);
     }
     if closes_session
         && resp.status().is_success()
         && let Some(sid) = &session
     {
-        guard.sessions().unbind(sid);
+        guard.sessions().ended(sid);
     }
     resp.map(Body::new)
 }

@@ -15,6 +15,7 @@
 //! | [`Refusal::InvalidArguments`] | 200, the answer rmcp gives arguments it cannot deserialize (a tool error result for tools, -32602 for prompts) | -32602 (rmcp turns it into the same tool error) |
 //! | [`Refusal::BadOrigin`] | 403, JSON-RPC -32600 | — |
 //! | [`Refusal::UnknownSession`] | 404, JSON-RPC -32600 | — |
+//! | [`Refusal::SessionsFull`] | 503 with `Retry-After`: the session limits are reached and only signed-in sessions are held | — |
 //! | [`Refusal::MalformedBody`] | 400 (413 when too large), JSON-RPC -32700 / -32600 / -32602 | — |
 //!
 //! A `tools/call` refused with [`Refusal::NoToken`] or [`Refusal::InsufficientScope`] may be
@@ -74,6 +75,9 @@ pub(crate) enum Refusal {
     BadOrigin,
     /// The named session is unknown, ended, or another subject's.
     UnknownSession,
+    /// No session can be opened: the limits are reached and every session held is a
+    /// signed-in one, which a caller without a token never displaces.
+    SessionsFull,
     /// The body cannot be read as the MCP request it claims to be.
     MalformedBody(BodyError),
 }
@@ -148,6 +152,7 @@ impl Refusal {
             Refusal::InvalidArguments(_) => "invalid_arguments",
             Refusal::BadOrigin => "origin_not_allowed",
             Refusal::UnknownSession => "session_not_bound_to_subject",
+            Refusal::SessionsFull => "sessions_full",
             Refusal::MalformedBody(_) => "unreadable_body",
         }
     }
@@ -165,6 +170,7 @@ impl Refusal {
             Refusal::InvalidArguments(e) => e.to_string(),
             Refusal::BadOrigin => "origin not allowed".to_owned(),
             Refusal::UnknownSession => "session not bound to this caller".to_owned(),
+            Refusal::SessionsFull => "the session limits are reached".to_owned(),
             Refusal::MalformedBody(e) => body_message(*e).1.to_owned(),
         }
     }
@@ -318,6 +324,20 @@ impl Refusal {
                 None,
                 error_body(-32600, "Session not found"),
             ),
+            Refusal::SessionsFull => {
+                let mut resp = json_rpc(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    cx.id,
+                    error_body(
+                        -32000,
+                        "the server holds as many sessions as it can; try again later",
+                    ),
+                );
+                if let Ok(v) = HeaderValue::from_str(&cx.retry_after.max(1).to_string()) {
+                    resp.headers_mut().insert(RETRY_AFTER, v);
+                }
+                resp
+            }
             Refusal::MalformedBody(e) => {
                 let (status, message, code) = body_message(*e);
                 json_rpc(status, None, error_body(code, message))
@@ -358,9 +378,10 @@ impl Refusal {
             | Refusal::MalformedCredentials(_)
             | Refusal::InvalidToken(_)
             | Refusal::IssuerUnavailable(_) => unauthenticated(),
-            Refusal::BadOrigin | Refusal::UnknownSession | Refusal::MalformedBody(_) => {
-                ErrorData::invalid_request(self.detail(), None)
-            }
+            Refusal::BadOrigin
+            | Refusal::UnknownSession
+            | Refusal::SessionsFull
+            | Refusal::MalformedBody(_) => ErrorData::invalid_request(self.detail(), None),
         }
     }
 }

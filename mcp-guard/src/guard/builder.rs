@@ -13,7 +13,7 @@ use super::{ConfigError, Guard, Hooks, Inner, Issuer, PrincipalCheck};
 use crate::audit::AuditSink;
 use crate::challenge::ToolCallChallenge;
 use crate::declared::{DeclaredOperations, ProtectedResource, ResourceDescriptor};
-use crate::edge::session::SessionBindings;
+use crate::edge::session::{SessionBindings, SessionLimits};
 use crate::introspection::{Introspection, Introspector};
 use crate::jwt::{self, Audiences};
 use crate::metadata::{self, MetadataSigningKey, ResourceMetadata, ScopesSupported};
@@ -23,8 +23,6 @@ use crate::token_cache::TokenCache;
 
 /// The body cap when none is configured: rmcp's own limit.
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// The session-binding cap when none is configured.
-const DEFAULT_MAX_SESSIONS: usize = 100_000;
 /// The verified-token cache capacity when none is configured.
 const DEFAULT_TOKEN_CACHE: usize = 10_000;
 /// How long a `PrincipalCheck` may take when no timeout is configured.
@@ -56,7 +54,7 @@ pub struct GuardBuilder {
     max_body_bytes: Option<usize>,
     max_token_bytes: Option<usize>,
     max_token_lifetime: Option<Duration>,
-    max_sessions: Option<usize>,
+    session_limits: SessionLimits,
     scope_prefix: Option<String>,
     introspection: Option<Introspection>,
     token_cache: Option<usize>,
@@ -218,10 +216,18 @@ impl GuardBuilder {
         self
     }
 
-    /// Cap on remembered legacy-session bindings (default 100 000; the oldest binding is
-    /// dropped first, and its session is then refused).
+    /// How many legacy (2025-11-25) sessions the server holds, per subject and never signed
+    /// in to, and for how long ([`SessionLimits`]; 10 000 in all, 32 per subject, 512
+    /// anonymous by default). Give rmcp [`Guard::session_manager`] so the sessions let go are
+    /// ended in rmcp too.
+    pub fn session_limits(mut self, limits: SessionLimits) -> Self {
+        self.session_limits = limits;
+        self
+    }
+
+    /// The most legacy sessions held at once: [`SessionLimits::total`].
     pub fn max_sessions(mut self, sessions: usize) -> Self {
-        self.max_sessions = Some(sessions);
+        self.session_limits = self.session_limits.total(sessions);
         self
     }
 
@@ -488,8 +494,8 @@ impl GuardBuilder {
     }
 
     /// The session bindings and the verified-token cache, at their configured sizes.
-    fn caches(&self) -> (SessionBindings, Option<TokenCache>) {
-        let sessions = SessionBindings::new(self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS));
+    fn caches(&self) -> (Arc<SessionBindings>, Option<TokenCache>) {
+        let sessions = Arc::new(SessionBindings::new(self.session_limits.clone()));
         let tokens = match self.token_cache.unwrap_or(DEFAULT_TOKEN_CACHE) {
             0 => None,
             n => Some(TokenCache::new(n)),

@@ -52,7 +52,7 @@ struct Inner {
     allowed_origins: Vec<String>,
     max_body_bytes: usize,
     max_token_bytes: usize,
-    sessions: SessionBindings,
+    sessions: Arc<SessionBindings>,
     introspector: Option<Arc<Introspector>>,
     token_cache: Option<TokenCache>,
     verifications: std::sync::atomic::AtomicU64,
@@ -178,6 +178,58 @@ impl Guard {
     /// Which legacy session belongs to which subject.
     pub(crate) fn sessions(&self) -> &SessionBindings {
         &self.0.sessions
+    }
+
+    /// rmcp's local session manager, bounded by this guard's
+    /// [`SessionLimits`](crate::SessionLimits) and given their idle life as its keep-alive.
+    /// Hand it to `StreamableHttpService::new`: the sessions the guard lets go to stay within
+    /// its limits are then ended in rmcp too, freeing their memory. With a manager not made
+    /// here, those sessions are refused (404) but live on in rmcp until its own keep-alive
+    /// ends them.
+    ///
+    /// ```no_run
+    /// # use mcp_guard::Guard;
+    /// # fn demo<H: rmcp::ServerHandler + Clone + Send + Sync + 'static>(guard: Guard, handler: H) {
+    /// use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+    ///
+    /// let mcp = StreamableHttpService::new(
+    ///     move || Ok(handler.clone()),
+    ///     guard.session_manager(),
+    ///     StreamableHttpServerConfig::default(),
+    /// );
+    /// let app = guard.router(mcp);
+    /// # let _ = app;
+    /// # }
+    /// ```
+    pub fn session_manager(
+        &self,
+    ) -> Arc<
+        crate::rmcp::GuardedSessionManager<
+            rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+        >,
+    > {
+        let mut manager =
+            rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default();
+        manager.session_config.keep_alive = Some(self.0.sessions.limits().idle_life());
+        self.wrap_session_manager(manager)
+    }
+
+    /// Another session manager, bounded by this guard as [`Guard::session_manager`] bounds
+    /// rmcp's local one. Its own keep-alive is left as configured: set it to
+    /// [`SessionLimits::idle_life`](crate::SessionLimits::idle_life).
+    pub fn wrap_session_manager<M>(&self, manager: M) -> Arc<crate::rmcp::GuardedSessionManager<M>>
+    where
+        M: rmcp::transport::streamable_http_server::SessionManager,
+    {
+        Arc::new(crate::rmcp::GuardedSessionManager::new(
+            manager,
+            self.0.sessions.clone(),
+        ))
+    }
+
+    /// How many legacy sessions the guard holds now.
+    pub fn session_counts(&self) -> crate::SessionCounts {
+        self.0.sessions.counts()
     }
 
     /// The canonical resource URL (the audience tokens must carry).

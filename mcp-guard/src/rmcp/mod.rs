@@ -5,6 +5,9 @@
 use std::sync::Arc;
 
 pub(crate) mod declared;
+mod sessions;
+
+pub use sessions::GuardedSessionManager;
 
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
 use rmcp::handler::server::prompt::PromptContext;

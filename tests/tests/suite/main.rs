@@ -17,6 +17,7 @@ pub mod postures;
 pub mod profiles;
 pub mod quickstart;
 pub mod sdk_clients;
+pub mod session_limits;
 pub mod sessions;
 pub mod token_cache;
 pub mod tokens;
