@@ -78,8 +78,24 @@ pub type Store = Arc<Mutex<BTreeMap<String, String>>>;
 #[protected_resource(scopes = Scopes, name = "mcp-guard example file store")]
 pub struct FileServer {
     store: Store,
-    tool_router: ToolRouter<Self>,
-    prompt_router: PromptRouter<Self>,
+    // Built once and shared by every session and request: a router holds each tool's schemas
+    // and requirement data, too much to rebuild per connection.
+    tool_router: Arc<ToolRouter<Self>>,
+    prompt_router: Arc<PromptRouter<Self>>,
+}
+
+/// The routers, built on first use.
+fn routers() -> &'static (Arc<ToolRouter<FileServer>>, Arc<PromptRouter<FileServer>>) {
+    static ROUTERS: std::sync::OnceLock<(
+        Arc<ToolRouter<FileServer>>,
+        Arc<PromptRouter<FileServer>>,
+    )> = std::sync::OnceLock::new();
+    ROUTERS.get_or_init(|| {
+        (
+            Arc::new(FileServer::tool_router()),
+            Arc::new(FileServer::prompt_router()),
+        )
+    })
 }
 
 /// Arguments of `echo`.
@@ -108,10 +124,11 @@ pub struct WriteArgs {
 impl FileServer {
     /// A server over a shared store.
     pub fn new(store: Store) -> Self {
+        let (tools, prompts) = routers();
         Self {
             store,
-            tool_router: Self::tool_router(),
-            prompt_router: Self::prompt_router(),
+            tool_router: tools.clone(),
+            prompt_router: prompts.clone(),
         }
     }
 

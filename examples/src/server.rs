@@ -7,7 +7,9 @@ use std::time::Duration;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
 use mcp_guard::profile::Profile;
-use mcp_guard::{Guard, GuardBuilder, GuardedSessionManager, Issuer, ToolCallChallenge, TypPolicy};
+use mcp_guard::{
+    Guard, GuardBuilder, GuardedSessionManager, Issuer, SessionLimits, ToolCallChallenge, TypPolicy,
+};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -141,6 +143,23 @@ pub struct ServerOptions {
     )]
     pub tool_call_challenge: ToolCallChallenge,
 
+    /// Most legacy sessions held at once.
+    #[arg(long, env = "MCP_GUARD_MAX_SESSIONS", default_value_t = 10_000)]
+    pub max_sessions: usize,
+
+    /// Most legacy sessions one subject holds; its oldest ends when it opens another.
+    #[arg(long, env = "MCP_GUARD_MAX_SESSIONS_PER_SUBJECT", default_value_t = 32)]
+    pub max_sessions_per_subject: usize,
+
+    /// Most legacy sessions opened without a token and not signed in to (anonymous posture).
+    #[arg(long, env = "MCP_GUARD_MAX_ANONYMOUS_SESSIONS", default_value_t = 256)]
+    pub max_anonymous_sessions: usize,
+
+    /// Refuse legacy sessions opened without a token (anonymous posture): such an
+    /// `initialize` gets the sign-in challenge.
+    #[arg(long, env = "MCP_GUARD_NO_ANONYMOUS_SESSIONS")]
+    pub no_anonymous_sessions: bool,
+
     /// `resource_name` of the protected resource metadata.
     #[arg(
         long,
@@ -176,6 +195,10 @@ impl ServerOptions {
             stateless: false,
             allow_anonymous: false,
             tool_call_challenge: ToolCallChallenge::Http,
+            max_sessions: 10_000,
+            max_sessions_per_subject: 32,
+            max_anonymous_sessions: 256,
+            no_anonymous_sessions: false,
             resource_name: "mcp-guard example file store".to_owned(),
         }
     }
@@ -256,7 +279,15 @@ impl ServerOptions {
         if self.allow_anonymous {
             builder = builder.anonymous(true);
         }
-        builder = builder.tool_call_challenge(self.tool_call_challenge);
+        builder = builder
+            .tool_call_challenge(self.tool_call_challenge)
+            .session_limits(
+                SessionLimits::default()
+                    .total(self.max_sessions)
+                    .per_subject(self.max_sessions_per_subject)
+                    .anonymous(self.max_anonymous_sessions)
+                    .anonymous_sessions(!self.no_anonymous_sessions),
+            );
         if let Some(endpoint) = &self.introspection_endpoint {
             let (Some(id), Some(secret)) = (
                 &self.introspection_client_id,

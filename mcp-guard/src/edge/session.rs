@@ -42,13 +42,13 @@ pub struct SessionLimits {
 }
 
 impl Default for SessionLimits {
-    /// 10 000 sessions in all, 32 per subject, 512 never signed in to; signed-in sessions
+    /// 10 000 sessions in all, 32 per subject, 256 never signed in to; signed-in sessions
     /// end after 5 minutes without a request (rmcp's own default), anonymous ones after 1.
     fn default() -> Self {
         Self {
             total: 10_000,
             per_subject: 32,
-            anonymous: 512,
+            anonymous: 256,
             idle: Duration::from_secs(300),
             anonymous_idle: Duration::from_secs(60),
             anonymous_sessions: true,

@@ -217,7 +217,7 @@ impl GuardBuilder {
     }
 
     /// How many legacy (2025-11-25) sessions the server holds, per subject and never signed
-    /// in to, and for how long ([`SessionLimits`]; 10 000 in all, 32 per subject, 512
+    /// in to, and for how long ([`SessionLimits`]; 10 000 in all, 32 per subject, 256
     /// anonymous by default). Give rmcp [`Guard::session_manager`] so the sessions let go are
     /// ended in rmcp too.
     pub fn session_limits(mut self, limits: SessionLimits) -> Self {
