@@ -84,12 +84,12 @@ pub struct FileServer {
     prompt_router: Arc<PromptRouter<Self>>,
 }
 
+/// The tool and prompt routers of the server.
+type Routers = (Arc<ToolRouter<FileServer>>, Arc<PromptRouter<FileServer>>);
+
 /// The routers, built on first use.
-fn routers() -> &'static (Arc<ToolRouter<FileServer>>, Arc<PromptRouter<FileServer>>) {
-    static ROUTERS: std::sync::OnceLock<(
-        Arc<ToolRouter<FileServer>>,
-        Arc<PromptRouter<FileServer>>,
-    )> = std::sync::OnceLock::new();
+fn routers() -> &'static Routers {
+    static ROUTERS: std::sync::OnceLock<Routers> = std::sync::OnceLock::new();
     ROUTERS.get_or_init(|| {
         (
             Arc::new(FileServer::tool_router()),
