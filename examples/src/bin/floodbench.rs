@@ -60,7 +60,6 @@ fn free_port() -> Result<u16, BoxError> {
 
 struct Server {
     child: Child,
-    addr: SocketAddr,
 }
 
 impl Drop for Server {
@@ -254,7 +253,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let server = Server { child, addr };
+    let server = Server { child };
     let pid = server.child.id();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
