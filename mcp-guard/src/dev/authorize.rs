@@ -3,6 +3,10 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// The largest client ID metadata document read (64 KiB); a larger one is refused while it
+/// streams.
+const MAX_CLIENT_DOCUMENT_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct AuthorizeRequest {
     response_type: Option<String>,
@@ -41,13 +45,9 @@ impl DevAuthServer {
                 resp.status().as_u16()
             ));
         }
-        let bytes = resp
-            .bytes()
+        let bytes = crate::verify::bounded::read_body(resp, MAX_CLIENT_DOCUMENT_BYTES)
             .await
-            .map_err(|_| "reading the client metadata document failed".to_owned())?;
-        if bytes.len() > 64 * 1024 {
-            return Err("the client metadata document is larger than 64 KiB".to_owned());
-        }
+            .map_err(|e| format!("reading the client metadata document failed: {e}"))?;
         let doc: Value = serde_json::from_slice(&bytes)
             .map_err(|_| "the client metadata document is not JSON".to_owned())?;
         if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {

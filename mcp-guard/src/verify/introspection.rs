@@ -14,6 +14,9 @@ use crate::jwt::{Audiences, TokenError};
 use crate::principal::Principal;
 use crate::profile::Profile;
 
+/// The largest introspection response read (64 KiB); a larger one is refused while it streams.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
 /// How the resource server authenticates to the introspection endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ClientAuth {
@@ -268,13 +271,9 @@ impl Introspector {
         if !resp.status().is_success() {
             return Err(fail(&format!("HTTP {}", resp.status().as_u16())));
         }
-        let bytes = resp
-            .bytes()
+        let bytes = crate::verify::bounded::read_body(resp, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|_| fail("reading the response failed"))?;
-        if bytes.len() > 64 * 1024 {
-            return Err(fail("the response is larger than 64 KiB"));
-        }
+            .map_err(|e| fail(&e.to_string()))?;
         serde_json::from_slice(&bytes).map_err(|_| fail("the response is not a JSON object"))
     }
 

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use mcp_guard::TokenError;
 use mcp_guard::dev::{DevAuthServer, DevAuthServerBuilder, RunningDevAuthServer};
 use mcp_guard::{AuthError, Guard, Issuer};
+use mcp_guard_tests::FloodServer;
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 
@@ -1635,6 +1636,31 @@ async fn client_id_metadata_documents() {
     .await;
     let resp = authorize(&http, &strict, &authz_params(&client_id, REDIRECT)).await;
     assert_error_page(resp).await;
+}
+
+#[tokio::test]
+async fn an_endless_client_metadata_document_is_cut_off() {
+    // A document URL that streams hundreds of MiB: the server stops reading past 64 KiB,
+    // shows its error page, and the document's server only got to send what the socket
+    // buffers hold.
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    let http = http();
+    for (n, declare_length) in [false, true].into_iter().enumerate() {
+        let flood = FloodServer::start(declare_length).await;
+        let client_id = format!("{}/client.json", flood.origin);
+        let resp = authorize(&http, &dev, &authz_params(&client_id, REDIRECT)).await;
+        assert_error_page(resp).await;
+        let sent = flood.sent_once_ended(1).await;
+        assert!(
+            sent < mcp_guard_tests::flood::BOUNDED_BY,
+            "case {n}: the server read on: {sent} bytes sent"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ use mcp_guard::Guard;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard_examples::files;
 use mcp_guard_examples::server::ServerOptions;
-use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims, now};
+use mcp_guard_tests::{Answer, FloodServer, TestIssuer, TestKey, TestServer, claims, now};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -691,6 +691,44 @@ async fn unreachable_endpoint_gets_503() {
     let jwt = key.sign(&claims(&issuer.issuer, &server.mcp_url, "files:read"));
     assert_read_ok(&read(&server, &jwt).await, "jwt");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn an_endless_introspection_response_is_cut_off_and_gets_503() {
+    // An endpoint that streams hundreds of MiB (chunked, then with the whole length
+    // declared): the guard stops reading past 64 KiB and fails closed, and the endpoint only
+    // got to send what the socket buffers hold.
+    for (why, declare_length) in [("chunked", false), ("declared length", true)] {
+        let flood = FloodServer::start(declare_length).await;
+        let listener = mcp_guard_tests::server::bind().await;
+        let url = format!("{}/introspect", flood.origin);
+        let introspection = Introspection::new(&url, CLIENT_ID, SECRET)
+            .expect("loopback endpoint")
+            .issuer(&flood.origin);
+        let server = TestServer::on_listener(
+            listener,
+            &flood.origin,
+            |options| options.issuers = Vec::new(),
+            |options| {
+                files::configure(
+                    Guard::builder()
+                        .resource(&options.resource)
+                        .introspection(introspection),
+                )
+                .build()
+                .expect("guard builds")
+            },
+        );
+        let token = opaque("flood");
+        let a = write(&server, &token).await;
+        assert_unavailable(&server, &a, &token, why);
+        let sent = flood.sent_once_ended(1).await;
+        assert!(
+            sent < mcp_guard_tests::flood::BOUNDED_BY,
+            "{why}: the guard read on: {sent} bytes sent"
+        );
+        server.stop().await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
