@@ -160,6 +160,45 @@ impl DevAuthServer {
     }
 }
 
+/// Resolves the hosts of document URLs, keeping only addresses a document may be fetched
+/// from: a name that resolves to an internal address (or to loopback, unless loopback
+/// documents are enabled) is not fetched at all.
+pub(super) struct DocumentResolver {
+    pub(super) loopback: bool,
+}
+
+impl reqwest::dns::Resolve for DocumentResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let loopback = self.loopback;
+        Box::pin(async move {
+            let allowed: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| address_allowed(a.ip(), loopback))
+                .collect();
+            if allowed.is_empty() {
+                return Err("the host resolves to no address a client ID metadata document may be fetched from".into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether a document may be fetched from `ip`.
+fn address_allowed(ip: IpAddr, loopback: bool) -> bool {
+    let is_loopback = match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    };
+    if is_loopback {
+        loopback
+    } else {
+        !internal_ip(ip)
+    }
+}
+
 /// Addresses a document URL must not name: private, link-local (cloud metadata services),
 /// unique-local, unspecified (which reaches the host itself), broadcast and multicast.
 fn internal_ip(ip: IpAddr) -> bool {
@@ -209,6 +248,12 @@ mod tests {
         }
         for ip in ["93.184.216.34", "2606:4700::1111"] {
             assert!(!internal_ip(ip.parse().unwrap()), "{ip}");
+            assert!(address_allowed(ip.parse().unwrap(), false), "{ip}");
         }
+        for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(!address_allowed(ip.parse().unwrap(), false), "{ip}");
+            assert!(address_allowed(ip.parse().unwrap(), true), "{ip}");
+        }
+        assert!(!address_allowed("10.1.2.3".parse().unwrap(), true));
     }
 }

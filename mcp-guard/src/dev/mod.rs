@@ -12,9 +12,9 @@
 //!   [`DevAuthServerBuilder::allowed_host`]. Others get **421 Misdirected Request**: a web page
 //!   that rebinds its own DNS name to 127.0.0.1 cannot reach the server.
 //! - **Client ID metadata documents** are fetched only from `https` URLs with a path, never
-//!   from an IP literal in a private, link-local or unspecified range, and from loopback only
-//!   when [`DevAuthServerBuilder::loopback_client_metadata`] allows it (then by the loopback
-//!   redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`). They are read bounded (64 KiB)
+//!   from a host that is (or resolves to) a private, link-local or unspecified address, and
+//!   from loopback only when [`DevAuthServerBuilder::loopback_client_metadata`] allows it
+//!   (then by the loopback redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`). They are read bounded (64 KiB)
 //!   within a 5 s timeout, without following redirects, and kept in a small cache (64
 //!   documents, 5 min). The browser only ever sees one generic error for a document that
 //!   cannot be used; the reason is logged at debug level. Their redirect URIs obey the same
@@ -68,6 +68,7 @@ mod token;
 
 use authorize::*;
 use discovery::*;
+use documents::DocumentResolver;
 use hosts::*;
 pub use mint::TokenBuilder;
 use register::*;
@@ -203,6 +204,15 @@ impl DevAuthServerBuilder {
             "x": b64(x), "y": b64(y),
         });
         let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        let http = reqwest::Client::builder()
+            .timeout(CLIENT_DOCUMENT_TIMEOUT)
+            .connect_timeout(CLIENT_DOCUMENT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(DocumentResolver {
+                loopback: self.loopback_client_metadata,
+            })
+            .build()
+            .map_err(|_| DevError("building the HTTP client failed".into()))?;
         Ok(DevAuthServer(Arc::new(Inner {
             issuer,
             config: self,
@@ -210,12 +220,7 @@ impl DevAuthServerBuilder {
             kid,
             jwk,
             hosts,
-            http: reqwest::Client::builder()
-                .timeout(CLIENT_DOCUMENT_TIMEOUT)
-                .connect_timeout(CLIENT_DOCUMENT_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http,
             state: Mutex::new(Store::default()),
         })))
     }
