@@ -27,6 +27,7 @@ pub use crate::profile::TokenKind;
 #[derive(Clone)]
 pub struct Principal(Arc<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     subject: String,
     issuer: String,
@@ -37,6 +38,8 @@ struct Inner {
     expires_at: u64,
     jti: Option<String>,
     claims: Map<String, Value>,
+    /// The subject is the client id, not an issuer-asserted `sub`.
+    client_subject: bool,
 }
 
 impl std::fmt::Debug for Principal {
@@ -115,12 +118,35 @@ impl Principal {
             expires_at,
             jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
             claims,
+            client_subject: false,
         })))
     }
 
-    /// The `sub` claim.
+    /// Who the caller is: the `sub` claim the issuer asserted.
+    ///
+    /// One exception: an introspected app-only token whose response has no `sub` (RFC 7662
+    /// makes it optional) is the client acting for itself, and its subject is its client id;
+    /// [`Principal::subject_is_client`] then says so. A client id and a user's `sub` may be
+    /// the same string, so code that keys data by subject should key it by that pair (the
+    /// guard's own session binding does). A response without `sub` that names a user
+    /// (`username`) is refused: a user name is never used as an identity.
     pub fn subject(&self) -> &str {
         &self.0.subject
+    }
+
+    /// Whether [`Principal::subject`] is a client id rather than an issuer-asserted `sub`
+    /// (an introspected app-only token without `sub`). Always false for JWTs.
+    pub fn subject_is_client(&self) -> bool {
+        self.0.client_subject
+    }
+
+    /// This principal with its subject marked as a client id (the claims keep no `sub`).
+    pub(crate) fn into_client_subject(mut self) -> Self {
+        let inner = Arc::make_mut(&mut self.0);
+        inner.client_subject = true;
+        inner.kind = TokenKind::App;
+        inner.claims.remove("sub");
+        self
     }
 
     /// The `iss` claim (the issuer whose keys verified the token).
@@ -185,9 +211,23 @@ impl Principal {
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
-    /// The key a legacy session is bound to: issuer and subject.
+    /// The key a legacy session is bound to: issuer, the kind of subject, and the subject.
+    ///
+    /// Collision-free by construction: the issuer is length-prefixed, so no issuer or subject
+    /// can shift the boundary between them, and a client-id subject (`client`) never equals
+    /// an asserted `sub` (`sub`), even when the strings are the same.
     pub(crate) fn binding_key(&self) -> String {
-        format!("{}\u{0}{}", self.0.issuer, self.0.subject)
+        let kind = if self.0.client_subject {
+            "client"
+        } else {
+            "sub"
+        };
+        format!(
+            "{}:{}\u{0}{kind}\u{0}{}",
+            self.0.issuer.len(),
+            self.0.issuer,
+            self.0.subject
+        )
     }
 }
 
@@ -252,5 +292,24 @@ mod tests {
         let q = p(base(json!({"azp":"c1","roles":["admin"]}))).unwrap();
         assert_eq!(q.client_id(), Some("c1"));
         assert_eq!(q.roles(), ["admin"]);
+    }
+
+    #[test]
+    fn binding_keys_never_collide_across_kinds_or_issuers() {
+        let user = p(json!({"sub":"alice","iss":"i","exp":10})).unwrap();
+        let client = p(json!({"sub":"alice","iss":"i","exp":10,"client_id":"alice"}))
+            .unwrap()
+            .into_client_subject();
+        assert_eq!(user.subject(), client.subject());
+        assert!(client.subject_is_client() && !user.subject_is_client());
+        assert_eq!(client.token_kind(), TokenKind::App);
+        assert!(client.claims().get("sub").is_none());
+        assert_ne!(user.binding_key(), client.binding_key());
+        // An issuer cannot absorb part of the subject, nor a subject fake the kind.
+        let a = p(json!({"sub":"b\u{0}sub\u{0}c","iss":"a","exp":10})).unwrap();
+        let b = p(json!({"sub":"c","iss":"a\u{0}sub\u{0}b","exp":10})).unwrap();
+        assert_ne!(a.binding_key(), b.binding_key());
+        let faked = p(json!({"sub":"client\u{0}alice","iss":"i","exp":10})).unwrap();
+        assert_ne!(faked.binding_key(), client.binding_key());
     }
 }

@@ -1,4 +1,5 @@
-//! The authorization endpoint: request validation, client metadata documents, the consent page and its form.
+//! The authorization endpoint: request validation, the consent page and its form (with its
+//! anti-CSRF token).
 
 #[allow(unused_imports)]
 use super::*;
@@ -21,59 +22,7 @@ impl DevAuthServer {
         if let Some(c) = self.lock().clients.get(client_id) {
             return Ok(c.clone());
         }
-        let url = Url::parse(client_id).map_err(|_| format!("unknown client `{client_id}`"))?;
-        let allowed = url.scheme() == "https"
-            || (self.0.config.loopback_client_metadata
-                && url.scheme() == "http"
-                && crate::jwks::is_loopback(&url));
-        if !allowed || url.path() == "/" {
-            return Err(format!(
-                "unknown client `{client_id}`; a client ID metadata document must be at an https URL with a path"
-            ));
-        }
-        let resp =
-            self.0.http.get(url.clone()).send().await.map_err(|_| {
-                format!("fetching the client metadata document `{client_id}` failed")
-            })?;
-        if !resp.status().is_success() {
-            return Err(format!(
-                "the client metadata document `{client_id}` answered HTTP {}",
-                resp.status().as_u16()
-            ));
-        }
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|_| "reading the client metadata document failed".to_owned())?;
-        if bytes.len() > 64 * 1024 {
-            return Err("the client metadata document is larger than 64 KiB".to_owned());
-        }
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| "the client metadata document is not JSON".to_owned())?;
-        if doc.get("client_id").and_then(Value::as_str) != Some(client_id) {
-            return Err(
-                "the client metadata document's `client_id` differs from its URL".to_owned(),
-            );
-        }
-        let redirect_uris: Vec<String> = doc
-            .get("redirect_uris")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(Client {
-            id: client_id.to_owned(),
-            secret: None,
-            name: doc
-                .get("client_name")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            redirect_uris,
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-        })
+        self.document_client(client_id).await
     }
 
     /// Redirects back to the client with `params`, the `state` and the RFC 9207 `iss`.
@@ -151,6 +100,7 @@ impl DevAuthServer {
                 resource: req.resource.clone(),
                 expires: Instant::now() + self.0.config.code_ttl,
                 used: false,
+                family: None,
             },
         );
         drop(store);
@@ -253,27 +203,35 @@ pub(super) async fn authorize(
         return s.issue_code(&req, &client);
     }
     let id = random_token(18);
+    let csrf = random_token(18);
     {
         let mut store = s.lock();
         store
             .pending
-            .retain(|_, (at, ..)| at.elapsed() < Duration::from_secs(600));
+            .retain(|_, p| p.at.elapsed() < Duration::from_secs(600));
         if store.pending.len() >= MAX_PENDING {
             return error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many pending authorization requests",
             );
         }
-        store
-            .pending
-            .insert(id.clone(), (Instant::now(), req.clone(), client.clone()));
+        store.pending.insert(
+            id.clone(),
+            Pending {
+                at: Instant::now(),
+                req: req.clone(),
+                client: client.clone(),
+                csrf: csrf.clone(),
+            },
+        );
     }
-    consent_page(&s, &id, &client, &scope, req.resource.as_deref())
+    consent_page(&s, &id, &csrf, &client, &scope, req.resource.as_deref())
 }
 
 pub(super) fn consent_page(
     s: &DevAuthServer,
     id: &str,
+    csrf: &str,
     client: &Client,
     scope: &ScopeSet,
     resource: Option<&str>,
@@ -296,6 +254,7 @@ pub(super) fn consent_page(
 <p>Requested scopes:</p><ul>{scopes}</ul>
 <form method="post" action="">
 <input type="hidden" name="request_id" value="{id}">
+<input type="hidden" name="csrf_token" value="{csrf}">
 <button type="submit" name="decision" value="approve">Approve</button>
 <button type="submit" name="decision" value="deny">Deny</button>
 </form></body></html>"#,
@@ -312,16 +271,33 @@ pub(super) fn consent_page(
 #[derive(Deserialize)]
 pub(super) struct Consent {
     request_id: String,
+    #[serde(default)]
+    csrf_token: String,
     decision: String,
 }
 
-/// The consent form's submission.
+/// The consent form's submission: only with the anti-CSRF token of its own consent page.
 pub(super) async fn consent(State(s): State<DevAuthServer>, Form(d): Form<Consent>) -> Response {
-    let Some((_, req, client)) = s.lock().pending.remove(&d.request_id) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "this authorization request is unknown or has expired",
-        );
+    let Pending { req, client, .. } = {
+        let mut store = s.lock();
+        match store.pending.get(&d.request_id) {
+            None => {
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "this authorization request is unknown or has expired",
+                );
+            }
+            Some(p) if !constant_time_eq(p.csrf.as_bytes(), d.csrf_token.as_bytes()) => {
+                return error_page(
+                    StatusCode::FORBIDDEN,
+                    "this consent form was not issued for this authorization request",
+                );
+            }
+            Some(_) => store
+                .pending
+                .remove(&d.request_id)
+                .expect("present: checked above"),
+        }
     };
     if d.decision == "approve" {
         s.issue_code(&req, &client)

@@ -4,6 +4,31 @@
 //! tokens that rotate, client credentials, and RFC 9068 JWT access tokens whose `aud` is the
 //! requested resource (RFC 8707). It also mints tokens with chosen claims for tests.
 //!
+//! It cannot be turned against the machine it runs on:
+//!
+//! - **Host allow-list.** Every endpoint answers only requests whose `Host` (or HTTP/2
+//!   authority) is the issuer's host, one of the loopback names on the issuer's port when the
+//!   issuer is on loopback (`127.0.0.1`, `localhost`, `[::1]`), or a name added with
+//!   [`DevAuthServerBuilder::allowed_host`]. Others get **421 Misdirected Request**: a web page
+//!   that rebinds its own DNS name to 127.0.0.1 cannot reach the server.
+//! - **Client ID metadata documents** are fetched only from `https` URLs with a path, never
+//!   from a host that is (or resolves to) a private, link-local or unspecified address, and
+//!   from loopback only when [`DevAuthServerBuilder::loopback_client_metadata`] allows it
+//!   (then by the loopback redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`). They are read bounded (64 KiB)
+//!   within a 5 s timeout, without following redirects, and kept in a small cache (64
+//!   documents, 5 min). The browser only ever sees one generic error for a document that
+//!   cannot be used; the reason is logged at debug level. Their redirect URIs obey the same
+//!   rules as dynamic registration's.
+//! - **The consent page** cannot be framed (`X-Frame-Options: DENY`,
+//!   `Content-Security-Policy: frame-ancestors 'none'`, on every response) and its form
+//!   carries an anti-CSRF token bound to the pending authorization request: a decision
+//!   without it is refused with 403.
+//! - **Refresh tokens** rotate, and presenting one that was already rotated revokes its whole
+//!   family (OAuth 2.1 §4.3.1): the token issued from it stops working too, as do the tokens
+//!   of an authorization code presented twice. Access tokens are self-contained JWTs and
+//!   stay valid until they expire (keep [`DevAuthServerBuilder::access_token_ttl`] short
+//!   where that matters).
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use mcp_guard::dev::DevAuthServer;
@@ -35,18 +60,27 @@ use crate::scope::{ScopeSet, validate_scope_token};
 
 mod authorize;
 mod discovery;
+mod documents;
+mod hosts;
 mod mint;
 mod register;
 mod token;
 
 use authorize::*;
 use discovery::*;
+use documents::DocumentResolver;
+use hosts::*;
 pub use mint::TokenBuilder;
 use register::*;
 use token::*;
 
 const MAX_CLIENTS: usize = 10_000;
 const MAX_PENDING: usize = 10_000;
+/// Client ID metadata documents kept, and for how long.
+const MAX_DOCUMENTS: usize = 64;
+const DOCUMENT_TTL: Duration = Duration::from_secs(300);
+/// Timeout of one client ID metadata document fetch.
+const CLIENT_DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Configures a [`DevAuthServer`].
 #[derive(Debug, Clone)]
@@ -59,6 +93,7 @@ pub struct DevAuthServerBuilder {
     code_ttl: Duration,
     refresh_token_ttl: Duration,
     loopback_client_metadata: bool,
+    allowed_hosts: Vec<String>,
 }
 
 impl Default for DevAuthServerBuilder {
@@ -71,7 +106,8 @@ impl Default for DevAuthServerBuilder {
             access_token_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(60),
             refresh_token_ttl: Duration::from_secs(24 * 3600),
-            loopback_client_metadata: true,
+            loopback_client_metadata: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -120,10 +156,30 @@ impl DevAuthServerBuilder {
         self
     }
 
-    /// Whether client ID metadata documents may be served over plain http from loopback
-    /// addresses (default true, for local clients and tests).
+    /// Whether client ID metadata documents may be fetched from loopback addresses (http or
+    /// https on `127.0.0.1`, `localhost` or `[::1]`, any port), for local clients and tests.
+    /// Default false: a `client_id` URL must not make the server fetch from its own host.
     pub fn loopback_client_metadata(mut self, yes: bool) -> Self {
         self.loopback_client_metadata = yes;
+        self
+    }
+
+    /// Another name the server answers for, beside its issuer's host (and the loopback names
+    /// on the issuer's port when the issuer is on loopback): `name` for any port, or
+    /// `name:port`. Requests for any other `Host` get 421 Misdirected Request.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
+    /// // Also reachable as http://auth.dev.test:9090 (an /etc/hosts entry).
+    /// let dev = mcp_guard::dev::DevAuthServer::builder()
+    ///     .allowed_host("auth.dev.test")
+    ///     .start(listener)
+    ///     .await?;
+    /// # let _ = dev; Ok(()) }
+    /// ```
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
         self
     }
 
@@ -131,7 +187,9 @@ impl DevAuthServerBuilder {
     pub fn build(self, issuer: &str) -> Result<DevAuthServer, DevError> {
         crate::jwt::ensure_crypto_provider();
         let issuer = issuer.trim_end_matches('/').to_owned();
-        Url::parse(&issuer).map_err(|_| DevError(format!("`{issuer}` is not an absolute URL")))?;
+        let issuer_url = Url::parse(&issuer)
+            .map_err(|_| DevError(format!("`{issuer}` is not an absolute URL")))?;
+        let hosts = AllowedHosts::new(&issuer_url, &self.allowed_hosts)?;
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .map_err(|_| DevError("generating the signing key failed".into()))?;
@@ -146,17 +204,23 @@ impl DevAuthServerBuilder {
             "x": b64(x), "y": b64(y),
         });
         let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        let http = reqwest::Client::builder()
+            .timeout(CLIENT_DOCUMENT_TIMEOUT)
+            .connect_timeout(CLIENT_DOCUMENT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(DocumentResolver {
+                loopback: self.loopback_client_metadata,
+            })
+            .build()
+            .map_err(|_| DevError("building the HTTP client failed".into()))?;
         Ok(DevAuthServer(Arc::new(Inner {
             issuer,
             config: self,
             key,
             kid,
             jwk,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            hosts,
+            http,
             state: Mutex::new(Store::default()),
         })))
     }
@@ -192,6 +256,7 @@ struct Inner {
     key: EncodingKey,
     kid: String,
     jwk: Value,
+    hosts: AllowedHosts,
     http: reqwest::Client,
     state: Mutex<Store>,
 }
@@ -199,9 +264,20 @@ struct Inner {
 #[derive(Default)]
 struct Store {
     clients: HashMap<String, Client>,
-    pending: HashMap<String, (Instant, AuthorizeRequest, Client)>,
+    pending: HashMap<String, Pending>,
     codes: HashMap<String, CodeGrant>,
     refresh: HashMap<String, RefreshGrant>,
+    /// Client ID metadata documents already fetched, until when they are reused.
+    documents: HashMap<String, (Instant, Client)>,
+}
+
+/// An authorization request waiting for the user's decision on the consent page.
+struct Pending {
+    at: Instant,
+    req: AuthorizeRequest,
+    client: Client,
+    /// The anti-CSRF token of its consent form.
+    csrf: String,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +297,8 @@ struct CodeGrant {
     resource: Option<String>,
     expires: Instant,
     used: bool,
+    /// The refresh token family created when the code was exchanged.
+    family: Option<String>,
 }
 
 struct RefreshGrant {
@@ -229,6 +307,10 @@ struct RefreshGrant {
     scope: ScopeSet,
     resource: Option<String>,
     expires: Instant,
+    /// The grant this token descends from: every rotation keeps it.
+    family: String,
+    /// Already rotated: presenting it again revokes the family.
+    used: bool,
 }
 
 /// A running [`DevAuthServer`]; stops when dropped.
@@ -311,6 +393,10 @@ impl DevAuthServer {
             .route("/register", post(register))
             .route("/authorize", get(authorize).post(consent))
             .route("/token", post(token))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                host_and_frame_guard,
+            ))
             .with_state(self.clone())
     }
 

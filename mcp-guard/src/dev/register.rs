@@ -12,9 +12,8 @@ pub(super) fn redirect_matches(registered: &str, requested: &str) -> bool {
     let (Ok(a), Ok(b)) = (Url::parse(registered), Url::parse(requested)) else {
         return false;
     };
-    let loopback = |u: &Url| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-    };
+    let loopback =
+        |u: &Url| u.scheme() == "http" && u.host_str().is_some_and(|h| LOOPBACK_NAMES.contains(&h));
     loopback(&a)
         && loopback(&b)
         && a.host_str() == b.host_str()
@@ -22,12 +21,25 @@ pub(super) fn redirect_matches(registered: &str, requested: &str) -> bool {
         && a.query() == b.query()
 }
 
-pub(super) fn valid_redirect_uri(uri: &str) -> bool {
+/// The redirect URI rules of every client, registered (RFC 7591) or described by a client ID
+/// metadata document: https, http on a loopback address, or a private-use scheme; never a
+/// fragment. The error names the first URI refused.
+pub(super) fn check_redirect_uris(uris: &[String]) -> Result<(), String> {
+    match uris.iter().find(|u| !valid_redirect_uri(u)) {
+        Some(bad) => Err(format!(
+            "redirect URI `{bad}` must be https, http on a loopback address, or a private-use scheme"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn valid_redirect_uri(uri: &str) -> bool {
     match Url::parse(uri) {
         Ok(u) if u.fragment().is_none() => match u.scheme() {
             "https" => true,
             "http" => crate::jwks::is_loopback(&u),
-            // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot.
+            // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot; `javascript:`,
+            // `data:` and the like do not.
             s => s.contains('.'),
         },
         _ => false,
@@ -75,13 +87,8 @@ pub(super) async fn register(State(s): State<DevAuthServer>, body: axum::body::B
             "authorization_code clients must register redirect_uris",
         );
     }
-    if let Some(bad) = req.redirect_uris.iter().find(|u| !valid_redirect_uri(u)) {
-        return reg_error(
-            "invalid_redirect_uri",
-            &format!(
-                "redirect URI `{bad}` must be https, http on a loopback address, or a private-use scheme"
-            ),
-        );
+    if let Err(e) = check_redirect_uris(&req.redirect_uris) {
+        return reg_error("invalid_redirect_uri", &e);
     }
     let method = req
         .token_endpoint_auth_method

@@ -105,7 +105,7 @@ pub(super) async fn token(
             &format!("this client may not use the `{grant}` grant"),
         );
     }
-    let (subject, scope, resource) = match grant {
+    let (subject, scope, resource, family) = match grant {
         "authorization_code" => {
             let (Some(code), Some(verifier)) = (req.code.as_deref(), req.code_verifier.as_deref())
             else {
@@ -116,6 +116,10 @@ pub(super) async fn token(
                 return bad("invalid_grant", "the authorization code is unknown");
             };
             if grant.used {
+                // A code presented twice was stolen or replayed: what it gave is revoked.
+                if let Some(family) = grant.family.clone() {
+                    store.refresh.retain(|_, r| r.family != family);
+                }
                 return bad("invalid_grant", "the authorization code was already used");
             }
             grant.used = true;
@@ -154,10 +158,13 @@ pub(super) async fn token(
                     "resource differs from the authorization request",
                 );
             }
+            let family = random_token(16);
+            grant.family = Some(family.clone());
             (
                 s.0.config.subject.clone(),
                 grant.scope.clone(),
                 grant.resource.clone(),
+                Some(family),
             )
         }
         "refresh_token" => {
@@ -171,6 +178,19 @@ pub(super) async fn token(
                     "the refresh token is unknown, used or revoked",
                 );
             };
+            if old.used {
+                // A rotated token presented again: someone else holds a copy. Revoke the
+                // whole family, the legitimate holder's newest token included (OAuth 2.1
+                // §4.3.1). Access tokens already issued are JWTs and live until they expire.
+                let family = old.family.clone();
+                store.refresh.retain(|_, r| r.family != family);
+                tracing::debug!(target: "mcp_guard::dev",
+                    "a rotated refresh token was presented again; its family is revoked");
+                return bad(
+                    "invalid_grant",
+                    "the refresh token was already used; every refresh token of its grant is revoked",
+                );
+            }
             if old.expires <= Instant::now() || old.client_id != client.id {
                 return bad(
                     "invalid_grant",
@@ -192,13 +212,21 @@ pub(super) async fn token(
             {
                 return bad("invalid_target", "resource differs from the original grant");
             }
-            // Only a request that succeeds spends the refresh token (rotation).
+            // Only a request that succeeds spends the refresh token (rotation). It is kept,
+            // marked used, until it expires, so that a replay is recognised.
             let old = store
                 .refresh
-                .remove(presented)
+                .get_mut(presented)
                 .expect("present: checked above");
+            old.used = true;
+            let spent = (
+                old.subject.clone(),
+                scope,
+                old.resource.clone(),
+                Some(old.family.clone()),
+            );
             drop(store);
-            (old.subject, scope, old.resource)
+            spent
         }
         "client_credentials" => {
             if client.secret.is_none() {
@@ -218,7 +246,7 @@ pub(super) async fn token(
                 Ok(r) => r,
                 Err(e) => return bad("invalid_target", &e),
             };
-            (client.id.clone(), scope, resource)
+            (client.id.clone(), scope, resource, None)
         }
         "" => return bad("invalid_request", "grant_type is required"),
         other => {
@@ -253,6 +281,8 @@ pub(super) async fn token(
                 scope,
                 resource,
                 expires: Instant::now() + s.0.config.refresh_token_ttl,
+                family: family.unwrap_or_else(|| random_token(16)),
+                used: false,
             },
         );
         body["refresh_token"] = json!(refresh);

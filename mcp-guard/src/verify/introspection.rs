@@ -1,5 +1,14 @@
 //! Opaque access tokens: RFC 7662 token introspection, with responses cached (by a SHA-256 of
-//! the token, never the token) no longer than the token's `exp` and a configured TTL.
+//! the token, never the token) no longer than the token's `exp` and a configured TTL, and
+//! read bounded (64 KiB) while they stream.
+//!
+//! Who the caller is: a response's `sub` when it has one. RFC 7662 makes `sub` optional; a
+//! response without it is accepted only as the client acting for itself (app-only, client
+//! credentials): it names a `client_id` and no `username`. Its principal's subject is that
+//! client id, marked as such ([`Principal::subject_is_client`], token kind app-only), so a
+//! client named `alice` and a user whose `sub` is `alice` never share a legacy session. A
+//! response with a `username` but no `sub` is refused (`invalid_token`): a user name is a
+//! display name that may be reassigned, never an identity.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +22,9 @@ use crate::jwks::{KeySourceError, require_secure};
 use crate::jwt::{Audiences, TokenError};
 use crate::principal::Principal;
 use crate::profile::Profile;
+
+/// The largest introspection response read (64 KiB); a larger one is refused while it streams.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// How the resource server authenticates to the introspection endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -268,13 +280,9 @@ impl Introspector {
         if !resp.status().is_success() {
             return Err(fail(&format!("HTTP {}", resp.status().as_u16())));
         }
-        let bytes = resp
-            .bytes()
+        let bytes = crate::verify::bounded::read_body(resp, MAX_RESPONSE_BYTES)
             .await
-            .map_err(|_| fail("reading the response failed"))?;
-        if bytes.len() > 64 * 1024 {
-            return Err(fail("the response is larger than 64 KiB"));
-        }
+            .map_err(|e| fail(&e.to_string()))?;
         serde_json::from_slice(&bytes).map_err(|_| fail("the response is not a JSON object"))
     }
 
@@ -317,15 +325,30 @@ impl Introspector {
                 }
                 _ => {}
             }
-            if r.get("sub").and_then(Value::as_str).is_none() {
-                let who = ["username", "client_id"]
-                    .iter()
-                    .find_map(|k| r.get(*k).and_then(Value::as_str))
-                    .ok_or(TokenError::MissingClaim("sub"))?
-                    .to_owned();
-                r.insert("sub".into(), who.into());
-            }
-            Principal::from_profile(r, &Profile::generic(), self.scope_prefix.as_deref())
+            // `sub` is the identity. Without it (RFC 7662 makes it optional) only the client
+            // acting for itself is accepted, as a client subject; a user name is never one.
+            let client_subject = match r.get("sub") {
+                Some(_) => false,
+                None if r.contains_key("username") => {
+                    return Err(TokenError::MissingClaim("sub"));
+                }
+                None => {
+                    let client = r
+                        .get("client_id")
+                        .and_then(Value::as_str)
+                        .filter(|c| !c.is_empty())
+                        .ok_or(TokenError::MissingClaim("sub"))?
+                        .to_owned();
+                    r.insert("sub".into(), client.into());
+                    true
+                }
+            };
+            let p = Principal::from_profile(r, &Profile::generic(), self.scope_prefix.as_deref())?;
+            Ok(if client_subject {
+                p.into_client_subject()
+            } else {
+                p
+            })
         })();
         (outcome, exp)
     }

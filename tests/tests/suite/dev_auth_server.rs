@@ -5,12 +5,15 @@
 //! and the token builder for tests. Every token it issues must verify with a [`Guard`].
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::response::IntoResponse as _;
 use base64::Engine as _;
 use mcp_guard::TokenError;
 use mcp_guard::dev::{DevAuthServer, DevAuthServerBuilder, RunningDevAuthServer};
 use mcp_guard::{AuthError, Guard, Issuer};
+use mcp_guard_tests::FloodServer;
 use reqwest::{Response, StatusCode, Url};
 use serde_json::{Value, json};
 
@@ -980,10 +983,6 @@ async fn refresh_tokens_rotate_and_only_narrow() {
         RESOURCE
     );
 
-    // The old refresh token is gone.
-    let resp = refresh(refresh1.clone(), None, client_id.clone()).await;
-    assert_oauth_error(resp, 400, "invalid_grant").await;
-
     // Narrowing.
     let third =
         token_ok(refresh(refresh2.clone(), Some("files:read"), client_id.clone()).await).await;
@@ -998,6 +997,12 @@ async fn refresh_tokens_rotate_and_only_narrow() {
 
     // Another client cannot use it.
     let resp = refresh(refresh3.clone(), None, other_client.clone()).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+
+    // The rotated token is spent: presenting it again fails, and revokes its family.
+    let resp = refresh(refresh1.clone(), None, client_id.clone()).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    let resp = refresh(refresh3.clone(), None, client_id.clone()).await;
     assert_oauth_error(resp, 400, "invalid_grant").await;
 
     // Widening (back to what the narrowed grant no longer holds) is refused.
@@ -1378,12 +1383,17 @@ async fn scopes_supported_are_enforced() {
 // 11. The consent page
 // ---------------------------------------------------------------------------------------
 
-/// The `request_id` hidden input of a consent page.
-fn request_id(page: &str) -> String {
-    let marker = r#"name="request_id" value=""#;
-    let start = page.find(marker).expect("request_id input") + marker.len();
+/// The value of a consent page's hidden input `name`.
+fn hidden_input(page: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = page.find(&marker).expect("hidden input") + marker.len();
     let len = page[start..].find('"').expect("end of value");
     page[start..start + len].to_owned()
+}
+
+/// The `request_id` hidden input of a consent page.
+fn request_id(page: &str) -> String {
+    hidden_input(page, "request_id")
 }
 
 async fn consent_page(
@@ -1400,14 +1410,33 @@ async fn consent_page(
     resp.text().await.expect("page")
 }
 
-async fn decide(http: &reqwest::Client, dev: &DevAuthServer, id: &str, decision: &str) -> Response {
-    post_form(
+/// Submits the consent form of `page` with `decision`.
+async fn decide(
+    http: &reqwest::Client,
+    dev: &DevAuthServer,
+    page: &str,
+    decision: &str,
+) -> Response {
+    let (id, csrf) = (request_id(page), hidden_input(page, "csrf_token"));
+    decide_with(
         http,
-        &format!("{}/authorize", dev.issuer()),
-        &[("request_id", id), ("decision", decision)],
-        None,
+        dev,
+        &[("request_id", &id), ("csrf_token", &csrf)],
+        decision,
     )
     .await
+}
+
+/// Submits a consent form with these fields and `decision`.
+async fn decide_with(
+    http: &reqwest::Client,
+    dev: &DevAuthServer,
+    fields: &[(&str, &str)],
+    decision: &str,
+) -> Response {
+    let mut pairs = fields.to_vec();
+    pairs.push(("decision", decision));
+    post_form(http, &format!("{}/authorize", dev.issuer()), &pairs, None).await
 }
 
 #[tokio::test]
@@ -1445,7 +1474,7 @@ async fn consent_page_approve_deny_and_replay() {
     assert!(id.len() >= 16, "{id}");
 
     // Approve: a code that exchanges.
-    let resp = decide(&http, &dev, &id, "approve").await;
+    let resp = decide(&http, &dev, &page, "approve").await;
     let code = code_from(&dev, &resp, REDIRECT);
     let body = token_ok(exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await).await;
     assert_eq!(
@@ -1459,20 +1488,21 @@ async fn consent_page_approve_deny_and_replay() {
     assert!(p.has_scope("x<y>&z"));
 
     // The request cannot be decided twice.
-    let resp = decide(&http, &dev, &id, "approve").await;
+    let resp = decide(&http, &dev, &page, "approve").await;
     assert_error_page(resp).await;
-    let resp = decide(&http, &dev, &id, "deny").await;
+    let resp = decide(&http, &dev, &page, "deny").await;
     assert_error_page(resp).await;
     // Nor can an unknown one.
-    assert_error_page(decide(&http, &dev, "made-up", "approve").await).await;
+    let unknown = [("request_id", "made-up"), ("csrf_token", "x")];
+    assert_error_page(decide_with(&http, &dev, &unknown, "approve").await).await;
 
     // Deny.
     let page = consent_page(&http, &dev, &params).await;
     let id2 = request_id(&page);
     assert_ne!(id2, id);
-    let resp = decide(&http, &dev, &id2, "deny").await;
+    let resp = decide(&http, &dev, &page, "deny").await;
     assert_redirect_error(&dev, &resp, REDIRECT, "access_denied");
-    assert_error_page(decide(&http, &dev, &id2, "approve").await).await;
+    assert_error_page(decide(&http, &dev, &page, "approve").await).await;
 
     // Errors in the request are reported before any consent page.
     let mut p = authz_params(&client_id, REDIRECT);
@@ -1552,7 +1582,12 @@ async fn doc_server(redirect_uris: &[&str]) -> DocServer {
 async fn client_id_metadata_documents() {
     let docs = doc_server(&[REDIRECT]).await;
     let client_id = format!("{}/client.json", docs.origin);
-    let dev = start(DevAuthServer::builder().auto_approve(true)).await;
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
     let http = http();
 
     let code = get_code(
@@ -1622,19 +1657,358 @@ async fn client_id_metadata_documents() {
     assert_error_page(resp).await;
 
     // The consent page shows the document's name, escaped.
-    let consent = start(DevAuthServer::builder()).await;
+    let consent = start(DevAuthServer::builder().loopback_client_metadata(true)).await;
     let page = consent_page(&http, &consent, &authz_params(&client_id, REDIRECT)).await;
     assert!(page.contains("Metadata &lt;Client&gt;"), "{page}");
 
-    // With loopback documents disabled, the plain-http loopback document is refused.
-    let strict = start(
-        DevAuthServer::builder()
-            .auto_approve(true)
-            .loopback_client_metadata(false),
-    )
-    .await;
+    // Loopback documents are disabled by default: the loopback document is refused.
+    let strict = start(DevAuthServer::builder().auto_approve(true)).await;
     let resp = authorize(&http, &strict, &authz_params(&client_id, REDIRECT)).await;
     assert_error_page(resp).await;
+}
+
+/// Serves documents whose `client_id` is their own URL, counting requests per path:
+/// `/client.json` (a good one), `/javascript.json` and `/plainhttp.json` (listing a
+/// `javascript:` and a plain-http non-loopback redirect URI), and `/status500` (an error
+/// whose body must never reach the browser).
+struct HostileDocs {
+    origin: String,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HostileDocs {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const UPSTREAM_SECRET: &str = "upstream-secret-body-7d1e";
+
+impl HostileDocs {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let origin = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let (o, h) = (origin.clone(), hits.clone());
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let (origin, hits) = (o.clone(), h.clone());
+            async move {
+                let path = uri.path().to_owned();
+                *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                let redirects = match path.as_str() {
+                    "/client.json" => json!([REDIRECT]),
+                    "/javascript.json" => json!(["javascript:alert(document.cookie)"]),
+                    "/plainhttp.json" => json!(["http://evil.example/cb"]),
+                    _ => {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            UPSTREAM_SECRET,
+                        )
+                            .into_response();
+                    }
+                };
+                axum::Json(json!({
+                    "client_id": format!("{origin}{path}"),
+                    "client_name": "Hostile",
+                    "redirect_uris": redirects,
+                }))
+                .into_response()
+            }
+        });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { origin, hits, task }
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    fn total_hits(&self) -> usize {
+        self.hits.lock().unwrap().values().sum()
+    }
+}
+
+#[tokio::test]
+async fn client_metadata_documents_only_from_allowed_urls_and_cached() {
+    let docs = HostileDocs::start().await;
+    let http = http();
+    let good = format!("{}/client.json", docs.origin);
+
+    // By default nothing is fetched from loopback, nor from internal or insecure URLs.
+    let strict = start(DevAuthServer::builder().auto_approve(true)).await;
+    let port = docs.origin.rsplit(':').next().unwrap().to_owned();
+    for client_id in [
+        good.clone(),
+        format!("https://127.0.0.1:{port}/client.json"),
+        format!("http://localhost:{port}/client.json"),
+        "http://as.example/client.json".to_owned(),
+        "https://10.0.0.1/client.json".to_owned(),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://[fd00::1]/client.json".to_owned(),
+        "https://0.0.0.0/client.json".to_owned(),
+        "https://user:pw@as.example/client.json".to_owned(),
+        "https://as.example/a/../client.json".to_owned(),
+        "https://as.example/client.json#x".to_owned(),
+    ] {
+        let resp = authorize(&http, &strict, &authz_params(&client_id, REDIRECT)).await;
+        let page = assert_error_page(resp).await;
+        assert!(page.contains("unknown client"), "{client_id}: {page}");
+    }
+    assert_eq!(docs.total_hits(), 0, "a refused URL was fetched");
+
+    // Loopback documents when enabled, fetched once for repeated requests.
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    for _ in 0..3 {
+        get_code(&http, &dev, &good, REDIRECT, &[]).await;
+    }
+    assert_eq!(docs.hits("/client.json"), 1, "the document is cached");
+
+    // The upstream's status and body never reach the browser: one generic message.
+    let failing = format!("{}/status500", docs.origin);
+    let page =
+        assert_error_page(authorize(&http, &dev, &authz_params(&failing, REDIRECT)).await).await;
+    assert!(!page.contains(UPSTREAM_SECRET), "{page}");
+    assert!(!page.contains("500"), "{page}");
+    assert!(
+        page.contains("could not be fetched or is not valid"),
+        "{page}"
+    );
+    assert_eq!(docs.hits("/status500"), 1);
+
+    // Redirect URIs of documents obey the registration rules, even when requested as listed.
+    for (path, redirect) in [
+        ("/javascript.json", "javascript:alert(document.cookie)"),
+        ("/plainhttp.json", "http://evil.example/cb"),
+    ] {
+        let client_id = format!("{}{path}", docs.origin);
+        let resp = authorize(&http, &dev, &authz_params(&client_id, redirect)).await;
+        assert!(
+            resp.headers().get("location").is_none(),
+            "{path}: redirected"
+        );
+        assert_error_page(resp).await;
+        assert_eq!(docs.hits(path), 1, "{path}");
+        // The same URIs are refused at registration.
+        let resp = register_raw(
+            &http,
+            &dev,
+            &json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none"}),
+        )
+        .await;
+        assert_oauth_error(resp, 400, "invalid_redirect_uri").await;
+    }
+}
+
+/// GET `path` on the dev server with this `Host` header.
+async fn get_with_host(
+    http: &reqwest::Client,
+    dev: &DevAuthServer,
+    path: &str,
+    host: &str,
+) -> Response {
+    http.get(format!("{}{path}", dev.issuer()))
+        .header("host", host)
+        .send()
+        .await
+        .expect("GET")
+}
+
+#[tokio::test]
+async fn other_hosts_get_421_on_every_endpoint() {
+    // A page that rebinds its own name to 127.0.0.1 sends its own name as Host.
+    let dev = start(DevAuthServer::builder().allowed_host("auth.dev.test")).await;
+    let http = http();
+    let port = Url::parse(dev.issuer()).unwrap().port().unwrap();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/jwks",
+        "/authorize?client_id=x",
+    ] {
+        for host in [
+            format!("rebind.attacker.example:{port}"),
+            "rebind.attacker.example".to_owned(),
+            format!("127.0.0.1:{}", port.wrapping_add(1)),
+            format!("127.0.0.2:{port}"),
+        ] {
+            let resp = get_with_host(&http, &dev, path, &host).await;
+            assert_eq!(
+                resp.status(),
+                StatusCode::MISDIRECTED_REQUEST,
+                "{path} {host}"
+            );
+            assert!(
+                !resp.text().await.unwrap().contains("issuer"),
+                "{path} {host}"
+            );
+        }
+        for host in [
+            format!("127.0.0.1:{port}"),
+            format!("localhost:{port}"),
+            format!("[::1]:{port}"),
+            format!("auth.dev.test:{port}"),
+        ] {
+            let resp = get_with_host(&http, &dev, path, &host).await;
+            assert_ne!(
+                resp.status(),
+                StatusCode::MISDIRECTED_REQUEST,
+                "{path} {host}"
+            );
+        }
+    }
+    for path in ["/token", "/register", "/authorize"] {
+        let resp = http
+            .post(format!("{}{path}", dev.issuer()))
+            .header("host", "rebind.attacker.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.status(), StatusCode::MISDIRECTED_REQUEST, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_consent_page_cannot_be_framed_nor_its_form_forged() {
+    let dev = start(DevAuthServer::builder()).await;
+    let http = http();
+    let client_id = register_public(&http, &dev, &[REDIRECT]).await;
+    let params = authz_params(&client_id, REDIRECT);
+    let resp = authorize(&http, &dev, &params).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let page = resp.text().await.unwrap();
+    let (id, csrf) = (request_id(&page), hidden_input(&page, "csrf_token"));
+    assert!(csrf.len() >= 16, "{csrf}");
+
+    // Another page's token, a made-up one, none: refused, and the request stays pending.
+    let other = consent_page(&http, &dev, &params).await;
+    let other_csrf = hidden_input(&other, "csrf_token");
+    assert_ne!(other_csrf, csrf);
+    for fields in [
+        vec![
+            ("request_id", id.as_str()),
+            ("csrf_token", other_csrf.as_str()),
+        ],
+        vec![("request_id", id.as_str()), ("csrf_token", "forged")],
+        vec![("request_id", id.as_str())],
+    ] {
+        let resp = decide_with(&http, &dev, &fields, "approve").await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{fields:?}");
+        assert!(resp.headers().get("location").is_none());
+        assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    }
+    // The form as served goes through.
+    let resp = decide(&http, &dev, &page, "approve").await;
+    let code = code_from(&dev, &resp, REDIRECT);
+    token_ok(exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await).await;
+    // Error pages are not frameable either.
+    let resp = decide(&http, &dev, &page, "approve").await;
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert_error_page(resp).await;
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_family() {
+    let dev = start(DevAuthServer::builder().auto_approve(true)).await;
+    let http = http();
+    let client_id = register_public(&http, &dev, &[REDIRECT]).await;
+    let refresh = |token: String| {
+        let (http, dev, client_id) = (http.clone(), (*dev).clone(), client_id.clone());
+        async move {
+            token_request(
+                &http,
+                &dev,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let grant = |_: ()| {
+        let (http, dev, client_id) = (http.clone(), (*dev).clone(), client_id.clone());
+        async move {
+            let code = get_code(&http, &dev, &client_id, REDIRECT, &[]).await;
+            let body =
+                token_ok(exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await).await;
+            (code, body["refresh_token"].as_str().unwrap().to_owned())
+        }
+    };
+    let (_, r1) = grant(()).await;
+    let (_, unrelated) = grant(()).await;
+    let r2 = token_ok(refresh(r1.clone()).await).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r3 = token_ok(refresh(r2.clone()).await).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // An attacker replays r1: refused, and the holder's newest token r3 dies with it.
+    let body = assert_oauth_error(refresh(r1.clone()).await, 400, "invalid_grant").await;
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
+    assert_oauth_error(refresh(r3.clone()).await, 400, "invalid_grant").await;
+    assert_oauth_error(refresh(r2.clone()).await, 400, "invalid_grant").await;
+    // Another grant of the same client is untouched.
+    token_ok(refresh(unrelated).await).await;
+
+    // An authorization code exchanged twice revokes what it gave.
+    let (code, from_code) = grant(()).await;
+    let resp = exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    assert_oauth_error(refresh(from_code).await, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn an_endless_client_metadata_document_is_cut_off() {
+    // A document URL that streams hundreds of MiB: the server stops reading past 64 KiB,
+    // shows its error page, and the document's server only got to send what the socket
+    // buffers hold.
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    let http = http();
+    for (n, declare_length) in [false, true].into_iter().enumerate() {
+        let flood = FloodServer::start(declare_length).await;
+        let client_id = format!("{}/client.json", flood.origin);
+        let resp = authorize(&http, &dev, &authz_params(&client_id, REDIRECT)).await;
+        assert_error_page(resp).await;
+        let sent = flood.sent_once_ended(1).await;
+        assert!(
+            sent < mcp_guard_tests::flood::BOUNDED_BY,
+            "case {n}: the server read on: {sent} bytes sent"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

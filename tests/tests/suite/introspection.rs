@@ -25,7 +25,7 @@ use mcp_guard::Guard;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard_examples::files;
 use mcp_guard_examples::server::ServerOptions;
-use mcp_guard_tests::{Answer, TestIssuer, TestKey, TestServer, claims, now};
+use mcp_guard_tests::{Answer, FloodServer, TestIssuer, TestKey, TestServer, claims, now};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -693,6 +693,44 @@ async fn unreachable_endpoint_gets_503() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn an_endless_introspection_response_is_cut_off_and_gets_503() {
+    // An endpoint that streams hundreds of MiB (chunked, then with the whole length
+    // declared): the guard stops reading past 64 KiB and fails closed, and the endpoint only
+    // got to send what the socket buffers hold.
+    for (why, declare_length) in [("chunked", false), ("declared length", true)] {
+        let flood = FloodServer::start(declare_length).await;
+        let listener = mcp_guard_tests::server::bind().await;
+        let url = format!("{}/introspect", flood.origin);
+        let introspection = Introspection::new(&url, CLIENT_ID, SECRET)
+            .expect("loopback endpoint")
+            .issuer(&flood.origin);
+        let server = TestServer::on_listener(
+            listener,
+            &flood.origin,
+            |options| options.issuers = Vec::new(),
+            |options| {
+                files::configure(
+                    Guard::builder()
+                        .resource(&options.resource)
+                        .introspection(introspection),
+                )
+                .build()
+                .expect("guard builds")
+            },
+        );
+        let token = opaque("flood");
+        let a = write(&server, &token).await;
+        assert_unavailable(&server, &a, &token, why);
+        let sent = flood.sent_once_ended(1).await;
+        assert!(
+            sent < mcp_guard_tests::flood::BOUNDED_BY,
+            "{why}: the guard read on: {sent} bytes sent"
+        );
+        server.stop().await;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // JWTs and opaque tokens side by side, and introspection alone
 // ---------------------------------------------------------------------------------------------
@@ -756,6 +794,111 @@ async fn with_introspection_alone_every_token_is_introspected() {
     let p = server.running.guard.authenticate(&token).await.unwrap();
     assert_eq!(p.issuer(), ep.origin);
     assert_eq!(p.client_id(), Some("vscode-mcp"));
+    server.stop().await;
+}
+
+/// An RFC 7662 answer for an app-only token of `client_id`: no `sub`, no `username`.
+fn active_client(server: &TestServer, client_id: &str, scope: &str) -> Value {
+    let now = now();
+    json!({
+        "active": true,
+        "scope": scope,
+        "client_id": client_id,
+        "token_type": "Bearer",
+        "aud": server.mcp_url,
+        "iat": now,
+        "exp": now + 600,
+    })
+}
+
+#[tokio::test]
+async fn subjects_without_sub_are_clients_and_never_users() {
+    let ep = Endpoint::start().await;
+    let server = introspection_only(&ep, |i| i).await;
+
+    // An app-only answer without `sub`: the client acting for itself.
+    let app = opaque("app");
+    ep.set(&app, active_client(&server, "alice", "files:read"));
+    assert_read_ok(&read(&server, &app).await, "client credentials");
+    let p = server.running.guard.authenticate(&app).await.unwrap();
+    assert_eq!(p.subject(), "alice");
+    assert!(p.subject_is_client(), "{p:?}");
+    assert_eq!(p.token_kind(), mcp_guard::TokenKind::App);
+    assert_eq!(p.client_id(), Some("alice"));
+
+    // A user with `sub` alice is another caller.
+    let user = opaque("user");
+    ep.set(&user, active(&server, "alice", "files:read"));
+    let p = server.running.guard.authenticate(&user).await.unwrap();
+    assert_eq!(p.subject(), "alice");
+    assert!(!p.subject_is_client(), "{p:?}");
+
+    // A user name is never an identity: `username` without `sub` is refused.
+    let named = opaque("named");
+    let mut answer = active(&server, "alice", "files:read");
+    answer.as_object_mut().unwrap().remove("sub");
+    ep.set(&named, answer);
+    assert_invalid(
+        &server,
+        &read(&server, &named).await,
+        &named,
+        "`sub`",
+        "username only",
+    );
+    // Neither `sub` nor `client_id`: no caller at all.
+    let nobody = opaque("nobody");
+    let mut answer = active_client(&server, "x", "files:read");
+    answer.as_object_mut().unwrap().remove("client_id");
+    ep.set(&nobody, answer);
+    assert_invalid(
+        &server,
+        &read(&server, &nobody).await,
+        &nobody,
+        "`sub`",
+        "nobody",
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_named_like_a_user_cannot_use_the_users_session() {
+    // The user `alice` (sub) opens a 2025-11-25 session; the client `alice` (client
+    // credentials, no `sub`) holds its id and is answered 404, and the other way round.
+    let ep = Endpoint::start().await;
+    let server = introspection_only(&ep, |i| i).await;
+    let user = opaque("session-user");
+    ep.set(&user, active(&server, "alice", "files:read files:write"));
+    let app = opaque("session-app");
+    ep.set(
+        &app,
+        active_client(&server, "alice", "files:read files:write"),
+    );
+
+    let sid = server.open_session(&user).await;
+    let a = server
+        .call_in_session(
+            &app,
+            &sid,
+            "write_file",
+            json!({"path": "/w", "content": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 404, "the client used the user's session: {a:?}");
+    assert!(!server.store.lock().unwrap().contains_key("/w"));
+    let own = server
+        .call_in_session(&user, &sid, "whoami", json!({}))
+        .await;
+    assert_eq!(own.status, 200, "{own:?}");
+
+    let app_sid = server.open_session(&app).await;
+    let a = server
+        .call_in_session(&user, &app_sid, "whoami", json!({}))
+        .await;
+    assert_eq!(a.status, 404, "the user used the client's session: {a:?}");
+    let own = server
+        .call_in_session(&app, &app_sid, "whoami", json!({}))
+        .await;
+    assert_eq!(own.status, 200, "{own:?}");
     server.stop().await;
 }
 

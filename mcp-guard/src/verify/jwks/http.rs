@@ -1,6 +1,6 @@
-//! The key source's HTTP side: discovery documents (RFC 8414, then OpenID Connect), the JWKS
-//! read bounded while streaming, redirects kept to the same secure origin, and the URL rules
-//! (https, or http to a loopback host).
+//! The key source's HTTP side: discovery documents (RFC 8414, then OpenID Connect) and the
+//! JWKS, both read bounded while streaming (`verify::bounded`), redirects kept to the same
+//! secure origin, and the URL rules (https, or http to a loopback host).
 
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
@@ -10,6 +10,7 @@ use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
 use super::{KeySource, KeySourceError, Location, RefreshState};
+use crate::verify::bounded::{BodyError, read_body};
 use crate::verify::jwt::KeySet;
 
 impl KeySource {
@@ -111,7 +112,7 @@ impl KeySource {
                 "connection failed".to_owned()
             },
         };
-        let mut resp = self
+        let resp = self
             .0
             .http
             .get(url.clone())
@@ -125,26 +126,27 @@ impl KeySource {
                 status: resp.status().as_u16(),
             });
         }
-        let limit = self.0.config.max_response_bytes;
-        let too_large = || KeySourceError::TooLarge {
-            url: url.to_string(),
-            limit,
-        };
-        if resp.content_length().is_some_and(|l| l as usize > limit) {
-            return Err(too_large());
-        }
         let max_age = resp
             .headers()
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(cache_control_max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > limit {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let limit = self.0.config.max_response_bytes;
+        let body = read_body(resp, limit).await.map_err(|e| match e {
+            BodyError::Read { timed_out } => KeySourceError::Transport {
+                url: url.to_string(),
+                reason: if timed_out {
+                    "timed out"
+                } else {
+                    "connection failed"
+                }
+                .to_owned(),
+            },
+            _ => KeySourceError::TooLarge {
+                url: url.to_string(),
+                limit,
+            },
+        })?;
         Ok((body, max_age))
     }
 }
