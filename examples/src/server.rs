@@ -7,6 +7,7 @@ use std::time::Duration;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
 use mcp_guard::profile::Profile;
+use mcp_guard::serve::{ServeConfig, serve};
 use mcp_guard::{Guard, GuardBuilder, Issuer, ToolCallChallenge, TypPolicy};
 use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::{
@@ -148,10 +149,35 @@ pub struct ServerOptions {
         default_value = "mcp-guard example file store"
     )]
     pub resource_name: String,
+
+    /// Milliseconds a client may take to send a request's head (request line and headers),
+    /// and that a connection may stay idle; a connection that misses it is closed.
+    #[arg(
+        long,
+        env = "MCP_GUARD_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// Milliseconds a client may take to send a whole request body, from the end of its head;
+    /// a request that misses it is answered 408.
+    #[arg(long, env = "MCP_GUARD_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
+    /// The most connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "MCP_GUARD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Milliseconds connections stay open after SIGTERM, answering with `Connection: close`
+    /// so that a proxy stops reusing them, before they are closed.
+    #[arg(long, env = "MCP_GUARD_DRAIN_MS", default_value_t = 5_000)]
+    pub drain_ms: u64,
 }
 
 impl ServerOptions {
-    /// Options for a server at `resource` trusting `issuer`, with the defaults of the flags.
+    /// Options for a server at `resource` trusting `issuer`, with the defaults of the flags,
+    /// except the drain: none, so that [`RunningServer::stop`] returns as soon as the requests
+    /// in flight are answered (what tests and the quickstart want).
     pub fn new(issuer: &str, resource: &str, listen: SocketAddr) -> Self {
         Self {
             issuers: vec![issuer.to_owned()],
@@ -177,7 +203,21 @@ impl ServerOptions {
             allow_anonymous: false,
             tool_call_challenge: ToolCallChallenge::Http,
             resource_name: "mcp-guard example file store".to_owned(),
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 1024,
+            drain_ms: 0,
         }
+    }
+
+    /// The serving bounds: read deadlines, connection limit, drain.
+    pub fn serve_config(&self) -> ServeConfig {
+        ServeConfig::default()
+            .header_read_timeout(Duration::from_millis(self.header_read_timeout_ms))
+            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms))
+            .max_connections(self.max_connections)
+            .drain(Duration::from_millis(self.drain_ms))
+            .grace(SHUTDOWN_GRACE)
     }
 
     /// The key set URL of each issuer, in order (`None`: discovery), from `--jwks-uri`.
@@ -290,8 +330,8 @@ impl ServerOptions {
     }
 }
 
-/// How long in-flight requests may run on after a shutdown starts before open streams are
-/// ended.
+/// How long requests still in flight when the drain ends may run on before their connections
+/// are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A running server.
@@ -305,7 +345,8 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Stops accepting, closes open streams, and waits for the server to finish.
+    /// Stops accepting, drains (see [`mcp_guard::serve::serve`]), closes open streams, and
+    /// waits for the server to finish.
     pub async fn stop(self) -> std::io::Result<()> {
         self.shutdown.cancel();
         self.task
@@ -327,9 +368,9 @@ where
 {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    // rmcp's own token ends open sessions and streams. It is cancelled only after the HTTP
-    // server stopped accepting and in-flight requests had a grace period to finish, so that a
-    // shutdown never turns a request being served into an error.
+    // rmcp's own token ends open sessions and streams. It is cancelled only when the drain
+    // ends (the HTTP server stopped accepting and in-flight requests were answered), so that
+    // a shutdown never turns a request being served into an error.
     let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(streams.clone())
@@ -345,18 +386,22 @@ where
         config,
     );
     let app = guard.router(mcp);
+    let serve_config = options.serve_config();
+    let drain = Duration::from_millis(options.drain_ms);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        let grace = token.clone();
+        // Open streams (SSE) end when the drain does, so that their connections can close.
+        let draining = token.clone();
         let end_streams = streams.clone();
         let ender = tokio::spawn(async move {
-            grace.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            draining.cancelled().await;
+            tokio::time::sleep(drain).await;
             end_streams.cancel();
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
+        let served = serve(listener, app, serve_config, async move {
+            token.cancelled().await;
+        })
+        .await;
         streams.cancel();
         ender.abort();
         served

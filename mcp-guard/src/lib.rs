@@ -102,6 +102,7 @@ pub mod dev;
 mod edge;
 mod guard;
 pub mod rmcp;
+pub mod serve;
 mod verify;
 
 pub(crate) use decide::principal;

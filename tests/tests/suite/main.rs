@@ -6,6 +6,7 @@ pub mod audit;
 pub mod challenges;
 pub mod conformance;
 pub mod conformance_fixture;
+pub mod connections;
 pub mod declarative;
 pub mod dev_auth_server;
 pub mod extensions;
