@@ -16,6 +16,8 @@ use rmcp::transport::streamable_http_server::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::replica_sessions::PrefixedSessions;
+
 /// Options of a protected example server. Every flag has an environment equivalent.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerOptions {
@@ -172,6 +174,11 @@ pub struct ServerOptions {
     /// so that a proxy stops reusing them, before they are closed.
     #[arg(long, env = "MCP_GUARD_DRAIN_MS", default_value_t = 5_000)]
     pub drain_ms: u64,
+
+    /// Prefix of every legacy session id this server creates (`[A-Za-z0-9_-]`), so that a
+    /// load balancer can route a session back to its replica (see `scale-out/README.md`).
+    #[arg(long, env = "MCP_GUARD_SESSION_ID_PREFIX")]
+    pub session_id_prefix: Option<String>,
 }
 
 impl ServerOptions {
@@ -207,6 +214,7 @@ impl ServerOptions {
             body_read_timeout_ms: 30_000,
             max_connections: 1024,
             drain_ms: 0,
+            session_id_prefix: None,
         }
     }
 
@@ -380,12 +388,31 @@ where
             .with_legacy_session_mode(false)
             .with_json_response(true);
     }
-    let mcp = StreamableHttpService::new(
-        move || Ok(factory()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let app = guard.router(mcp);
+    let app = match &options.session_id_prefix {
+        Some(prefix) => {
+            if prefix.is_empty()
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "--session-id-prefix `{prefix}`: use letters, digits, `_` and `-` only"
+                )
+                .into());
+            }
+            let sessions = PrefixedSessions::new(prefix.as_str(), LocalSessionManager::default());
+            guard.router(StreamableHttpService::new(
+                move || Ok(factory()),
+                Arc::new(sessions),
+                config,
+            ))
+        }
+        None => guard.router(StreamableHttpService::new(
+            move || Ok(factory()),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        )),
+    };
     let serve_config = options.serve_config();
     let drain = Duration::from_millis(options.drain_ms);
     let token = shutdown.clone();
