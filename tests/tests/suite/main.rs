@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod postures;
 pub mod profiles;
 pub mod quickstart;
+pub mod scale_out;
 pub mod sdk_clients;
 pub mod sessions;
 pub mod token_cache;
