@@ -1,7 +1,7 @@
 //! Serving a guarded router over TCP with the bounds an exposed server needs: read deadlines,
 //! a connection limit, and a shutdown that drains instead of dropping requests.
 //!
-//! [`axum::serve`] reads headers and bodies for as long as a client cares to send them, accepts
+//! [`axum::serve()`] reads headers and bodies for as long as a client cares to send them, accepts
 //! every connection, and on shutdown closes idle keep-alive connections at once, racing any
 //! proxy that is about to reuse one. [`serve`] is the same loop with:
 //!
@@ -155,7 +155,7 @@ enum Phase {
 /// Serves `router` on `listener` with the bounds of `config` until `shutdown` resolves, then
 /// drains.
 ///
-/// HTTP/1.1 and HTTP/2 (prior knowledge, as [`axum::serve`]) are served on the same port.
+/// HTTP/1.1 and HTTP/2 (prior knowledge, as [`axum::serve()`]) are served on the same port.
 /// On shutdown:
 ///
 /// 1. the listener stops accepting (connections already queued are taken first, the listen
