@@ -471,7 +471,9 @@ impl HttpBody for TrackedBody {
 struct BodyDeadlineElapsed;
 
 /// A request body with one deadline for all of it. The timer is only created when a read
-/// has to wait, so a body that arrived with its headers costs nothing.
+/// has to wait, so a body that arrived with its headers costs nothing. (tower-http's
+/// `TimeoutBody` restarts its timer at every frame: a body trickled a byte at a time never
+/// trips it.)
 struct DeadlineBody {
     inner: Incoming,
     deadline: Instant,
