@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Scale-out run: nginx on 127.0.0.1 load-balancing N stateless `files` replicas, mixed good and
-# bad-token load through it, one replica killed (SIGTERM) halfway through.
+# Scale-out run: nginx on 127.0.0.1 load-balancing N `files` replicas, mixed good and
+# bad-token load through it, one replica stopped (SIGTERM) halfway through. Every good request
+# must succeed and no bad one may be accepted.
 #
-#   bash scale-out/run.sh                      # 3 replicas, 30 s, 16 connections
+#   bash scale-out/run.sh                      # stateless: 3 replicas, 30 s, 16 connections
+#   bash scale-out/run.sh sessions             # legacy sessions too, routed to their replica
 #   LOAD_SECONDS=60 CONCURRENCY=32 bash scale-out/run.sh
 #
 # Environment: LOAD_SECONDS (30), CONCURRENCY (16), REPLICAS (3), KILL_REPLICA (1, the index of
@@ -18,6 +20,14 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+MODE=${1:-stateless}
+case "$MODE" in
+    stateless | sessions) ;;
+    *)
+        echo "usage: bash scale-out/run.sh [stateless|sessions]" >&2
+        exit 2
+        ;;
+esac
 LOAD_SECONDS=${LOAD_SECONDS:-30}
 CONCURRENCY=${CONCURRENCY:-16}
 REPLICAS=${REPLICAS:-3}
@@ -65,7 +75,7 @@ cleanup() {
     if [ -f "$WORK/replicas.pids" ]; then
         while read -r pid; do
             # Only the replicas this run started (pid reuse guard).
-            if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--stateless"; then
+            if alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--resource $PUBLIC_URL"; then
                 kill -TERM "$pid" 2>/dev/null || true
             fi
         done <"$WORK/replicas.pids"
@@ -87,10 +97,15 @@ trap cleanup EXIT INT TERM
 
 # --- ports ----------------------------------------------------------------------------------
 USED=" "
+# Ports below the kernel's ephemeral range: a port in it may be taken, at any moment, as the
+# local port of an outgoing connection (this run's own load makes thousands).
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+PORT_SPAN=$((EPHEMERAL_LOW - 20000))
+[ "$PORT_SPAN" -gt 1000 ] || PORT_SPAN=1000
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % PORT_SPAN))
         case "$USED" in *" $p "*) continue ;; esac
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             USED="$USED$p "
@@ -114,9 +129,26 @@ UPSTREAM_LINES=()
 for p in "${PORTS[@]}"; do
     UPSTREAM_LINES+=("        server 127.0.0.1:$p max_fails=1 fail_timeout=2s;")
 done
+REPLICA_UPSTREAM_LINES=()
+ROUTE_LINES=()
+if [ "$MODE" = sessions ]; then
+    for ((i = 0; i < REPLICAS; i++)); do
+        REPLICA_UPSTREAM_LINES+=("    upstream replica_$i {")
+        REPLICA_UPSTREAM_LINES+=("        server 127.0.0.1:${PORTS[$i]} max_fails=1 fail_timeout=2s;")
+        for ((j = 0; j < REPLICAS; j++)); do
+            [ "$j" = "$i" ] || REPLICA_UPSTREAM_LINES+=("        server 127.0.0.1:${PORTS[$j]} backup;")
+        done
+        REPLICA_UPSTREAM_LINES+=("        keepalive 16;" "        keepalive_timeout 4s;" "    }")
+        ROUTE_LINES+=("        ~^r$i- replica_$i;")
+    done
+fi
 while IFS= read -r line; do
     if [[ $line == "@UPSTREAMS@" ]]; then
         printf '%s\n' "${UPSTREAM_LINES[@]}"
+    elif [[ $line == "@REPLICA_UPSTREAMS@" ]]; then
+        [ ${#REPLICA_UPSTREAM_LINES[@]} -eq 0 ] || printf '%s\n' "${REPLICA_UPSTREAM_LINES[@]}"
+    elif [[ $line == "@SESSION_ROUTES@" ]]; then
+        [ ${#ROUTE_LINES[@]} -eq 0 ] || printf '%s\n' "${ROUTE_LINES[@]}"
     else
         line=${line//@PREFIX@/$WORK}
         line=${line//@LISTEN@/$LB_PORT}
@@ -133,9 +165,10 @@ echo "nginx master pid $(cat "$WORK/nginx.pid"), config $WORK/nginx.conf"
 echo "proxy_next_upstream $NEXT_UPSTREAM;"
 
 # --- replicas and load ----------------------------------------------------------------------
-say "mixedload: dev authorization server, $REPLICAS replicas (files --stateless), $LOAD_SECONDS s through nginx"
+say "mixedload ($MODE): dev authorization server, $REPLICAS replicas, $LOAD_SECONDS s through nginx"
 KILL_ARGS=()
 [ "$KILL_REPLICA" != none ] && KILL_ARGS=(--kill-replica "$KILL_REPLICA")
+[ "$MODE" = sessions ] && KILL_ARGS+=(--sessions)
 RC=0
 "$BIN/mixedload" \
     --target "$PUBLIC_URL" --public-url "$PUBLIC_URL" \
@@ -167,7 +200,7 @@ say "replica logs: readiness, shutdown, warnings and errors"
 for ((i = 0; i < REPLICAS; i++)); do
     sed -E 's/\x1b\[[0-9;]*m//g' "$WORK/replica-$i.log" |
         sed -nE 's/^[0-9-]+T([0-9:.]{12})[0-9]*Z +([A-Z]+) ([^ ]+): (.*)/\1 \2 \4/p' |
-        grep -E ' (WARN|ERROR) |ready|shutting down' |
+        grep -E ' (WARN|ERROR) |ready|shutting down|stopped' |
         sed -E "s/mcp-guard files server ready: MCP URL ([^ ]*).*/ready, resource \1/; s/^/replica $i  /" |
         head -6 || true
 done

@@ -7,6 +7,7 @@ use std::time::Duration;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
 use mcp_guard::profile::Profile;
+use mcp_guard::serve::{ServeConfig, serve};
 use mcp_guard::{
     Guard, GuardBuilder, GuardedSessionManager, Issuer, SessionLimits, ToolCallChallenge, TypPolicy,
 };
@@ -16,6 +17,8 @@ use rmcp::transport::streamable_http_server::{
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::replica_sessions::PrefixedSessions;
 
 /// Options of a protected example server. Every flag has an environment equivalent.
 #[derive(Debug, Clone, clap::Args)]
@@ -167,10 +170,40 @@ pub struct ServerOptions {
         default_value = "mcp-guard example file store"
     )]
     pub resource_name: String,
+
+    /// Milliseconds a client may take to send a request's head (request line and headers),
+    /// and that a connection may stay idle; a connection that misses it is closed.
+    #[arg(
+        long,
+        env = "MCP_GUARD_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+
+    /// Milliseconds a client may take to send a whole request body, from the end of its head;
+    /// a request that misses it is answered 408.
+    #[arg(long, env = "MCP_GUARD_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
+    /// The most connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "MCP_GUARD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Milliseconds connections stay open after SIGTERM, answering with `Connection: close`
+    /// so that a proxy stops reusing them, before they are closed.
+    #[arg(long, env = "MCP_GUARD_DRAIN_MS", default_value_t = 5_000)]
+    pub drain_ms: u64,
+
+    /// Prefix of every legacy session id this server creates (`[A-Za-z0-9_-]`), so that a
+    /// load balancer can route a session back to its replica (see `scale-out/README.md`).
+    #[arg(long, env = "MCP_GUARD_SESSION_ID_PREFIX")]
+    pub session_id_prefix: Option<String>,
 }
 
 impl ServerOptions {
-    /// Options for a server at `resource` trusting `issuer`, with the defaults of the flags.
+    /// Options for a server at `resource` trusting `issuer`, with the defaults of the flags,
+    /// except the drain: none, so that [`RunningServer::stop`] returns as soon as the requests
+    /// in flight are answered (what tests and the quickstart want).
     pub fn new(issuer: &str, resource: &str, listen: SocketAddr) -> Self {
         Self {
             issuers: vec![issuer.to_owned()],
@@ -200,7 +233,22 @@ impl ServerOptions {
             max_anonymous_sessions: 256,
             no_anonymous_sessions: false,
             resource_name: "mcp-guard example file store".to_owned(),
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 1024,
+            drain_ms: 0,
+            session_id_prefix: None,
         }
+    }
+
+    /// The serving bounds: read deadlines, connection limit, drain.
+    pub fn serve_config(&self) -> ServeConfig {
+        ServeConfig::default()
+            .header_read_timeout(Duration::from_millis(self.header_read_timeout_ms))
+            .body_read_timeout(Duration::from_millis(self.body_read_timeout_ms))
+            .max_connections(self.max_connections)
+            .drain(Duration::from_millis(self.drain_ms))
+            .grace(SHUTDOWN_GRACE)
     }
 
     /// The key set URL of each issuer, in order (`None`: discovery), from `--jwks-uri`.
@@ -321,8 +369,8 @@ impl ServerOptions {
     }
 }
 
-/// How long in-flight requests may run on after a shutdown starts before open streams are
-/// ended.
+/// How long requests still in flight when the drain ends may run on before their connections
+/// are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A running server.
@@ -331,14 +379,16 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The guard in front of it.
     pub guard: Guard,
-    /// rmcp's sessions, bounded by the guard.
-    pub sessions: Arc<GuardedSessionManager<LocalSessionManager>>,
+    /// rmcp's sessions, bounded by the guard (`None` with `--session-id-prefix`, whose
+    /// manager is another type).
+    pub sessions: Option<Arc<GuardedSessionManager<LocalSessionManager>>>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningServer {
-    /// Stops accepting, closes open streams, and waits for the server to finish.
+    /// Stops accepting, drains (see [`mcp_guard::serve::serve`]), closes open streams, and
+    /// waits for the server to finish.
     pub async fn stop(self) -> std::io::Result<()> {
         self.shutdown.cancel();
         self.task
@@ -360,9 +410,9 @@ where
 {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    // rmcp's own token ends open sessions and streams. It is cancelled only after the HTTP
-    // server stopped accepting and in-flight requests had a grace period to finish, so that a
-    // shutdown never turns a request being served into an error.
+    // rmcp's own token ends open sessions and streams. It is cancelled only when the drain
+    // ends (the HTTP server stopped accepting and in-flight requests were answered), so that
+    // a shutdown never turns a request being served into an error.
     let streams = CancellationToken::new();
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(streams.clone())
@@ -372,21 +422,59 @@ where
             .with_legacy_session_mode(false)
             .with_json_response(true);
     }
-    let sessions = guard.session_manager();
-    let mcp = StreamableHttpService::new(move || Ok(factory()), sessions.clone(), config);
-    let app = guard.router(mcp);
+    let (app, sessions) = match &options.session_id_prefix {
+        Some(prefix) => {
+            if prefix.is_empty()
+                || !prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(format!(
+                    "--session-id-prefix `{prefix}`: use letters, digits, `_` and `-` only"
+                )
+                .into());
+            }
+            let mut local = LocalSessionManager::default();
+            local.session_config.keep_alive = Some(guard.session_limits().idle_life());
+            let prefixed =
+                guard.wrap_session_manager(PrefixedSessions::new(prefix.as_str(), local));
+            (
+                guard.router(StreamableHttpService::new(
+                    move || Ok(factory()),
+                    prefixed,
+                    config,
+                )),
+                None,
+            )
+        }
+        None => {
+            let sessions = guard.session_manager();
+            (
+                guard.router(StreamableHttpService::new(
+                    move || Ok(factory()),
+                    sessions.clone(),
+                    config,
+                )),
+                Some(sessions),
+            )
+        }
+    };
+    let serve_config = options.serve_config();
+    let drain = Duration::from_millis(options.drain_ms);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        let grace = token.clone();
+        // Open streams (SSE) end when the drain does, so that their connections can close.
+        let draining = token.clone();
         let end_streams = streams.clone();
         let ender = tokio::spawn(async move {
-            grace.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            draining.cancelled().await;
+            tokio::time::sleep(drain).await;
             end_streams.cancel();
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
+        let served = serve(listener, app, serve_config, async move {
+            token.cancelled().await;
+        })
+        .await;
         streams.cancel();
         ender.abort();
         served

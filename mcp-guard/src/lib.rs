@@ -49,7 +49,9 @@
 //! );
 //! let app = guard.router(mcp);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await?;
+//! // Read deadlines, a connection limit, and a drain on Ctrl-C: see `serve`.
+//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+//! mcp_guard::serve::serve(listener, app, mcp_guard::serve::ServeConfig::default(), shutdown).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -64,6 +66,7 @@
 //! | `decide/` | the decision: scopes and their hierarchy, the policy (requirements, argument rules, URI templates), the verified caller, path normalisation | [`scope`], [`policy`], [`Principal`], [`path`] |
 //! | `rmcp/` | the rmcp integration: the in-process checks `#[protected]` adds, the `Principal` extractor, per-caller lists, what `#[guarded]` collects | [`rmcp`], [`DeclaredOperations`] |
 //! | `guard/` | the configuration that ties them together: [`GuardBuilder`] in named steps, issuers, errors, the server's [`PrincipalCheck`] | [`Guard`] |
+//! | `serve.rs` | serving over TCP before the edge: header and body read deadlines, a connection limit, a draining shutdown | [`serve`] |
 //! | `dev/` | the development authorization server (feature `dev`) | [`dev`] |
 //!
 //! Arrows point down the request: the verifier knows nothing of policies or transports, the
@@ -100,6 +103,7 @@ pub mod dev;
 mod edge;
 mod guard;
 pub mod rmcp;
+pub mod serve;
 mod verify;
 
 pub(crate) use decide::principal;

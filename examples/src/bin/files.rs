@@ -54,7 +54,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         running.guard.metadata_url()
     );
     server::shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!(
+        "shutting down: not accepting; draining open connections for up to {} ms",
+        cli.server.drain_ms
+    );
     running.stop().await?;
+    tracing::info!("stopped: every connection closed");
     Ok(())
 }

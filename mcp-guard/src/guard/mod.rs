@@ -227,6 +227,11 @@ impl Guard {
         ))
     }
 
+    /// The bounds on legacy sessions ([`GuardBuilder::session_limits`]).
+    pub fn session_limits(&self) -> &crate::SessionLimits {
+        self.0.sessions.limits()
+    }
+
     /// How many legacy sessions the guard holds now.
     pub fn session_counts(&self) -> crate::SessionCounts {
         self.0.sessions.counts()

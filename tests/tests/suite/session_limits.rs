@@ -72,7 +72,16 @@ async fn assert_whoami(server: &TestServer, token: &str, session: &str, sub: &st
 
 /// How many sessions rmcp holds: what the memory is spent on.
 async fn rmcp_sessions(server: &TestServer) -> usize {
-    server.running.sessions.inner().sessions.read().await.len()
+    server
+        .running
+        .sessions
+        .as_ref()
+        .expect("the guard's session manager")
+        .inner()
+        .sessions
+        .read()
+        .await
+        .len()
 }
 
 /// Waits (bounded) until rmcp holds at most `most` sessions; the sessions the guard lets go
