@@ -54,6 +54,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
+/// Concurrent requests one HTTP/2 connection may carry.
+const MAX_CONCURRENT_STREAMS: u32 = 32;
+
 /// The bounds [`serve`] applies. `ServeConfig::default()` is meant for a server exposed to
 /// the internet behind a proxy or not; each setter changes one bound.
 #[derive(Debug, Clone)]
@@ -188,7 +191,12 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    // One HTTP/2 connection may not hold more requests (and buffered bodies) than a few
+    // HTTP/1 connections would: the connection limit has to mean something for both.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
     let shared = Arc::new(Shared {
         builder,
         router,
@@ -299,7 +307,9 @@ fn spawn_connection(
         };
         let conn = shared
             .builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service);
+            // No upgrades: MCP needs none, and an upgraded connection would leave the limit
+            // and the drain.
+            .serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
         let idle_for = shared.config.header_read_timeout;
         let mut idle_since = Instant::now();

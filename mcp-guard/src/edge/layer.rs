@@ -202,6 +202,10 @@ where
         && operations
             .iter()
             .any(|o| o.method.as_deref() == Some("initialize"));
+    // What can be refused before rmcp makes a session is refused before.
+    if opens_session && let Err(why) = guard.sessions().precheck(principal.as_ref()) {
+        return refuse(&guard, session_refusal(why), principal.as_ref(), None);
+    }
     let closes_session = parts.method == Method::DELETE;
     let first = operations.first();
     audit::allowed(
@@ -227,11 +231,7 @@ where
         && let Err(full) = guard.sessions().open(sid, principal.as_ref())
     {
         // The session rmcp opened is ended again; the caller is told why.
-        let refusal = match full {
-            session::Refused::NeedsToken => Refusal::NoToken,
-            session::Refused::Full => Refusal::SessionsFull,
-        };
-        return refuse(&guard, refusal, principal.as_ref(), None);
+        return refuse(&guard, session_refusal(full), principal.as_ref(), None);
     }
     if closes_session
         && resp.status().is_success()
@@ -240,6 +240,14 @@ where
         guard.sessions().ended(sid);
     }
     resp.map(Body::new)
+}
+
+/// The answer to a session that cannot be opened.
+fn session_refusal(why: session::Refused) -> Refusal {
+    match why {
+        session::Refused::NeedsToken => Refusal::NoToken,
+        session::Refused::Full => Refusal::SessionsFull,
+    }
 }
 
 fn is_form(headers: &http::HeaderMap) -> bool {

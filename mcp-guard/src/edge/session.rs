@@ -208,9 +208,17 @@ impl State {
         Some(id)
     }
 
-    /// Ends anonymous sessions idle for longer than `life`.
-    fn expire_anonymous(&mut self, now: Instant, life: Duration, out: &mut Vec<Arc<str>>) {
-        while let Some((&(used, _), id)) = self.anonymous.first_key_value() {
+    /// Ends the sessions of one kind idle for longer than `life`.
+    fn expire(&mut self, anonymous: bool, now: Instant, life: Duration, out: &mut Vec<Arc<str>>) {
+        loop {
+            let index = if anonymous {
+                &self.anonymous
+            } else {
+                &self.signed_in
+            };
+            let Some((&(used, _), id)) = index.first_key_value() else {
+                break;
+            };
             if now.saturating_duration_since(used) <= life {
                 break;
             }
@@ -218,6 +226,13 @@ impl State {
             self.remove(&id);
             out.push(id);
         }
+    }
+
+    /// Ends every session idle past its life: anonymous ones after their short life, signed-in
+    /// ones after the keep-alive rmcp is given (which ends them there at the same time).
+    fn expire_idle(&mut self, now: Instant, limits: &SessionLimits, out: &mut Vec<Arc<str>>) {
+        self.expire(true, now, limits.anonymous_idle, out);
+        self.expire(false, now, limits.idle, out);
     }
 
     fn evict_oldest(&mut self, anonymous: bool, out: &mut Vec<Arc<str>>) -> bool {
@@ -302,7 +317,10 @@ impl State {
 pub(crate) struct SessionBindings {
     limits: SessionLimits,
     state: Mutex<State>,
-    closer: RwLock<Option<Closer>>,
+    /// One per session manager the guard bounds; each ignores ids it does not hold.
+    closers: RwLock<Vec<Closer>>,
+    /// Whether a sweeper task runs for this table.
+    swept: std::sync::atomic::AtomicBool,
 }
 
 fn owner_of(principal: Option<&Principal>) -> Owner {
@@ -317,7 +335,8 @@ impl SessionBindings {
         Self {
             limits,
             state: Mutex::new(State::default()),
-            closer: RwLock::new(None),
+            closers: RwLock::new(Vec::new()),
+            swept: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -329,9 +348,18 @@ impl SessionBindings {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Where sessions the table lets go are ended.
-    pub(crate) fn set_closer(&self, closer: Closer) {
-        *self.closer.write().unwrap_or_else(|p| p.into_inner()) = Some(closer);
+    /// Where sessions the table lets go are ended (every manager the guard bounds).
+    pub(crate) fn add_closer(&self, closer: Closer) {
+        self.closers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(closer);
+    }
+
+    /// Whether the caller is the first to ask to sweep this table (it then starts the one
+    /// sweeper).
+    pub(crate) fn claim_sweeper(&self) -> bool {
+        !self.swept.swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 
     /// Ends `ids` in the session manager (outside the table's lock).
@@ -343,16 +371,39 @@ impl SessionBindings {
             sessions = ids.len(),
             "mcp-guard: ending sessions to stay within limits"
         );
-        let closer = self
-            .closer
+        let closers = self
+            .closers
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if let Some(close) = closer {
-            for id in ids {
-                close(id);
+        for id in ids {
+            for close in &closers {
+                close(id.clone());
             }
         }
+    }
+
+    /// Whether a session could be opened for `principal` now, decided before rmcp makes one:
+    /// anonymous sessions refused, or only signed-in sessions held at the total bound.
+    pub(crate) fn precheck(&self, principal: Option<&Principal>) -> Result<(), Refused> {
+        if principal.is_some() {
+            return Ok(());
+        }
+        if !self.limits.anonymous_sessions {
+            return Err(Refused::NeedsToken);
+        }
+        let s = self.lock();
+        if s.anonymous.is_empty() && s.by_id.len() >= self.limits.total {
+            // Idle signed-in sessions may still go; `open` decides then.
+            let idle = s
+                .signed_in
+                .first_key_value()
+                .is_some_and(|((used, _), _)| used.elapsed() > self.limits.idle);
+            if !idle {
+                return Err(Refused::Full);
+            }
+        }
+        Ok(())
     }
 
     /// Records the session rmcp just opened for `principal` (`None`: no token), making room
@@ -365,7 +416,7 @@ impl SessionBindings {
         } else {
             let now = Instant::now();
             let mut s = self.lock();
-            s.expire_anonymous(now, self.limits.anonymous_idle, &mut ended);
+            s.expire_idle(now, &self.limits, &mut ended);
             let room = s.make_room(&owner, None, &self.limits, &mut ended);
             if room.is_ok() {
                 s.insert(session.into(), owner, now);
@@ -441,7 +492,7 @@ impl SessionBindings {
     pub(crate) fn sweep(&self) {
         let mut ended = Vec::new();
         self.lock()
-            .expire_anonymous(Instant::now(), self.limits.anonymous_idle, &mut ended);
+            .expire_idle(Instant::now(), &self.limits, &mut ended);
         self.close(ended);
     }
 
@@ -550,6 +601,26 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         t.sweep();
         assert!(!has(&t, "anon2"));
+    }
+
+    #[test]
+    fn signed_in_sessions_idle_past_the_keep_alive_end_too() {
+        let t = table(SessionLimits::default().idle(Duration::ZERO));
+        open(&t, "alice-1", Some("alice")).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        t.sweep();
+        assert!(!has(&t, "alice-1"));
+        assert_eq!(t.counts(), SessionCounts::default());
+    }
+
+    #[test]
+    fn only_signed_in_sessions_at_the_bound_refuse_an_anonymous_caller_up_front() {
+        let t = table(SessionLimits::default().total(1));
+        assert_eq!(t.precheck(None), Ok(()));
+        open(&t, "alice-1", Some("alice")).unwrap();
+        assert_eq!(t.precheck(None), Err(Refused::Full));
+        let off = table(SessionLimits::default().anonymous_sessions(false));
+        assert_eq!(off.precheck(None), Err(Refused::NeedsToken));
     }
 
     #[test]

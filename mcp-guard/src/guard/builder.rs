@@ -55,6 +55,7 @@ pub struct GuardBuilder {
     max_token_bytes: Option<usize>,
     max_token_lifetime: Option<Duration>,
     session_limits: SessionLimits,
+    max_sessions: Option<usize>,
     scope_prefix: Option<String>,
     introspection: Option<Introspection>,
     token_cache: Option<usize>,
@@ -225,9 +226,10 @@ impl GuardBuilder {
         self
     }
 
-    /// The most legacy sessions held at once: [`SessionLimits::total`].
+    /// The most legacy sessions held at once: [`SessionLimits::total`], over whatever
+    /// [`GuardBuilder::session_limits`] says, in either order.
     pub fn max_sessions(mut self, sessions: usize) -> Self {
-        self.session_limits = self.session_limits.total(sessions);
+        self.max_sessions = Some(sessions);
         self
     }
 
@@ -495,7 +497,11 @@ impl GuardBuilder {
 
     /// The session bindings and the verified-token cache, at their configured sizes.
     fn caches(&self) -> (Arc<SessionBindings>, Option<TokenCache>) {
-        let sessions = Arc::new(SessionBindings::new(self.session_limits.clone()));
+        let mut limits = self.session_limits.clone();
+        if let Some(total) = self.max_sessions {
+            limits = limits.total(total);
+        }
+        let sessions = Arc::new(SessionBindings::new(limits));
         let tokens = match self.token_cache.unwrap_or(DEFAULT_TOKEN_CACHE) {
             0 => None,
             n => Some(TokenCache::new(n)),

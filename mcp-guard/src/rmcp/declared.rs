@@ -36,6 +36,12 @@ pub struct ResourceDescriptor {
 }
 
 /// A server type described by `#[derive(ProtectedResource)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not describe the resource it protects",
+    label = "`{Self}` has no `#[derive(ProtectedResource)]`",
+    note = "add `#[derive(mcp_guard::ProtectedResource)]` and `#[protected_resource(scopes = YourScopes, resource = \"https://…/mcp\")]` to the struct `{Self}`",
+    note = "or configure the guard without the type: `Guard::builder().resource(..).policy(..)`"
+)]
 pub trait ProtectedResource {
     /// The description.
     const DESCRIPTOR: ResourceDescriptor;
@@ -44,6 +50,11 @@ pub trait ProtectedResource {
 /// A server whose `#[tool_handler]` impl carries `#[guarded]`: its operations and their
 /// declarations, collected at compile time from the `#[guarded]` `#[tool_router]` (and
 /// `#[prompt_router]`) impls. Everything here is known from the type alone.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` declares no guarded operations",
+    label = "the guard reads the operations of `{Self}` from its `#[guarded]` impls",
+    note = "write `#[mcp_guard::guarded]` above `#[tool_router]` (and `#[prompt_router]`) on the impl that declares the tools, and above `#[tool_handler]` on `impl ServerHandler for {Self}`"
+)]
 pub trait DeclaredOperations {
     /// Every tool, with its `#[protected]` or `#[public]` requirement (`None`: undeclared, so
     /// the policy's default applies).

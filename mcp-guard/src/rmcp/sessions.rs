@@ -38,7 +38,7 @@ impl<M: SessionManager> GuardedSessionManager<M> {
     pub(crate) fn new(inner: M, table: Arc<SessionBindings>) -> Self {
         let inner = Arc::new(inner);
         let manager: Weak<M> = Arc::downgrade(&inner);
-        table.set_closer(Arc::new(move |id: SessionId| {
+        table.add_closer(Arc::new(move |id: SessionId| {
             let Some(manager) = manager.upgrade() else {
                 return;
             };
@@ -60,12 +60,15 @@ impl<M: SessionManager> GuardedSessionManager<M> {
     }
 }
 
-/// Ends idle anonymous sessions even when no new session asks for room, for as long as the
-/// table exists.
+/// Ends idle sessions even when no new session asks for room, for as long as the table
+/// exists: one sweeper per table, however many managers it bounds.
 fn spawn_sweeper(table: &Arc<SessionBindings>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
+    if !table.claim_sweeper() {
+        return;
+    }
     let every = (table.limits().anonymous_idle_life() / 4)
         .clamp(Duration::from_secs(1), Duration::from_secs(30));
     let table = Arc::downgrade(table);

@@ -98,7 +98,9 @@ impl Introspection {
     }
 
     /// The issuer the responses must name when they carry `iss` (and the principal's issuer
-    /// when they do not).
+    /// when they do not). Without it, the principal's issuer is the endpoint URL, whatever
+    /// `iss` a response claims: an answer could otherwise name another verifier's issuer and
+    /// pass for its subjects.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
@@ -293,12 +295,13 @@ impl Introspector {
         mut r: Map<String, Value>,
         now: u64,
     ) -> (Result<Principal, TokenError>, Option<u64>) {
-        let exp = crate::jwt::numeric_date(&r, "exp").ok().flatten();
+        let read_exp = crate::jwt::numeric_date(&r, "exp");
+        let exp = read_exp.clone().ok().flatten();
         if r.get("active") != Some(&Value::Bool(true)) {
             return (Err(TokenError::Inactive), exp);
         }
         let outcome = (|| {
-            let exp = exp.ok_or(TokenError::MissingClaim("exp"))?;
+            let exp = read_exp?.ok_or(TokenError::MissingClaim("exp"))?;
             if now >= exp {
                 return Err(TokenError::Expired);
             }
@@ -320,10 +323,13 @@ impl Introspector {
                 (None, Some(expected)) => {
                     r.insert("iss".into(), expected.clone().into());
                 }
-                (None, None) => {
+                // Without a configured issuer the answer's own `iss` is not trusted: it could
+                // name another verifier's issuer and so another verifier's subjects. The
+                // endpoint is the issuer.
+                (_, None) => {
                     r.insert("iss".into(), self.config.endpoint.to_string().into());
                 }
-                _ => {}
+                (Some(_), Some(_)) => {}
             }
             // `sub` is the identity. Without it (RFC 7662 makes it optional) only the client
             // acting for itself is accepted, as a client subject; a user name is never one.

@@ -96,7 +96,8 @@ impl StaticTokens {
         let exp = expires_at
             .unwrap_or_else(|| SystemTime::now() + NO_EXPIRY)
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| d.as_secs())
+            .min(crate::jwt::MAX_NUMERIC_DATE);
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(STATIC_ISSUER));
         claims.insert("sub".into(), json!(subject));
@@ -130,7 +131,8 @@ impl StaticTokens {
         let exp = principal
             .expires_at()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or(0, |d| d.as_secs())
+            .min(crate::jwt::MAX_NUMERIC_DATE);
         Some(if now < exp {
             Ok(principal.clone())
         } else {

@@ -28,7 +28,7 @@ mod unverified;
 
 use serde_json::{Map, Value};
 
-pub(crate) use claims::{issuer_routes, numeric_date};
+pub(crate) use claims::{MAX_NUMERIC_DATE, issuer_routes, numeric_date};
 pub(crate) use keys::ensure_crypto_provider;
 pub use keys::{KeyError, KeySet, SUPPORTED_ALGORITHMS, SkippedKey, VerifyingKey};
 pub use rules::{AudienceClaim, Audiences, JwtRules, TypPolicy};
