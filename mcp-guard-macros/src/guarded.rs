@@ -135,6 +135,8 @@ fn guarded_router(mut imp: ItemImpl) -> syn::Result<TokenStream> {
         }
     });
     Ok(quote! {
+        #[allow(unused_imports)]
+        use #p::no_catalogue::*;
         #imp
         #tools_impl
         #prompts_impl

@@ -15,6 +15,28 @@ pub use mcp_guard_macros::protected_expand;
 pub use rmcp;
 pub use serde_json::{Map, Value};
 
+/// What `#[protected]` calls when the crate declares no `scopes!` catalogue: a glob import
+/// `#[guarded]` puts beside the impl, shadowed by the catalogue's own callback when there is
+/// one.
+pub mod no_catalogue {
+    pub use crate::__mcp_guard_no_scope_catalogue as mcp_guard_scope_catalogue;
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __mcp_guard_no_scope_catalogue {
+    ({ $($attr:tt)* } { $($item:tt)* } { $($konst:ident)? }) => {
+        ::core::compile_error!(
+            "`#[protected]` needs the crate's scope catalogue: declare it with `mcp_guard::scopes! { pub Scopes { NAME = \"scope\", ... } }` in this module or a parent module"
+        );
+        $($item)*
+        $(
+            #[doc(hidden)]
+            const $konst: $crate::__private::RequirementSpec = $crate::__private::RequirementSpec::PUBLIC;
+        )?
+    };
+}
+
 /// A field's value as a `when(...)` test reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ArgView<'a> {

@@ -14,9 +14,16 @@ use crate::scopes::CALLBACK;
 
 /// Stage one of `#[protected]`: hands the arguments and the method to the catalogue's
 /// callback, which calls `protected_expand!` with the declared scopes.
+///
+/// The third group names the requirement constant, so that the stand-in callback `#[guarded]`
+/// provides for a crate without a catalogue can define it beside its one error, and nothing
+/// else fails after it.
 pub(crate) fn handover(attr: TokenStream, item: TokenStream) -> TokenStream {
     let callback = Ident::new(CALLBACK, Span::call_site());
-    quote! { #callback! { { #attr } { #item } } }
+    let konst = syn::parse2::<syn::ImplItemFn>(item.clone())
+        .map(|f| requirement_const(&f.sig.ident))
+        .ok();
+    quote! { #callback! { { #attr } { #item } { #konst } } }
 }
 
 /// The method with `meta` declaring it public.

@@ -151,6 +151,11 @@ impl Parse for Stage2 {
         syn::braced!(attr in input);
         let item;
         syn::braced!(item in input);
+        // The requirement constant's name, for the stand-in callback only.
+        if !input.is_empty() {
+            let _konst;
+            syn::braced!(_konst in input);
+        }
         Ok(Self {
             catalogue,
             attr: attr.parse()?,
