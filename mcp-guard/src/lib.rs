@@ -96,6 +96,9 @@
 //! - [`Guard::require`]: the same verification, challenges and audit for a plain axum route,
 //!   for one [`Requirement`].
 
+// docs.rs (nightly) labels feature-gated items, such as `dev`, with their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // The modules keep their public paths at the crate root; the folders are private.
 mod decide;
 #[cfg(feature = "dev")]
@@ -127,7 +130,8 @@ pub mod __internals;
 
 pub use edge::require::{RequireLayer, RequireService};
 pub use guard::{
-    AuthError, CheckError, CheckFuture, ConfigError, Guard, GuardBuilder, Issuer, PrincipalCheck,
+    AuthError, CheckError, CheckFuture, ConfigError, Guard, GuardBuilder, Issuer, KeysUnavailable,
+    PrincipalCheck,
 };
 pub use layer::{GuardLayer, GuardService};
 /// Declares the server's scope catalogue, once: each scope's constant name, string, doc text,

@@ -18,6 +18,7 @@ pub mod postures;
 pub mod profiles;
 pub mod quickstart;
 pub mod scale_out;
+pub mod scope_hierarchy;
 pub mod sdk_clients;
 pub mod session_limits;
 pub mod sessions;
