@@ -15,6 +15,7 @@ pub mod introspection;
 pub mod keysource;
 pub mod metadata;
 pub mod postures;
+pub mod probes;
 pub mod profiles;
 pub mod quickstart;
 pub mod scale_out;
