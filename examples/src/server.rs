@@ -425,7 +425,7 @@ pub async fn startup_check(
         Err(e) if check == StartupCheck::Fail => Err(e),
         Err(e) => {
             tracing::warn!(
-                "start-up check: {e}; tokens of that issuer are answered 503 until its keys load (/readyz says when)"
+                "start-up check: {e}; tokens of that issuer are answered 503 until its keys load (the readiness probe says when)"
             );
             Ok(())
         }
