@@ -55,6 +55,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Install
+//!
+//! ```toml
+//! [dependencies]
+//! mcp-guard = "0.1.0"
+//! rmcp = { version = "3.11", features = ["transport-streamable-http-server"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "net", "signal"] }
+//! serde = { version = "1", features = ["derive"] }  # tool arguments
+//! schemars = "1"                                      # their JSON Schema
+//! axum = "0.8"                                        # routes beside the MCP endpoint
+//! ```
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `dev` | off | [`dev`], the embedded development authorization server (quickstart, tests); never for production |
+//!
 //! # The map
 //!
 //! The source folders follow a request through the guard:
