@@ -8,4 +8,5 @@ pub mod conformance_fixture;
 pub mod files;
 pub mod quickstart;
 pub mod replica_sessions;
+pub mod report;
 pub mod server;

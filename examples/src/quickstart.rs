@@ -101,6 +101,9 @@ pub async fn start(
     server_options.tool_call_challenge = options.tool_call_challenge;
     let store = files::Store::default();
     let guard = files::guard(&server_options)?;
+    // The start-up check: the development server runs in this process, so its keys load
+    // (and /readyz is 200) before the first client arrives; failing is a bug, not an outage.
+    guard.preload_keys().await?;
     let shared = store.clone();
     let server = server::spawn(mcp_listener, &server_options, guard, move || {
         FileServer::new(shared.clone())

@@ -86,10 +86,24 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_INTROSPECTION_AUTH", default_value = "basic", value_parser = ["basic", "post"])]
     pub introspection_auth: String,
 
-    /// Public URL of the MCP endpoint, e.g. `https://mcp.example.com/mcp`. It is the
-    /// `resource` of the metadata and the audience tokens must carry.
-    #[arg(long, env = "MCP_GUARD_RESOURCE")]
+    /// Public URL of the MCP endpoint, e.g. `https://mcp.example.com/mcp`, written exactly
+    /// as clients are given it (no trailing `/`). It is the `resource` of the metadata and the
+    /// audience tokens must carry. Required to serve (not for --print-manifest, where it is
+    /// empty when not given).
+    #[arg(
+        long,
+        env = "MCP_GUARD_RESOURCE",
+        required_unless_present = "print_manifest",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub resource: String,
+
+    /// At start-up, load every issuer's discovery document and keys: `fail` exits with status
+    /// 1 when one cannot be loaded, `warn` logs it and serves (tokens of that issuer get 503
+    /// until its keys load), `off` loads them at the first token.
+    #[arg(long, env = "MCP_GUARD_STARTUP_CHECK", default_value_t = StartupCheck::Warn)]
+    pub startup_check: StartupCheck,
 
     /// Address to listen on.
     #[arg(long, env = "MCP_GUARD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -218,6 +232,7 @@ impl ServerOptions {
             introspection_client_secret: None,
             introspection_auth: "basic".to_owned(),
             resource: resource.to_owned(),
+            startup_check: StartupCheck::Warn,
             listen,
             jwks_uris: Vec::new(),
             audiences: Vec::new(),
@@ -286,6 +301,9 @@ impl ServerOptions {
         let jwks = self.key_set_urls()?;
         let mut key_config = KeySourceConfig::default();
         key_config.refetch_cooldown = Duration::from_secs(self.key_cooldown_secs);
+        if self.resource.is_empty() {
+            return Err("give --resource: the public URL of the MCP endpoint".into());
+        }
         let mut builder = Guard::builder()
             .resource(&self.resource)
             .leeway(Duration::from_secs(self.leeway_secs))
@@ -369,6 +387,86 @@ impl ServerOptions {
     }
 }
 
+/// What the server checks of its issuers before serving (`--startup-check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StartupCheck {
+    /// Exit with status 1 when an issuer's keys cannot be loaded.
+    Fail,
+    /// Log a warning and serve.
+    Warn,
+    /// Load keys at the first token.
+    Off,
+}
+
+impl std::fmt::Display for StartupCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+            Self::Off => "off",
+        })
+    }
+}
+
+/// Loads every issuer's keys as `check` says: `Err` only for [`StartupCheck::Fail`] when one
+/// could not be loaded.
+pub async fn startup_check(
+    guard: &Guard,
+    check: StartupCheck,
+) -> Result<(), mcp_guard::KeysUnavailable> {
+    if check == StartupCheck::Off {
+        return Ok(());
+    }
+    match guard.preload_keys().await {
+        Ok(()) => {
+            tracing::info!("start-up check: every issuer's keys are loaded");
+            Ok(())
+        }
+        Err(e) if check == StartupCheck::Fail => Err(e),
+        Err(e) => {
+            tracing::warn!(
+                "start-up check: {e}; tokens of that issuer are answered 503 until its keys load (the readiness probe says when)"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The probes served beside the guard's routes, without a token: `GET /healthz` answers 200
+/// `ok` while the server serves; `GET /readyz` answers 200 once every issuer's key set is
+/// loaded, else 503 with a JSON reason, after trying to load the missing ones (at most one
+/// fetch per issuer per key refetch cooldown, so probes cannot flood an issuer).
+pub fn probes(guard: Guard) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let readyz = move || {
+        let guard = guard.clone();
+        async move {
+            if !guard.issuers_without_keys().is_empty() {
+                let _ = guard.preload_keys().await;
+            }
+            let missing = guard.issuers_without_keys();
+            if missing.is_empty() {
+                (
+                    StatusCode::OK,
+                    axum::Json(serde_json::json!({"status": "ready"})),
+                )
+                    .into_response()
+            } else {
+                let body = serde_json::json!({
+                    "status": "not ready",
+                    "reason": "no key set loaded for these issuers",
+                    "issuers": missing,
+                });
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+            }
+        }
+    };
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
+}
+
 /// How long requests still in flight when the drain ends may run on before their connections
 /// are dropped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -409,6 +507,13 @@ where
     F: Fn() -> H + Send + Sync + 'static,
 {
     let addr = listener.local_addr()?;
+    if matches!(guard.mcp_path(), "/healthz" | "/readyz") {
+        return Err(format!(
+            "the MCP endpoint `{}` would hide the /healthz and /readyz probes: serve it at another path",
+            guard.resource()
+        )
+        .into());
+    }
     let shutdown = CancellationToken::new();
     // rmcp's own token ends open sessions and streams. It is cancelled only when the drain
     // ends (the HTTP server stopped accepting and in-flight requests were answered), so that
@@ -459,6 +564,8 @@ where
             )
         }
     };
+    // The probes are not behind the guard: a load balancer has no token.
+    let app = app.merge(probes(guard.clone()));
     let serve_config = options.serve_config();
     let drain = Duration::from_millis(options.drain_ms);
     let token = shutdown.clone();

@@ -93,7 +93,7 @@ fn logs_its_url_when_ready_and_exits_cleanly_on_sigterm() {
     });
     let ready = loop {
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains("ready") => break line,
+            Ok(line) if line.contains("server ready") => break line,
             Ok(_) => continue,
             Err(e) => {
                 let _ = child.kill();
@@ -142,4 +142,130 @@ fn logs_its_url_when_ready_and_exits_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(exit.success(), "{exit:?}");
+}
+
+/// `--print-manifest` with the flags given: no network, no listening (the port is taken), the
+/// resource and authorization servers filled in.
+#[test]
+fn prints_the_manifest_with_the_configured_resource_without_listening() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--print-manifest",
+            "--issuer",
+            "https://as.example.com",
+            "--resource",
+            "https://mcp.example.com/mcp",
+            "--listen",
+            &taken.local_addr().unwrap().to_string(),
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(manifest["resource"], "https://mcp.example.com/mcp");
+    assert_eq!(
+        manifest["authorization_servers"],
+        serde_json::json!(["https://as.example.com"])
+    );
+    assert!(manifest["tools"].as_array().is_some_and(|t| !t.is_empty()));
+}
+
+/// Without `--resource` (and without any other flag) the manifest is still printed.
+#[test]
+fn prints_the_manifest_without_a_resource() {
+    let out = Command::new(BIN)
+        .arg("--print-manifest")
+        .env_remove("MCP_GUARD_RESOURCE")
+        .env_remove("MCP_GUARD_ISSUER")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(manifest["resource"].is_null());
+    assert!(manifest["scopes"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+/// `--print-manifest | head -1`: a reader that closed the pipe is not an error, nor a panic.
+#[test]
+fn prints_the_manifest_to_a_closed_pipe_and_exits_0() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(BIN)
+        .arg("--print-manifest")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Configuration errors read as a message and its causes, not as Rust debug output.
+#[test]
+fn reports_errors_as_messages_and_exits_1() {
+    for (args, expected) in [
+        (
+            [
+                "--issuer",
+                "http://as.example.com",
+                "--resource",
+                "https://mcp.example.com/mcp",
+            ],
+            "error: refusing to fetch `http://as.example.com/`: https is required except for loopback addresses",
+        ),
+        (
+            [
+                "--issuer",
+                "https://as.example.com",
+                "--resource",
+                "https://mcp.example.com/mcp/",
+            ],
+            "error: invalid resource URL: the resource URL `https://mcp.example.com/mcp/` ends with `/`: write it as `https://mcp.example.com/mcp` (clients and tokens use exactly this URL)",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--startup-check", "off"])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end(), expected);
+    }
+}
+
+/// `--startup-check fail` exits 1 naming the issuer whose keys could not be loaded (nothing
+/// listens on port 9 of loopback).
+#[test]
+fn the_failing_start_up_check_names_the_unreachable_issuer() {
+    let out = Command::new(BIN)
+        .args([
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--resource",
+            "http://127.0.0.1:8080/mcp",
+            "--listen",
+            "127.0.0.1:0",
+            "--startup-check",
+            "fail",
+        ])
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: the keys of issuer `http://127.0.0.1:9` could not be loaded: "),
+        "{err}"
+    );
 }

@@ -55,6 +55,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Install
+//!
+//! ```toml
+//! [dependencies]
+//! mcp-guard = "0.1.0"
+//! rmcp = { version = "3.11", features = ["transport-streamable-http-server"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "net", "signal"] }
+//! serde = { version = "1", features = ["derive"] }  # tool arguments
+//! schemars = "1"                                      # their JSON Schema
+//! axum = "0.8"                                        # routes beside the MCP endpoint
+//! ```
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `dev` | off | [`dev`], the embedded development authorization server (quickstart, tests); never for production |
+//!
 //! # The map
 //!
 //! The source folders follow a request through the guard:
@@ -96,6 +112,9 @@
 //! - [`Guard::require`]: the same verification, challenges and audit for a plain axum route,
 //!   for one [`Requirement`].
 
+// docs.rs (nightly) labels feature-gated items, such as `dev`, with their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 // The modules keep their public paths at the crate root; the folders are private.
 mod decide;
 #[cfg(feature = "dev")]
@@ -127,7 +146,8 @@ pub mod __internals;
 
 pub use edge::require::{RequireLayer, RequireService};
 pub use guard::{
-    AuthError, CheckError, CheckFuture, ConfigError, Guard, GuardBuilder, Issuer, PrincipalCheck,
+    AuthError, CheckError, CheckFuture, ConfigError, Guard, GuardBuilder, Issuer, KeysUnavailable,
+    PrincipalCheck,
 };
 pub use layer::{GuardLayer, GuardService};
 /// Declares the server's scope catalogue, once: each scope's constant name, string, doc text,

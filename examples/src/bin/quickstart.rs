@@ -4,9 +4,11 @@
 //! cargo run -p mcp-guard-examples --bin quickstart
 //! ```
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use mcp_guard_examples::quickstart::{self, QuickstartOptions};
-use mcp_guard_examples::server;
+use mcp_guard_examples::{report, server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,17 +22,25 @@ struct Cli {
     options: QuickstartOptions,
 }
 
+fn main() -> ExitCode {
+    report::exit(run(Cli::parse()))
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "warn,mcp_guard::audit=info".into()),
         )
         .init();
-    let cli = Cli::parse();
-    let mcp = tokio::net::TcpListener::bind(cli.options.listen).await?;
-    let auth = tokio::net::TcpListener::bind(cli.options.auth_listen).await?;
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    };
+    let mcp = bind(cli.options.listen).await?;
+    let auth = bind(cli.options.auth_listen).await?;
     let qs = quickstart::start(&cli.options, mcp, auth).await?;
     println!("{}", qs.instructions());
     println!("Press Ctrl-C to stop.");

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::jwt::{TokenError, numeric_date};
-use crate::scope::ScopeSet;
+use crate::scope::{ScopeHierarchy, ScopeSet};
 
 pub use crate::profile::TokenKind;
 
@@ -40,6 +40,9 @@ struct Inner {
     claims: Map<String, Value>,
     /// The subject is the client id, not an issuer-asserted `sub`.
     client_subject: bool,
+    /// The scope hierarchy of the server whose guard verified the token (none for a
+    /// principal built outside a guard).
+    hierarchy: Option<Arc<ScopeHierarchy>>,
 }
 
 impl std::fmt::Debug for Principal {
@@ -119,6 +122,7 @@ impl Principal {
             jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
             claims,
             client_subject: false,
+            hierarchy: None,
         })))
     }
 
@@ -164,10 +168,39 @@ impl Principal {
         &self.0.scopes
     }
 
-    /// Whether the token holds exactly this scope (no hierarchy; the guard's policy applies
-    /// the hierarchy when deciding).
+    /// Whether the caller has this scope: the token holds it, or holds a scope that implies
+    /// it in the server's scope catalogue (`files:admin => [files:write]`), the way the guard
+    /// decides.
+    ///
+    /// The hierarchy is the one of the guard that verified the token: every principal a
+    /// [`Guard`](crate::Guard) hands to a tool or handler carries it. A principal built
+    /// directly ([`Principal::from_claims`], [`Principal::from_profile`]) knows no hierarchy,
+    /// and this is then [`Principal::holds_scope`].
+    ///
+    /// ```
+    /// # let claims = serde_json::json!({"sub": "alice", "iss": "https://as", "exp": 1, "scope": "files:admin"});
+    /// # let p = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    /// let admin = p.has_scope("files:admin"); // held literally: true
+    /// # assert!(admin);
+    /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
+        match &self.0.hierarchy {
+            Some(h) => h.satisfies(&self.0.scopes, scope),
+            None => self.0.scopes.contains(scope),
+        }
+    }
+
+    /// Whether the token itself lists this scope, whatever the hierarchy implies (for
+    /// auditing what was granted; decide with [`Principal::has_scope`]).
+    pub fn holds_scope(&self, scope: &str) -> bool {
         self.0.scopes.contains(scope)
+    }
+
+    /// The same principal, judged by `hierarchy` in [`Principal::has_scope`]. Called where a
+    /// principal is created, so the shared inner value is not copied.
+    pub(crate) fn with_hierarchy(mut self, hierarchy: &Arc<ScopeHierarchy>) -> Self {
+        Arc::make_mut(&mut self.0).hierarchy = Some(hierarchy.clone());
+        self
     }
 
     /// The roles (`roles` claim).
@@ -252,6 +285,26 @@ mod tests {
 
     fn p(v: Value) -> Result<Principal, TokenError> {
         Principal::from_claims(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn has_scope_follows_the_attached_hierarchy_and_holds_scope_the_token() {
+        let claims = json!({"sub":"a","iss":"i","exp":10,"scope":"files:admin"});
+        let plain = p(claims).unwrap();
+        assert!(plain.has_scope("files:admin"));
+        assert!(!plain.has_scope("files:write"), "no hierarchy: literal");
+        let hierarchy = Arc::new(
+            ScopeHierarchy::builder()
+                .implies("files:admin", ["files:write"])
+                .implies("files:write", ["files:read"])
+                .build()
+                .unwrap(),
+        );
+        let judged = plain.clone().with_hierarchy(&hierarchy);
+        assert!(judged.has_scope("files:write") && judged.has_scope("files:read"));
+        assert!(!judged.holds_scope("files:read") && judged.holds_scope("files:admin"));
+        assert!(!judged.has_scope("mail:read"));
+        assert!(!plain.has_scope("files:read"), "the original is unchanged");
     }
 
     #[test]

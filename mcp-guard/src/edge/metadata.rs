@@ -143,8 +143,12 @@ pub(crate) fn metadata_path(resource: &Url) -> String {
 }
 
 /// Canonicalizes a resource URL: absolute http(s), no fragment, no query, scheme and host
-/// lower-cased (the URL parser does that), no trailing slash. Plain http is accepted only for
-/// loopback hosts.
+/// lower-cased (the URL parser does that). Plain http is accepted only for loopback hosts.
+///
+/// A path ending with `/` (`https://x/mcp/`) is refused rather than trimmed: the server is
+/// served and its tokens are audienced at exactly the URL clients are given, and trimming
+/// would serve `/mcp` to clients told `/mcp/`. A bare origin (`https://x` or `https://x/`)
+/// is the resource `https://x`.
 pub(crate) fn canonical_resource(resource: &str) -> Result<Url, String> {
     let mut url =
         Url::parse(resource).map_err(|e| format!("`{resource}` is not an absolute URL: {e}"))?;
@@ -171,8 +175,14 @@ pub(crate) fn canonical_resource(resource: &str) -> Result<Url, String> {
     if url.host().is_none() {
         return Err(format!("resource `{resource}` has no host"));
     }
-    let path = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&path);
+    if url.path() != "/" && url.path().ends_with('/') {
+        let path = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&path);
+        return Err(format!(
+            "the resource URL `{resource}` ends with `/`: write it as `{}` (clients and tokens use exactly this URL)",
+            resource_string(&url)
+        ));
+    }
     Ok(url)
 }
 

@@ -326,14 +326,19 @@ impl GuardBuilder {
         // The policy is the one home of the scope prefix; the introspector strips it too.
         policy.scope_prefix = self.scope_prefix.take();
         policy.anonymous = self.anonymous.unwrap_or(false);
-        let introspector = self
-            .introspection
-            .take()
-            .map(|i| Introspector::new(i, audiences, policy.scope_prefix().map(str::to_owned)));
+        let introspector = self.introspection.take().map(|i| {
+            Introspector::new(
+                i,
+                audiences,
+                policy.scope_prefix().map(str::to_owned),
+                policy.shared_hierarchy().clone(),
+            )
+        });
         let metadata = self.metadata_document(&resource, authorization_servers, &policy)?;
         let metadata_json =
             Bytes::from(serde_json::to_vec(&metadata).expect("metadata serializes"));
         let (sessions, token_cache) = self.caches();
+        let policy = Arc::new(policy);
         Ok(Guard(Arc::new(Inner {
             metadata_url: metadata::metadata_url(&resource_url),
             metadata_path: metadata::metadata_path(&resource_url),
@@ -342,7 +347,7 @@ impl GuardBuilder {
             metadata,
             metadata_json,
             issuers,
-            policy: Arc::new(policy),
+            policy: Arc::clone(&policy),
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_token_bytes: self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES),
@@ -354,7 +359,10 @@ impl GuardBuilder {
             check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
             anonymous: self.anonymous.unwrap_or(false),
             tool_call_challenge: self.tool_call_challenge,
-            static_tokens: self.static_tokens.take(),
+            static_tokens: self
+                .static_tokens
+                .take()
+                .map(|t| t.with_hierarchy(policy.shared_hierarchy())),
             tool_result_clients: self.tool_result_clients.take().unwrap_or_else(|| {
                 DEFAULT_TOOL_RESULT_CLIENTS
                     .iter()

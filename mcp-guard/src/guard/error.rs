@@ -84,3 +84,21 @@ pub enum AuthError {
     #[error("the token check could not be made: {0}")]
     CheckUnavailable(String),
 }
+
+/// The issuers whose keys [`Guard::preload_keys`](crate::Guard::preload_keys) could not load,
+/// each with why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe(.failures))]
+#[non_exhaustive]
+pub struct KeysUnavailable {
+    /// Each issuer (as configured) whose key set was never loaded, and the last error.
+    pub failures: Vec<(String, KeySourceError)>,
+}
+
+fn describe(failures: &[(String, KeySourceError)]) -> String {
+    let each: Vec<String> = failures
+        .iter()
+        .map(|(issuer, e)| format!("the keys of issuer `{issuer}` could not be loaded: {e}"))
+        .collect();
+    each.join("; ")
+}

@@ -19,7 +19,7 @@ use url::Url;
 
 pub use builder::GuardBuilder;
 pub use check::{CheckError, CheckFuture, PrincipalCheck};
-pub use error::{AuthError, ConfigError};
+pub use error::{AuthError, ConfigError, KeysUnavailable};
 pub use issuer::Issuer;
 use issuer::IssuerEntry;
 
@@ -28,7 +28,7 @@ use crate::challenge::{self, ToolCallChallenge};
 use crate::edge::layer::GuardLayer;
 use crate::edge::session::SessionBindings;
 use crate::introspection::Introspector;
-use crate::jwks::KeySource;
+use crate::jwks::{KeySource, KeySourceError};
 use crate::jwt::{self, TokenError, UnverifiedJwt, VerifiedJwt};
 use crate::metadata::ResourceMetadata;
 use crate::policy::Policy;
@@ -257,6 +257,73 @@ impl Guard {
         &self.0.policy
     }
 
+    /// Loads every trusted issuer's key set now (discovery first, where configured), instead
+    /// of at the first token: for a start-up check that fails fast, or reports, when an
+    /// issuer cannot be reached. Issuers are loaded concurrently; one whose keys are already
+    /// loaded is not fetched again, and one that failed within its refetch cooldown is not
+    /// retried before the cooldown ends. Keys loaded here serve requests as any others.
+    ///
+    /// ```no_run
+    /// # async fn f(guard: mcp_guard::Guard) {
+    /// if let Err(e) = guard.preload_keys().await {
+    ///     eprintln!("warning: {e}; tokens are refused with 503 until the keys load");
+    /// }
+    /// # }
+    /// ```
+    pub async fn preload_keys(&self) -> Result<(), KeysUnavailable> {
+        let mut loads = tokio::task::JoinSet::new();
+        for (index, i) in self.0.issuers.iter().enumerate() {
+            let keys = i.keys.clone();
+            loads.spawn(async move { (index, keys.ready().await.err()) });
+        }
+        let mut errors: Vec<Option<KeySourceError>> = vec![None; self.0.issuers.len()];
+        while let Some(joined) = loads.join_next().await {
+            match joined {
+                Ok((index, e)) => errors[index] = e,
+                Err(e) => {
+                    if let Ok(panic) = e.try_into_panic() {
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+            }
+        }
+        // Judged by the state, so that a load cancelled (the runtime shutting down) counts as
+        // not loaded.
+        let failures: Vec<_> = self
+            .0
+            .issuers
+            .iter()
+            .zip(errors)
+            .filter(|(i, _)| i.keys.loaded().is_none())
+            .map(|(i, e)| {
+                let issuer = i.rules.issuer.clone();
+                let e = e.unwrap_or_else(|| KeySourceError::Unavailable {
+                    issuer: issuer.clone(),
+                    last_error: "the load did not finish".into(),
+                });
+                (issuer, e)
+            })
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(KeysUnavailable { failures })
+        }
+    }
+
+    /// The trusted issuers whose key set was never loaded, in configuration order: empty when
+    /// every issuer can verify tokens (a loaded key set stays in use through later fetch
+    /// errors). Reads state only, for readiness probes; [`Guard::preload_keys`] loads them.
+    /// Introspection and static tokens need no keys and are not listed.
+    pub fn issuers_without_keys(&self) -> Vec<&str> {
+        self.0
+            .issuers
+            .iter()
+            .filter(|i| i.keys.loaded().is_none())
+            .map(|i| i.rules.issuer.as_str())
+            .collect()
+    }
+
     /// The key source of a configured issuer.
     pub fn key_source(&self, issuer: &str) -> Option<&KeySource> {
         self.0
@@ -424,7 +491,8 @@ impl Guard {
             verified.claims,
             &entry.profile,
             self.0.policy.scope_prefix(),
-        )?;
+        )?
+        .with_hierarchy(self.0.policy.shared_hierarchy());
         Ok(Verified {
             principal,
             valid_until: exp.saturating_add(entry.rules.leeway.as_secs()),

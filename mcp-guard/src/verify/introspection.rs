@@ -152,6 +152,8 @@ pub(crate) struct Introspector {
     audiences: Audiences,
     /// The resource's scope namespace, stripped from introspected scopes as from JWT ones.
     scope_prefix: Option<String>,
+    /// The server's scope hierarchy, carried by the principals ([`Principal::has_scope`]).
+    hierarchy: Arc<crate::scope::ScopeHierarchy>,
     http: reqwest::Client,
     cache: Mutex<HashMap<[u8; 32], (Instant, Cached)>>,
     requests: std::sync::atomic::AtomicU64,
@@ -162,6 +164,7 @@ impl Introspector {
         config: Introspection,
         audiences: Audiences,
         scope_prefix: Option<String>,
+        hierarchy: Arc<crate::scope::ScopeHierarchy>,
     ) -> Arc<Self> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -172,6 +175,7 @@ impl Introspector {
             config,
             audiences,
             scope_prefix,
+            hierarchy,
             http,
             cache: Mutex::new(HashMap::new()),
             requests: std::sync::atomic::AtomicU64::new(0),
@@ -349,7 +353,8 @@ impl Introspector {
                     true
                 }
             };
-            let p = Principal::from_profile(r, &Profile::generic(), self.scope_prefix.as_deref())?;
+            let p = Principal::from_profile(r, &Profile::generic(), self.scope_prefix.as_deref())?
+                .with_hierarchy(&self.hierarchy);
             Ok(if client_subject {
                 p.into_client_subject()
             } else {

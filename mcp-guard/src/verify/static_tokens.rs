@@ -125,6 +125,17 @@ impl StaticTokens {
         self.by_digest.is_empty()
     }
 
+    /// The tokens, their principals judged by the server's scope hierarchy.
+    pub(crate) fn with_hierarchy(
+        mut self,
+        hierarchy: &std::sync::Arc<crate::scope::ScopeHierarchy>,
+    ) -> Self {
+        for p in self.by_digest.values_mut() {
+            *p = p.clone().with_hierarchy(hierarchy);
+        }
+        self
+    }
+
     /// The caller `token` stands for, if it is listed: `Some(Err(()))` once it has expired.
     pub(crate) fn lookup(&self, token: &str, now: u64) -> Option<Result<Principal, ()>> {
         let principal = self.by_digest.get(&TokenCache::key(token))?;

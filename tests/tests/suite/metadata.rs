@@ -52,7 +52,7 @@ fn guard(resource: &str) -> Result<Guard, ConfigError> {
 
 #[test]
 fn resource_urls_are_canonical_and_checked() {
-    let g = guard("HTTPS://MCP.Example.COM/mcp/").unwrap();
+    let g = guard("HTTPS://MCP.Example.COM/mcp").unwrap();
     assert_eq!(g.resource(), "https://mcp.example.com/mcp");
     assert_eq!(
         g.metadata_url(),
@@ -61,6 +61,10 @@ fn resource_urls_are_canonical_and_checked() {
     assert_eq!(g.mcp_path(), "/mcp");
     let root = guard("https://mcp.example.com").unwrap();
     assert_eq!(root.resource(), "https://mcp.example.com");
+    assert_eq!(
+        guard("https://mcp.example.com/").unwrap().resource(),
+        "https://mcp.example.com"
+    );
     assert_eq!(
         root.metadata_url(),
         "https://mcp.example.com/.well-known/oauth-protected-resource"
@@ -82,6 +86,32 @@ fn resource_urls_are_canonical_and_checked() {
         .resource("https://mcp.example.com/mcp")
         .build();
     assert_eq!(none.unwrap_err(), ConfigError::MissingIssuer);
+}
+
+/// A resource URL ending with `/` is refused, not trimmed: clients given `…/mcp/` would find
+/// nothing at `…/mcp/` while tokens and metadata named `…/mcp`.
+#[test]
+fn a_resource_url_ending_with_a_slash_is_refused_with_the_url_to_write() {
+    for (typed, fix) in [
+        (
+            "https://mcp.example.com/mcp/",
+            "https://mcp.example.com/mcp",
+        ),
+        (
+            "HTTPS://MCP.Example.COM/a/b//",
+            "https://mcp.example.com/a/b",
+        ),
+        ("http://127.0.0.1:8080/mcp/", "http://127.0.0.1:8080/mcp"),
+    ] {
+        let err = guard(typed).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidResource(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid resource URL: the resource URL `{typed}` ends with `/`: write it as `{fix}` (clients and tokens use exactly this URL)"
+            )
+        );
+    }
 }
 
 #[test]

@@ -256,7 +256,7 @@ impl PolicyBuilder {
             catalogue,
             baseline,
             advertised,
-            hierarchy: hierarchy.build()?,
+            hierarchy: std::sync::Arc::new(hierarchy.build()?),
             tools,
             prompts,
             resources,

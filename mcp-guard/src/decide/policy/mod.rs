@@ -13,6 +13,7 @@ pub use requirement::{
 pub use uri_template::UriTemplate;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -96,7 +97,8 @@ pub struct Policy {
     baseline: ScopeSet,
     /// The baseline and the `#[advertised]` scopes, never `offline_access`.
     advertised: ScopeSet,
-    hierarchy: ScopeHierarchy,
+    /// Shared with every principal the guard verifies ([`Principal::has_scope`]).
+    hierarchy: Arc<ScopeHierarchy>,
     tools: HashMap<String, Requirement>,
     prompts: HashMap<String, Requirement>,
     resources: Vec<(UriTemplate, Requirement)>,
@@ -175,6 +177,11 @@ impl Policy {
 
     /// The hierarchy.
     pub fn hierarchy(&self) -> &ScopeHierarchy {
+        &self.hierarchy
+    }
+
+    /// The hierarchy, shared: what the guard attaches to the principals it verifies.
+    pub(crate) fn shared_hierarchy(&self) -> &Arc<ScopeHierarchy> {
         &self.hierarchy
     }
 
