@@ -55,7 +55,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .issuer(Issuer::discover(issuer))
             .build()?;
         // Refuse to start without a valid token: every request is made as its caller.
-        let caller = guard.stdio_principal_from_env(tickets::TOKEN_VAR).await?;
+        let caller = match guard.stdio_principal_from_env(tickets::TOKEN_VAR).await {
+            Ok(caller) => caller,
+            Err(e) => {
+                eprintln!("tickets: {e}");
+                std::process::exit(2);
+            }
+        };
         eprintln!("tickets: serving {} over stdio", caller.subject());
         let running = guard
             .in_process(TicketServer::default(), Some(caller))
