@@ -8,7 +8,7 @@
 //! your choice: [`connect`] serves the server over an in-memory pipe with the guard's policy
 //! and that caller in every request, exactly as the guard layer leaves them behind HTTP.
 //!
-//! ```no_run
+//! ```
 //! use mcp_guard::testing;
 //! use rmcp::model::CallToolRequestParams;
 //! use rmcp::{ServerHandler, tool, tool_handler, tool_router, handler::server::router::tool::ToolRouter};
@@ -38,7 +38,8 @@
 //! #[tool_handler(router = self.tool_router, name = "tickets", version = "0.1.0")]
 //! impl ServerHandler for Tickets {}
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let issuer = testing::TestIssuer::new();
 //! let guard = issuer.guard::<Tickets>().build()?;
 //! let tickets = || Tickets { tool_router: Tickets::tool_router() };
