@@ -1,7 +1,7 @@
 //! Runnable mcp-guard examples: the protected file-store server, the quickstart that pairs it
 //! with the development authorization server, an OAuth-signing-in Rust client, and the MCP
-//! conformance suite's scope-challenge fixture, and replica-prefixed session ids for
-//! scale-out.
+//! conformance suite's scope-challenge fixture, replica-prefixed session ids for scale-out,
+//! and a ticket tracker with its own scopes that embeds the development server behind a flag.
 
 pub mod client;
 pub mod conformance_fixture;
@@ -10,3 +10,4 @@ pub mod quickstart;
 pub mod replica_sessions;
 pub mod report;
 pub mod server;
+pub mod tickets;

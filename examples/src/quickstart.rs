@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use mcp_guard::ToolCallChallenge;
 use mcp_guard::dev::{DevAuthServer, RunningDevAuthServer};
-use mcp_guard::scope::ScopeCatalogue as _;
 use tokio::net::TcpListener;
 
-use crate::files::{self, FileServer, Scopes};
+use crate::files::{self, FileServer};
 use crate::server::{self, RunningServer, ServerOptions};
 
 /// Options of the quickstart.
@@ -91,7 +90,7 @@ pub async fn start(
     let mcp_url = format!("http://{addr}/mcp");
     let auth = DevAuthServer::builder()
         .auto_approve(options.auto_approve)
-        .scopes_supported(Scopes::ENTRIES.iter().map(|e| e.scope))
+        .server::<FileServer>()
         .resource(mcp_url.clone())
         .start(auth_listener)
         .await?;

@@ -84,6 +84,7 @@
 //! | `guard/` | the configuration that ties them together: [`GuardBuilder`] in named steps, issuers, errors, the server's [`PrincipalCheck`] | [`Guard`] |
 //! | `serve.rs` | serving over TCP before the edge: header and body read deadlines, a connection limit, a draining shutdown | [`serve`] |
 //! | `dev/` | the development authorization server (feature `dev`) | [`dev`] |
+//! | `testing.rs` | a kit for testing protected servers (feature `testing`) | [`testing`] |
 //!
 //! Arrows point down the request: the verifier knows nothing of policies or transports, the
 //! decision nothing of HTTP; a test of the crate (`house_tests`) fails on any import cycle.
@@ -123,6 +124,8 @@ mod edge;
 mod guard;
 pub mod rmcp;
 pub mod serve;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod verify;
 
 pub(crate) use decide::principal;
@@ -147,7 +150,7 @@ pub mod __internals;
 pub use edge::require::{RequireLayer, RequireService};
 pub use guard::{
     AuthError, CheckError, CheckFuture, ConfigError, Guard, GuardBuilder, Issuer, KeysUnavailable,
-    PrincipalCheck,
+    PrincipalCheck, StdioError,
 };
 pub use layer::{GuardLayer, GuardService};
 /// Declares the server's scope catalogue, once: each scope's constant name, string, doc text,

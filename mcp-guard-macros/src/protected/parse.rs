@@ -153,8 +153,9 @@ impl Parse for Stage2 {
         syn::braced!(item in input);
         // The requirement constant's name, for the stand-in callback only.
         if !input.is_empty() {
-            let _konst;
-            syn::braced!(_konst in input);
+            let konst;
+            syn::braced!(konst in input);
+            konst.parse::<TokenStream>()?;
         }
         Ok(Self {
             catalogue,

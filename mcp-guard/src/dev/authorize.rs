@@ -56,7 +56,7 @@ impl DevAuthServer {
     }
 
     pub(super) fn scopes_allowed(&self, scope: &ScopeSet) -> Result<(), String> {
-        let supported = &self.0.config.scopes_supported;
+        let supported = &self.0.config.scopes_accepted;
         match scope
             .iter()
             .find(|s| !supported.is_empty() && !supported.iter().any(|x| x == s))

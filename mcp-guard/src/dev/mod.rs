@@ -74,6 +74,8 @@ pub use mint::TokenBuilder;
 use register::*;
 use token::*;
 
+/// The scope that asks for a refresh token; the server issues one anyway.
+const OFFLINE_ACCESS: &str = "offline_access";
 const MAX_CLIENTS: usize = 10_000;
 const MAX_PENDING: usize = 10_000;
 /// Client ID metadata documents kept, and for how long.
@@ -87,7 +89,10 @@ const CLIENT_DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct DevAuthServerBuilder {
     auto_approve: bool,
     subject: String,
+    /// Listed in the metadata's `scopes_supported`.
     scopes_supported: Vec<String>,
+    /// Accepted in requests; empty: any well-formed scope.
+    scopes_accepted: Vec<String>,
     resources: Vec<String>,
     access_token_ttl: Duration,
     code_ttl: Duration,
@@ -102,6 +107,7 @@ impl Default for DevAuthServerBuilder {
             auto_approve: false,
             subject: "dev-user".to_owned(),
             scopes_supported: Vec::new(),
+            scopes_accepted: Vec::new(),
             resources: Vec::new(),
             access_token_ttl: Duration::from_secs(3600),
             code_ttl: Duration::from_secs(60),
@@ -126,14 +132,52 @@ impl DevAuthServerBuilder {
         self
     }
 
-    /// Scopes advertised in the metadata; when set, requests for other scopes are refused with
-    /// `invalid_scope`.
+    /// The scopes of a server's catalogue, the one its guard is built from
+    /// ([`GuardBuilder::server`](crate::GuardBuilder::server)): any scope of it (and
+    /// `offline_access`) may be requested, others are refused with `invalid_scope`, and the
+    /// metadata's `scopes_supported` lists what the guard advertises by default (the
+    /// `#[baseline]` and `#[advertised]` scopes). Only the type is needed.
+    ///
+    /// ```no_run
+    /// # mcp_guard::scopes! { pub Scopes { #[baseline] TICKETS_READ = "tickets:read", TICKETS_WRITE = "tickets:write" } }
+    /// # #[derive(mcp_guard::ProtectedResource)]
+    /// # #[protected_resource(scopes = Scopes)]
+    /// # struct Tickets;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
+    /// let dev = mcp_guard::dev::DevAuthServer::builder()
+    ///     .server::<Tickets>()
+    ///     .start(listener)
+    ///     .await?;
+    /// # let _ = dev; Ok(()) }
+    /// ```
+    pub fn server<S: crate::ProtectedResource>(self) -> Self {
+        self.catalogue(S::DESCRIPTOR.catalogue)
+    }
+
+    /// The scopes of a [`scopes!`](crate::scopes) catalogue (`Scopes::ENTRIES`), as
+    /// [`DevAuthServerBuilder::server`] takes them from a server type.
+    pub fn catalogue(mut self, entries: &[crate::scope::CatalogueEntry]) -> Self {
+        self.scopes_supported = entries
+            .iter()
+            .filter(|e| e.baseline || e.advertised)
+            .map(|e| e.scope.to_owned())
+            .collect();
+        self.scopes_accepted = entries.iter().map(|e| e.scope.to_owned()).collect();
+        self.scopes_accepted.push(OFFLINE_ACCESS.to_owned());
+        self
+    }
+
+    /// Exactly these scopes, advertised in the metadata and accepted in requests (others are
+    /// refused with `invalid_scope`). Prefer [`DevAuthServerBuilder::server`], which takes
+    /// them from the declaration the guard reads.
     pub fn scopes_supported<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.scopes_supported = scopes.into_iter().map(Into::into).collect();
+        self.scopes_accepted = self.scopes_supported.clone();
         self
     }
 

@@ -7,6 +7,7 @@ mod builder;
 mod check;
 mod error;
 mod issuer;
+mod stdio;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use check::{CheckError, CheckFuture, PrincipalCheck};
 pub use error::{AuthError, ConfigError, KeysUnavailable};
 pub use issuer::Issuer;
 use issuer::IssuerEntry;
+pub use stdio::StdioError;
 
 use crate::audit::AuditSink;
 use crate::challenge::{self, ToolCallChallenge};

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 pub(crate) mod declared;
+mod in_process;
 mod sessions;
 
+pub use in_process::InProcess;
 pub use sessions::GuardedSessionManager;
 
 use rmcp::handler::server::common::{AsRequestContext, FromContextPart};
@@ -26,23 +28,29 @@ use crate::declared::SECURITY_SCHEMES_META_KEY;
 
 pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
 
-/// The principal the guard layer verified for this request, if any.
+/// The principal the guard verified for this request, if any.
 ///
 /// Over Streamable HTTP, rmcp puts the request's `http::request::Parts` into the context's
-/// extensions; the layer put the principal into those parts. Over stdio there is none.
+/// extensions, and the guard layer put the principal into those parts. Without HTTP (stdio,
+/// in-process), the [`InProcess`] wrapper puts it into the context's extensions; a request
+/// that came over HTTP never reads those.
 pub fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
-    ctx.extensions
-        .get::<http::request::Parts>()?
-        .extensions
-        .get::<Principal>()
+    guard_extension(ctx)
 }
 
-/// The policy the guard layer enforces, as it left it for the in-process checks.
+/// The policy the guard enforces, as the layer (or [`InProcess`]) left it for the
+/// in-process checks.
 pub fn policy(ctx: &RequestContext<RoleServer>) -> Option<&Arc<Policy>> {
-    ctx.extensions
-        .get::<http::request::Parts>()?
-        .extensions
-        .get::<Arc<Policy>>()
+    guard_extension(ctx)
+}
+
+/// What the guard left for the in-process checks: in the HTTP request's parts when the
+/// request came over HTTP, in the context's extensions otherwise.
+fn guard_extension<T: Send + Sync + 'static>(ctx: &RequestContext<RoleServer>) -> Option<&T> {
+    match ctx.extensions.get::<http::request::Parts>() {
+        Some(parts) => parts.extensions.get::<T>(),
+        None => ctx.extensions.get::<T>(),
+    }
 }
 
 /// A tool or prompt that takes a `Principal` parameter runs only for a verified caller: with no
@@ -129,11 +137,7 @@ fn into_result(
     match decision.refusal() {
         None => Ok(()),
         Some(refusal) => {
-            let sink = ctx
-                .extensions
-                .get::<http::request::Parts>()
-                .and_then(|p| p.extensions.get::<SharedSink>())
-                .map(|s| &*s.0);
+            let sink = guard_extension::<SharedSink>(ctx).map(|s| &*s.0);
             refusal.audit(sink, principal(ctx), Some(target.name()));
             Err(refusal.to_error_data(target))
         }

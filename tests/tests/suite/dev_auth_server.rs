@@ -2155,3 +2155,170 @@ async fn token_builder_for_tests() {
         AuthError::Invalid(TokenError::UnknownKey)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 14. Embedded in a server with its own scopes
+// ---------------------------------------------------------------------------------------
+
+/// The ticket tracker with the development server embedded (`--dev-auth`), both on loopback.
+async fn tickets_with_dev_auth() -> mcp_guard_examples::tickets::RunningTickets {
+    use mcp_guard_examples::tickets::{self, TicketOptions};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    let auth = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1");
+    let options = TicketOptions {
+        listen: listener.local_addr().expect("address"),
+        resource: None,
+        issuer: None,
+        dev_auth: true,
+        auth_listen: auth.local_addr().expect("address"),
+        auto_approve: true,
+    };
+    tickets::start(&options, listener, Some(auth))
+        .await
+        .expect("the ticket tracker starts")
+}
+
+/// A token from the code flow with PKCE (public client, auto-approved) for `scope`.
+async fn code_flow_token(
+    http: &reqwest::Client,
+    dev: &DevAuthServer,
+    scope: &str,
+    resource: &str,
+) -> String {
+    let client_id = register_public(http, dev, &[REDIRECT]).await;
+    let code = get_code(
+        http,
+        dev,
+        &client_id,
+        REDIRECT,
+        &[("scope", scope), ("resource", resource)],
+    )
+    .await;
+    let body = token_ok(exchange(http, dev, &client_id, &code, REDIRECT, VERIFIER).await).await;
+    body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_embedded_dev_server_issues_the_servers_own_scopes_and_the_guard_accepts_them() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let tickets = tickets_with_dev_auth().await;
+    let dev = tickets
+        .dev
+        .as_ref()
+        .expect("the embedded development server");
+    let http = http();
+
+    // Its metadata lists what the guard advertises: the baseline and `#[advertised]` scopes.
+    let doc: Value = http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            dev.issuer()
+        ))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        doc["scopes_supported"],
+        json!(["tickets:read", "tickets:write"])
+    );
+    assert_eq!(
+        doc["scopes_supported"],
+        json!(tickets.guard.metadata().scopes_supported)
+    );
+
+    // Without a token, the guard's challenge names the baseline scope.
+    let unsigned = http
+        .post(&tickets.mcp_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    let challenge = mcp_guard::testing::challenge(unsigned.headers()).expect("one challenge");
+    assert_eq!(challenge.param("scope"), Some("tickets:read"));
+
+    // A token for `tickets:write` from the code flow with PKCE.
+    let token = code_flow_token(&http, dev, "tickets:write", &tickets.mcp_url).await;
+    let claims = jwt_claims(&token);
+    assert_eq!(claims["scope"], "tickets:write");
+    assert_eq!(claims["aud"], tickets.mcp_url.as_str());
+
+    // The guard accepts it for the `tickets:write` tool, and for nothing it does not grant.
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(tickets.mcp_url.clone()).auth_header(token),
+    );
+    let client = ().serve(transport).await.expect("the client connects");
+    let opened = client
+        .call_tool(
+            CallToolRequestParams::new("open_ticket").with_arguments(
+                json!({"title": "printer on fire"})
+                    .as_object()
+                    .expect("object")
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("open_ticket with tickets:write");
+    assert_eq!(opened.content[0].as_text().expect("text").text, "opened #1");
+    let refused = client
+        .call_tool(CallToolRequestParams::new("list_tickets"))
+        .await;
+    assert!(
+        refused.is_err(),
+        "list_tickets needs tickets:read: {refused:?}"
+    );
+    client.cancel().await.expect("the client closes");
+
+    // A scope of the catalogue that is not advertised may still be requested.
+    let admin = code_flow_token(&http, dev, "tickets:admin", &tickets.mcp_url).await;
+    assert_eq!(
+        tickets
+            .guard
+            .authenticate(&admin)
+            .await
+            .expect("the guard accepts it")
+            .scopes()
+            .to_string(),
+        "tickets:admin"
+    );
+
+    // A scope outside the catalogue is `invalid_scope`, at the authorization endpoint and at
+    // the token endpoint.
+    let client_id = register_public(&http, dev, &[REDIRECT]).await;
+    for bad in ["files:read", "tickets:read files:read"] {
+        let mut p = authz_params(&client_id, REDIRECT);
+        p.push(("scope", bad));
+        let resp = authorize(&http, dev, &p).await;
+        assert_redirect_error(dev, &resp, REDIRECT, "invalid_scope");
+    }
+    let (id, secret) = dev.register_confidential_client("tickets bot", &[]);
+    let resp = token_request(
+        &http,
+        dev,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "files:read"),
+        ],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_oauth_error(resp, 400, "invalid_scope").await;
+
+    tickets.stop().await.expect("the tracker stops");
+}

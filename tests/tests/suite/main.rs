@@ -11,6 +11,7 @@ pub mod declarative;
 pub mod dev_auth_server;
 pub mod extensions;
 pub mod faults;
+pub mod in_process;
 pub mod introspection;
 pub mod keysource;
 pub mod metadata;
