@@ -68,13 +68,12 @@ mod token;
 
 use authorize::*;
 use discovery::*;
-use documents::DocumentResolver;
+use documents::{DocumentResolver, MAX_FETCHES};
 use hosts::*;
 pub use mint::TokenBuilder;
 use register::*;
 use token::*;
 
-const MAX_CLIENTS: usize = 10_000;
 const MAX_PENDING: usize = 10_000;
 /// Client ID metadata documents kept, and for how long.
 const MAX_DOCUMENTS: usize = 64;
@@ -204,7 +203,9 @@ impl DevAuthServerBuilder {
             "x": b64(x), "y": b64(y),
         });
         let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        // No proxy: through one, the resolver below would only vet the proxy's address.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(CLIENT_DOCUMENT_TIMEOUT)
             .connect_timeout(CLIENT_DOCUMENT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -221,6 +222,7 @@ impl DevAuthServerBuilder {
             jwk,
             hosts,
             http,
+            fetches: tokio::sync::Semaphore::new(MAX_FETCHES),
             state: Mutex::new(Store::default()),
         })))
     }
@@ -235,7 +237,8 @@ impl DevAuthServerBuilder {
         let server = self.build(&format!("http://{addr}"))?;
         let app = server.router();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let config = crate::serve::ServeConfig::default();
+            let _ = crate::serve::serve(listener, app, config, std::future::pending()).await;
         });
         Ok(RunningDevAuthServer { server, task })
     }
@@ -258,24 +261,28 @@ struct Inner {
     jwk: Value,
     hosts: AllowedHosts,
     http: reqwest::Client,
+    /// Client ID metadata document fetches in flight.
+    fetches: tokio::sync::Semaphore,
     state: Mutex<Store>,
 }
 
 #[derive(Default)]
 struct Store {
-    clients: HashMap<String, Client>,
+    clients: Clients,
     pending: HashMap<String, Pending>,
     codes: HashMap<String, CodeGrant>,
-    refresh: HashMap<String, RefreshGrant>,
+    refresh: RefreshTokens,
     /// Client ID metadata documents already fetched, until when they are reused.
-    documents: HashMap<String, (Instant, Client)>,
+    documents: HashMap<String, (Instant, Arc<Client>)>,
+    /// Client ID metadata document URLs that failed, until when they are not fetched again.
+    failed_documents: HashMap<String, Instant>,
 }
 
 /// An authorization request waiting for the user's decision on the consent page.
 struct Pending {
     at: Instant,
     req: AuthorizeRequest,
-    client: Client,
+    client: Arc<Client>,
     /// The anti-CSRF token of its consent form.
     csrf: String,
 }
@@ -299,18 +306,6 @@ struct CodeGrant {
     used: bool,
     /// The refresh token family created when the code was exchanged.
     family: Option<String>,
-}
-
-struct RefreshGrant {
-    client_id: String,
-    subject: String,
-    scope: ScopeSet,
-    resource: Option<String>,
-    expires: Instant,
-    /// The grant this token descends from: every rotation keeps it.
-    family: String,
-    /// Already rotated: presenting it again revokes the family.
-    used: bool,
 }
 
 /// A running [`DevAuthServer`]; stops when dropped.
@@ -379,7 +374,7 @@ impl DevAuthServer {
             ],
         };
         let ids = (client.id.clone(), client.secret.clone().unwrap_or_default());
-        self.lock().clients.insert(client.id.clone(), client);
+        self.lock().clients.insert(client);
         ids
     }
 
