@@ -14,18 +14,25 @@
 //! - **Client ID metadata documents** are fetched only from `https` URLs with a path, never
 //!   from a host that is (or resolves to) a private, link-local or unspecified address, and
 //!   from loopback only when [`DevAuthServerBuilder::loopback_client_metadata`] allows it
-//!   (then by the loopback redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`). They are read bounded (64 KiB)
-//!   within a 5 s timeout, without following redirects, and kept in a small cache (64
-//!   documents, 5 min). The browser only ever sees one generic error for a document that
-//!   cannot be used; the reason is logged at debug level. Their redirect URIs obey the same
-//!   rules as dynamic registration's.
+//!   (then by the loopback redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`; no other
+//!   name that resolves to loopback). They are fetched directly, never through a proxy the
+//!   environment configures, at most 8 at a time, read bounded (64 KiB) within a 5 s
+//!   timeout, without following redirects, and kept in a small cache (64 documents, 5 min);
+//!   a URL that failed is not fetched again for a minute. The browser only ever sees one
+//!   generic error for a document that cannot be used; the reason is logged at debug level.
+//!   Their redirect URIs obey the same rules as dynamic registration's.
+//! - **Bounded state.** Registered clients (10 000, the least recently used forgotten
+//!   first; 10 redirect URIs of 2 KiB, names of 200 characters), pending consent pages,
+//!   authorization codes and refresh tokens (10 000 each) are capped, and so is the length of
+//!   the parameters an authorization request keeps.
 //! - **The consent page** cannot be framed (`X-Frame-Options: DENY`,
 //!   `Content-Security-Policy: frame-ancestors 'none'`, on every response) and its form
 //!   carries an anti-CSRF token bound to the pending authorization request: a decision
 //!   without it is refused with 403.
 //! - **Refresh tokens** rotate, and presenting one that was already rotated revokes its whole
 //!   family (OAuth 2.1 §4.3.1): the token issued from it stops working too, as do the tokens
-//!   of an authorization code presented twice. Access tokens are self-contained JWTs and
+//!   of an authorization code presented twice, even when the copies are presented at the same
+//!   time. Access tokens are self-contained JWTs and
 //!   stay valid until they expire (keep [`DevAuthServerBuilder::access_token_ttl`] short
 //!   where that matters).
 //!
