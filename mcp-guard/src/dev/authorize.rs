@@ -4,6 +4,13 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// The longest parameter of an authorization request kept (`state`, `scope`, …, `client_id`).
+const MAX_PARAM: usize = 2048;
+/// How long a consent page may wait for its decision.
+const PENDING_TTL: Duration = Duration::from_secs(600);
+/// The most authorization codes outstanding (issued and not yet expired).
+const MAX_CODES: usize = 10_000;
+
 #[derive(Debug, Clone, Deserialize)]
 pub(super) struct AuthorizeRequest {
     response_type: Option<String>,
@@ -18,9 +25,14 @@ pub(super) struct AuthorizeRequest {
 
 impl DevAuthServer {
     /// The client: registered, or described by a client ID metadata document at its URL.
-    pub(super) async fn client(&self, client_id: &str) -> Result<Client, String> {
+    pub(super) async fn client(&self, client_id: &str) -> Result<Arc<Client>, String> {
         if let Some(c) = self.lock().clients.get(client_id) {
-            return Ok(c.clone());
+            return Ok(c);
+        }
+        if client_id.len() > MAX_PARAM {
+            return Err(format!(
+                "unknown client; a client_id is at most {MAX_PARAM} bytes"
+            ));
         }
         self.document_client(client_id).await
     }
@@ -89,7 +101,24 @@ impl DevAuthServer {
         let redirect_uri = req.redirect_uri.clone().unwrap_or_default();
         let scope = ScopeSet::parse(req.scope.as_deref().unwrap_or_default()).unwrap_or_default();
         let mut store = self.lock();
-        store.codes.retain(|_, c| c.expires > Instant::now());
+        if store.codes.len() >= MAX_CODES {
+            let now = Instant::now();
+            store.codes.retain(|_, c| c.expires > now);
+        }
+        if store.codes.len() >= MAX_CODES {
+            drop(store);
+            return self.redirect_back(
+                &redirect_uri,
+                req.state.as_deref(),
+                &[
+                    ("error", "temporarily_unavailable"),
+                    (
+                        "error_description",
+                        "too many authorization codes are outstanding",
+                    ),
+                ],
+            );
+        }
         store.codes.insert(
             code.clone(),
             CodeGrant {
@@ -154,6 +183,21 @@ pub(super) async fn authorize(
             &[("error", error), ("error_description", d)],
         )
     };
+    for (name, value) in [
+        ("state", &req.state),
+        ("scope", &req.scope),
+        ("resource", &req.resource),
+        ("code_challenge", &req.code_challenge),
+        ("code_challenge_method", &req.code_challenge_method),
+        ("response_type", &req.response_type),
+    ] {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_PARAM) {
+            return back(
+                "invalid_request",
+                &format!("`{name}` is longer than {MAX_PARAM} bytes"),
+            );
+        }
+    }
     if req.response_type.as_deref() != Some("code") {
         return back(
             "unsupported_response_type",
@@ -206,9 +250,9 @@ pub(super) async fn authorize(
     let csrf = random_token(18);
     {
         let mut store = s.lock();
-        store
-            .pending
-            .retain(|_, p| p.at.elapsed() < Duration::from_secs(600));
+        if store.pending.len() >= MAX_PENDING {
+            store.pending.retain(|_, p| p.at.elapsed() < PENDING_TTL);
+        }
         if store.pending.len() >= MAX_PENDING {
             return error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -281,6 +325,13 @@ pub(super) async fn consent(State(s): State<DevAuthServer>, Form(d): Form<Consen
     let Pending { req, client, .. } = {
         let mut store = s.lock();
         match store.pending.get(&d.request_id) {
+            Some(p) if p.at.elapsed() >= PENDING_TTL => {
+                store.pending.remove(&d.request_id);
+                return error_page(
+                    StatusCode::BAD_REQUEST,
+                    "this authorization request is unknown or has expired",
+                );
+            }
             None => {
                 return error_page(
                     StatusCode::BAD_REQUEST,

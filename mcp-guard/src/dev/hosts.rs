@@ -78,7 +78,10 @@ pub(super) async fn host_and_frame_guard(
         .headers()
         .get(header::HOST)
         .map(|v| v.to_str().map(str::to_owned));
+    // Two `Host` headers: which one a proxy or the handler reads is anyone's guess.
+    let repeated = req.headers().get_all(header::HOST).iter().nth(1).is_some();
     let allowed = match (from_uri, from_header) {
+        _ if repeated => false,
         (None, None) | (_, Some(Err(_))) => false,
         (uri, header) => {
             uri.is_none_or(|a| s.0.hosts.allows(&a))

@@ -14,18 +14,25 @@
 //! - **Client ID metadata documents** are fetched only from `https` URLs with a path, never
 //!   from a host that is (or resolves to) a private, link-local or unspecified address, and
 //!   from loopback only when [`DevAuthServerBuilder::loopback_client_metadata`] allows it
-//!   (then by the loopback redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`). They are read bounded (64 KiB)
-//!   within a 5 s timeout, without following redirects, and kept in a small cache (64
-//!   documents, 5 min). The browser only ever sees one generic error for a document that
-//!   cannot be used; the reason is logged at debug level. Their redirect URIs obey the same
-//!   rules as dynamic registration's.
+//!   (then by the loopback redirect URI rules: `127.0.0.1`, `localhost` or `[::1]`; no other
+//!   name that resolves to loopback). They are fetched directly, never through a proxy the
+//!   environment configures, at most 8 at a time, read bounded (64 KiB) within a 5 s
+//!   timeout, without following redirects, and kept in a small cache (64 documents, 5 min);
+//!   a URL that failed is not fetched again for a minute. The browser only ever sees one
+//!   generic error for a document that cannot be used; the reason is logged at debug level.
+//!   Their redirect URIs obey the same rules as dynamic registration's.
+//! - **Bounded state.** Registered clients (10 000, the least recently used forgotten
+//!   first; 10 redirect URIs of 2 KiB, names of 200 characters), pending consent pages,
+//!   authorization codes and refresh tokens (10 000 each) are capped, and so is the length of
+//!   the parameters an authorization request keeps.
 //! - **The consent page** cannot be framed (`X-Frame-Options: DENY`,
 //!   `Content-Security-Policy: frame-ancestors 'none'`, on every response) and its form
 //!   carries an anti-CSRF token bound to the pending authorization request: a decision
 //!   without it is refused with 403.
 //! - **Refresh tokens** rotate, and presenting one that was already rotated revokes its whole
 //!   family (OAuth 2.1 §4.3.1): the token issued from it stops working too, as do the tokens
-//!   of an authorization code presented twice. Access tokens are self-contained JWTs and
+//!   of an authorization code presented twice, even when the copies are presented at the same
+//!   time. Access tokens are self-contained JWTs and
 //!   stay valid until they expire (keep [`DevAuthServerBuilder::access_token_ttl`] short
 //!   where that matters).
 //!
@@ -68,7 +75,7 @@ mod token;
 
 use authorize::*;
 use discovery::*;
-use documents::DocumentResolver;
+use documents::{DocumentResolver, MAX_FETCHES};
 use hosts::*;
 pub use mint::TokenBuilder;
 use register::*;
@@ -76,7 +83,6 @@ use token::*;
 
 /// The scope that asks for a refresh token; the server issues one anyway.
 const OFFLINE_ACCESS: &str = "offline_access";
-const MAX_CLIENTS: usize = 10_000;
 const MAX_PENDING: usize = 10_000;
 /// Client ID metadata documents kept, and for how long.
 const MAX_DOCUMENTS: usize = 64;
@@ -248,7 +254,9 @@ impl DevAuthServerBuilder {
             "x": b64(x), "y": b64(y),
         });
         let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        // No proxy: through one, the resolver below would only vet the proxy's address.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .timeout(CLIENT_DOCUMENT_TIMEOUT)
             .connect_timeout(CLIENT_DOCUMENT_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -265,6 +273,7 @@ impl DevAuthServerBuilder {
             jwk,
             hosts,
             http,
+            fetches: tokio::sync::Semaphore::new(MAX_FETCHES),
             state: Mutex::new(Store::default()),
         })))
     }
@@ -279,7 +288,8 @@ impl DevAuthServerBuilder {
         let server = self.build(&format!("http://{addr}"))?;
         let app = server.router();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let config = crate::serve::ServeConfig::default();
+            let _ = crate::serve::serve(listener, app, config, std::future::pending()).await;
         });
         Ok(RunningDevAuthServer { server, task })
     }
@@ -302,24 +312,28 @@ struct Inner {
     jwk: Value,
     hosts: AllowedHosts,
     http: reqwest::Client,
+    /// Client ID metadata document fetches in flight.
+    fetches: tokio::sync::Semaphore,
     state: Mutex<Store>,
 }
 
 #[derive(Default)]
 struct Store {
-    clients: HashMap<String, Client>,
+    clients: Clients,
     pending: HashMap<String, Pending>,
     codes: HashMap<String, CodeGrant>,
-    refresh: HashMap<String, RefreshGrant>,
+    refresh: RefreshTokens,
     /// Client ID metadata documents already fetched, until when they are reused.
-    documents: HashMap<String, (Instant, Client)>,
+    documents: HashMap<String, (Instant, Arc<Client>)>,
+    /// Client ID metadata document URLs that failed, until when they are not fetched again.
+    failed_documents: HashMap<String, Instant>,
 }
 
 /// An authorization request waiting for the user's decision on the consent page.
 struct Pending {
     at: Instant,
     req: AuthorizeRequest,
-    client: Client,
+    client: Arc<Client>,
     /// The anti-CSRF token of its consent form.
     csrf: String,
 }
@@ -343,18 +357,6 @@ struct CodeGrant {
     used: bool,
     /// The refresh token family created when the code was exchanged.
     family: Option<String>,
-}
-
-struct RefreshGrant {
-    client_id: String,
-    subject: String,
-    scope: ScopeSet,
-    resource: Option<String>,
-    expires: Instant,
-    /// The grant this token descends from: every rotation keeps it.
-    family: String,
-    /// Already rotated: presenting it again revokes the family.
-    used: bool,
 }
 
 /// A running [`DevAuthServer`]; stops when dropped.
@@ -423,7 +425,7 @@ impl DevAuthServer {
             ],
         };
         let ids = (client.id.clone(), client.secret.clone().unwrap_or_default());
-        self.lock().clients.insert(client.id.clone(), client);
+        self.lock().clients.insert(client);
         ids
     }
 

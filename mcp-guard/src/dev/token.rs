@@ -22,7 +22,7 @@ pub(super) async fn token_client(
     s: &DevAuthServer,
     headers: &HeaderMap,
     req: &TokenRequest,
-) -> Result<Client, Response> {
+) -> Result<Arc<Client>, Response> {
     let invalid = |d: &str| {
         let mut r = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", d);
         r.headers_mut().insert(
@@ -105,27 +105,41 @@ pub(super) async fn token(
             &format!("this client may not use the `{grant}` grant"),
         );
     }
-    let (subject, scope, resource, family) = match grant {
+    let bad_verifier = |verifier: &str, challenge: &str| {
+        let well_formed = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        !well_formed || !constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes())
+    };
+    let ttl = s.0.config.refresh_token_ttl;
+    // Each grant checks everything first and then, in the same critical section, spends
+    // what was presented and records the refresh token it gives: a concurrent request sees
+    // either nothing spent or the spent grant together with its successor.
+    let (subject, scope, resource, refresh) = match grant {
         "authorization_code" => {
             let (Some(code), Some(verifier)) = (req.code.as_deref(), req.code_verifier.as_deref())
             else {
                 return bad("invalid_request", "code and code_verifier are required");
             };
             let mut store = s.lock();
-            let Some(grant) = store.codes.get_mut(code) else {
+            let Store { codes, refresh, .. } = &mut *store;
+            let now = Instant::now();
+            let Some(grant) = codes.get_mut(code) else {
                 return bad("invalid_grant", "the authorization code is unknown");
             };
             if grant.used {
                 // A code presented twice was stolen or replayed: what it gave is revoked.
-                if let Some(family) = grant.family.clone() {
-                    store.refresh.retain(|_, r| r.family != family);
+                if let Some(family) = &grant.family {
+                    refresh.revoke(family, now);
                 }
                 return bad("invalid_grant", "the authorization code was already used");
             }
-            grant.used = true;
-            if grant.expires <= Instant::now() {
+            if grant.expires <= now {
                 return bad("invalid_grant", "the authorization code has expired");
             }
+            // Who cannot prove to be the client the code was issued to (its id, redirect URI
+            // and PKCE verifier) does not spend it.
             if grant.client_id != client.id {
                 return bad(
                     "invalid_grant",
@@ -138,13 +152,7 @@ pub(super) async fn token(
                     "redirect_uri differs from the authorization request",
                 );
             }
-            let verifier_ok = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            if !verifier_ok
-                || !constant_time_eq(s256(verifier).as_bytes(), grant.challenge.as_bytes())
-            {
+            if bad_verifier(verifier, &grant.challenge) {
                 return bad(
                     "invalid_grant",
                     "the code_verifier does not match the code_challenge",
@@ -158,20 +166,29 @@ pub(super) async fn token(
                     "resource differs from the authorization request",
                 );
             }
-            let family = random_token(16);
-            grant.family = Some(family.clone());
-            (
-                s.0.config.subject.clone(),
-                grant.scope.clone(),
-                grant.resource.clone(),
-                Some(family),
-            )
+            if !scope_valid(&grant.scope) {
+                return bad("invalid_scope", "the scope parameter is malformed");
+            }
+            let issued = RefreshGrant {
+                client_id: client.id.clone(),
+                subject: s.0.config.subject.clone(),
+                scope: grant.scope.clone(),
+                resource: grant.resource.clone(),
+                expires: now + ttl,
+                family: String::new(),
+                used: false,
+            };
+            let (token, family) = refresh.start_family(issued.clone(), now);
+            grant.used = true;
+            grant.family = Some(family);
+            (issued.subject, issued.scope, issued.resource, Some(token))
         }
         "refresh_token" => {
             let Some(presented) = req.refresh_token.as_deref() else {
                 return bad("invalid_request", "refresh_token is required");
             };
             let mut store = s.lock();
+            let now = Instant::now();
             let Some(old) = store.refresh.get(presented) else {
                 return bad(
                     "invalid_grant",
@@ -183,7 +200,7 @@ pub(super) async fn token(
                 // whole family, the legitimate holder's newest token included (OAuth 2.1
                 // §4.3.1). Access tokens already issued are JWTs and live until they expire.
                 let family = old.family.clone();
-                store.refresh.retain(|_, r| r.family != family);
+                store.refresh.revoke(&family, now);
                 tracing::debug!(target: "mcp_guard::dev",
                     "a rotated refresh token was presented again; its family is revoked");
                 return bad(
@@ -191,7 +208,7 @@ pub(super) async fn token(
                     "the refresh token was already used; every refresh token of its grant is revoked",
                 );
             }
-            if old.expires <= Instant::now() || old.client_id != client.id {
+            if old.expires <= now || old.client_id != client.id {
                 return bad(
                     "invalid_grant",
                     "the refresh token is expired or was issued to another client",
@@ -207,6 +224,9 @@ pub(super) async fn token(
                     );
                 }
             };
+            if !scope_valid(&scope) {
+                return bad("invalid_scope", "the scope parameter is malformed");
+            }
             if let Some(r) = req.resource.as_deref()
                 && old.resource.as_deref() != Some(r)
             {
@@ -214,19 +234,19 @@ pub(super) async fn token(
             }
             // Only a request that succeeds spends the refresh token (rotation). It is kept,
             // marked used, until it expires, so that a replay is recognised.
-            let old = store
-                .refresh
-                .get_mut(presented)
-                .expect("present: checked above");
-            old.used = true;
-            let spent = (
-                old.subject.clone(),
+            let issued = RefreshGrant {
                 scope,
-                old.resource.clone(),
-                Some(old.family.clone()),
-            );
-            drop(store);
-            spent
+                expires: now + ttl,
+                used: false,
+                ..old.clone()
+            };
+            let Some(token) = store.refresh.rotate(presented, issued.clone(), now) else {
+                return bad(
+                    "invalid_grant",
+                    "the refresh token is unknown, used or revoked",
+                );
+            };
+            (issued.subject, issued.scope, issued.resource, Some(token))
         }
         "client_credentials" => {
             if client.secret.is_none() {
@@ -239,6 +259,9 @@ pub(super) async fn token(
                 Ok(s) => s,
                 Err(_) => return bad("invalid_scope", "the scope parameter is malformed"),
             };
+            if !scope_valid(&scope) {
+                return bad("invalid_scope", "the scope parameter is malformed");
+            }
             if let Err(e) = s.scopes_allowed(&scope) {
                 return bad("invalid_scope", &e);
             }
@@ -256,11 +279,6 @@ pub(super) async fn token(
             );
         }
     };
-    for sc in scope.iter() {
-        if validate_scope_token(sc).is_err() {
-            return bad("invalid_scope", "the scope parameter is malformed");
-        }
-    }
     let (access_token, expires_in) =
         s.access_token(&subject, &client.id, &scope, resource.as_deref());
     let mut body = json!({
@@ -269,22 +287,7 @@ pub(super) async fn token(
         "expires_in": expires_in,
         "scope": scope.to_string(),
     });
-    if grant != "client_credentials" {
-        let refresh = random_token(32);
-        let mut store = s.lock();
-        store.refresh.retain(|_, r| r.expires > Instant::now());
-        store.refresh.insert(
-            refresh.clone(),
-            RefreshGrant {
-                client_id: client.id.clone(),
-                subject,
-                scope,
-                resource,
-                expires: Instant::now() + s.0.config.refresh_token_ttl,
-                family: family.unwrap_or_else(|| random_token(16)),
-                used: false,
-            },
-        );
+    if let Some(refresh) = refresh {
         body["refresh_token"] = json!(refresh);
     }
     (
@@ -295,4 +298,230 @@ pub(super) async fn token(
         Json(body),
     )
         .into_response()
+}
+
+fn scope_valid(scope: &ScopeSet) -> bool {
+    scope.iter().all(|sc| validate_scope_token(sc).is_ok())
+}
+
+/// The most refresh tokens kept, used ones included; past it the oldest grants are forgotten
+/// whole.
+const MAX_REFRESH_TOKENS: usize = 10_000;
+/// The most grants (refresh token families) remembered, revoked ones included.
+const MAX_FAMILIES: usize = 2 * MAX_REFRESH_TOKENS;
+/// Expired tokens and families are pruned once every this many issued tokens.
+const PRUNE_EVERY: u32 = 256;
+
+#[derive(Clone)]
+pub(super) struct RefreshGrant {
+    client_id: String,
+    subject: String,
+    scope: ScopeSet,
+    resource: Option<String>,
+    expires: Instant,
+    /// The grant this token descends from: every rotation keeps it.
+    family: String,
+    /// Already rotated: presenting it again revokes the family.
+    used: bool,
+}
+
+/// The tokens that descend from one grant.
+struct Family {
+    /// Creation order, for forgetting the oldest grants first.
+    seq: u64,
+    /// When its last token expires: a revoked family is remembered until then.
+    expires: Instant,
+    revoked: bool,
+    tokens: Vec<String>,
+}
+
+/// The refresh tokens, grouped in families, with the revoked families remembered until
+/// their tokens would have expired, and bounded in number.
+#[derive(Default)]
+pub(super) struct RefreshTokens {
+    tokens: HashMap<String, RefreshGrant>,
+    families: HashMap<String, Family>,
+    /// Families by `seq`.
+    order: std::collections::BTreeMap<u64, String>,
+    next_seq: u64,
+    since_prune: u32,
+}
+
+impl RefreshTokens {
+    /// A token of a family that is not revoked.
+    pub(super) fn get(&self, token: &str) -> Option<&RefreshGrant> {
+        let grant = self.tokens.get(token)?;
+        let family = self.families.get(&grant.family)?;
+        (!family.revoked).then_some(grant)
+    }
+
+    /// Records `grant` as the first token of a new family; returns the token and the family.
+    pub(super) fn start_family(
+        &mut self,
+        mut grant: RefreshGrant,
+        now: Instant,
+    ) -> (String, String) {
+        let family = random_token(16);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.families.insert(
+            family.clone(),
+            Family {
+                seq,
+                expires: grant.expires,
+                revoked: false,
+                tokens: Vec::new(),
+            },
+        );
+        self.order.insert(seq, family.clone());
+        grant.family = family.clone();
+        let token = self.insert(grant, now);
+        (token, family)
+    }
+
+    /// Marks `presented` used and records `next`, its successor in the same family; `None`
+    /// when `presented` is not a live token of a family that is not revoked.
+    pub(super) fn rotate(
+        &mut self,
+        presented: &str,
+        mut next: RefreshGrant,
+        now: Instant,
+    ) -> Option<String> {
+        let old = self.tokens.get_mut(presented)?;
+        let family = self.families.get(&old.family)?;
+        if old.used || family.revoked || old.expires <= now {
+            return None;
+        }
+        old.used = true;
+        next.family = old.family.clone();
+        Some(self.insert(next, now))
+    }
+
+    /// Forgets every token of `family` and remembers it as revoked until its tokens expire.
+    pub(super) fn revoke(&mut self, family: &str, now: Instant) {
+        let Some(f) = self.families.get_mut(family) else {
+            return;
+        };
+        f.revoked = true;
+        for t in f.tokens.drain(..) {
+            self.tokens.remove(&t);
+        }
+        if f.expires <= now {
+            let seq = f.seq;
+            self.families.remove(family);
+            self.order.remove(&seq);
+        }
+    }
+
+    fn insert(&mut self, grant: RefreshGrant, now: Instant) -> String {
+        self.since_prune += 1;
+        if self.since_prune >= PRUNE_EVERY {
+            self.since_prune = 0;
+            self.prune(now);
+        }
+        let family = grant.family.clone();
+        while self.tokens.len() >= MAX_REFRESH_TOKENS || self.families.len() > MAX_FAMILIES {
+            let Some(oldest) = self.order.first_key_value().map(|(_, f)| f.clone()) else {
+                break;
+            };
+            if oldest == family {
+                break;
+            }
+            self.forget(&oldest);
+        }
+        let token = random_token(32);
+        let f = self
+            .families
+            .get_mut(&family)
+            .expect("a family is created before its tokens");
+        f.expires = f.expires.max(grant.expires);
+        f.tokens.push(token.clone());
+        self.tokens.insert(token.clone(), grant);
+        token
+    }
+
+    /// Drops a family and its tokens without a trace (it was the oldest at the cap).
+    fn forget(&mut self, family: &str) {
+        if let Some(f) = self.families.remove(family) {
+            self.order.remove(&f.seq);
+            for t in f.tokens {
+                self.tokens.remove(&t);
+            }
+        }
+    }
+
+    fn prune(&mut self, now: Instant) {
+        self.tokens.retain(|_, r| r.expires > now);
+        let tokens = &self.tokens;
+        let order = &mut self.order;
+        self.families.retain(|_, f| {
+            f.tokens.retain(|t| tokens.contains_key(t));
+            let keep = f.expires > now;
+            if !keep {
+                order.remove(&f.seq);
+            }
+            keep
+        });
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> (usize, usize) {
+        (self.tokens.len(), self.families.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(expires: Instant) -> RefreshGrant {
+        RefreshGrant {
+            client_id: "c".into(),
+            subject: "s".into(),
+            scope: ScopeSet::default(),
+            resource: None,
+            expires,
+            family: String::new(),
+            used: false,
+        }
+    }
+
+    #[test]
+    fn revoked_families_accept_no_token_and_are_remembered() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut store = RefreshTokens::default();
+        let (r1, family) = store.start_family(grant(later), now);
+        let r2 = store.rotate(&r1, grant(later), now).expect("rotates");
+        assert!(store.rotate(&r1, grant(later), now).is_none(), "spent");
+        store.revoke(&family, now);
+        assert!(store.get(&r1).is_none() && store.get(&r2).is_none());
+        assert!(store.rotate(&r2, grant(later), now).is_none());
+        assert!(store.families[&family].revoked, "a tombstone stays");
+        // Once its tokens would have expired, the tombstone goes with the next prune.
+        store.prune(later);
+        assert_eq!(store.len(), (0, 0));
+    }
+
+    #[test]
+    fn the_oldest_grants_are_forgotten_at_the_cap() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut store = RefreshTokens::default();
+        let (first, _) = store.start_family(grant(later), now);
+        let mut newest = String::new();
+        for _ in 0..MAX_REFRESH_TOKENS + 10 {
+            newest = store.start_family(grant(later), now).0;
+        }
+        let (tokens, families) = store.len();
+        assert!(tokens <= MAX_REFRESH_TOKENS, "{tokens} tokens");
+        assert!(families <= MAX_REFRESH_TOKENS, "{families} families");
+        assert!(store.get(&first).is_none(), "the oldest grant is forgotten");
+        assert!(store.get(&newest).is_some());
+        assert_eq!(
+            store.order.len(),
+            families,
+            "the order index follows the families"
+        );
+    }
 }

@@ -2322,3 +2322,416 @@ async fn an_embedded_dev_server_issues_the_servers_own_scopes_and_the_guard_acce
 
     tickets.stop().await.expect("the tracker stops");
 }
+
+// ---------------------------------------------------------------------------------------
+// 14. Races, bounds and outbound fetches
+// ---------------------------------------------------------------------------------------
+
+/// POSTs `pairs` to /token `n` times at once and returns the responses.
+async fn concurrent_token_requests(
+    http: &reqwest::Client,
+    dev: &DevAuthServer,
+    pairs: &[(&str, &str)],
+    n: usize,
+) -> Vec<Response> {
+    futures_util::future::join_all((0..n).map(|_| token_request(http, dev, pairs, None))).await
+}
+
+/// Splits responses into the refresh tokens of the successful ones, checking that every
+/// other one is `invalid_grant`.
+async fn refresh_tokens_of(responses: Vec<Response>) -> Vec<String> {
+    let mut issued = Vec::new();
+    for resp in responses {
+        if resp.status() == StatusCode::OK {
+            let body = token_ok(resp).await;
+            issued.push(
+                body["refresh_token"]
+                    .as_str()
+                    .expect("refresh_token")
+                    .to_owned(),
+            );
+        } else {
+            assert_oauth_error(resp, 400, "invalid_grant").await;
+        }
+    }
+    issued
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_of_one_token_leave_no_token_of_its_family_working() {
+    let dev = start(DevAuthServer::builder().auto_approve(true)).await;
+    let http = http();
+    let client_id = register_public(&http, &dev, &[REDIRECT]).await;
+    let refresh_pairs = |token: &str| {
+        vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), token.to_owned()),
+            ("client_id".to_owned(), client_id.clone()),
+        ]
+    };
+    let refresh = |token: String| {
+        let (http, dev, pairs) = (http.clone(), (*dev).clone(), refresh_pairs(&token));
+        async move {
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            token_request(&http, &dev, &pairs, None).await
+        }
+    };
+    for round in 0..3 {
+        let code = get_code(&http, &dev, &client_id, REDIRECT, &[]).await;
+        let body =
+            token_ok(exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await).await;
+        let stolen = body["refresh_token"].as_str().unwrap().to_owned();
+        let pairs = refresh_pairs(&stolen);
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+
+        // The owner and the thief refresh the same token at once, eight times over.
+        let issued =
+            refresh_tokens_of(concurrent_token_requests(&http, &dev, &pairs, 8).await).await;
+        assert!(
+            issued.len() <= 1,
+            "round {round}: {} tokens issued",
+            issued.len()
+        );
+        // The token was presented again after its rotation: the whole family is revoked,
+        // the one token issued from it included, and it stays so.
+        for token in issued.iter().chain([&stolen]) {
+            assert_oauth_error(refresh(token.clone()).await, 400, "invalid_grant").await;
+        }
+        for token in issued {
+            assert_oauth_error(refresh(token).await, 400, "invalid_grant").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_of_one_code_leave_no_refresh_token_working() {
+    let dev = start(DevAuthServer::builder().auto_approve(true)).await;
+    let http = http();
+    let client_id = register_public(&http, &dev, &[REDIRECT]).await;
+    for round in 0..3 {
+        let code = get_code(&http, &dev, &client_id, REDIRECT, &[]).await;
+        let pairs = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id.as_str()),
+        ];
+        let issued =
+            refresh_tokens_of(concurrent_token_requests(&http, &dev, &pairs, 8).await).await;
+        assert!(issued.len() <= 1, "round {round}: {} grants", issued.len());
+        for token in issued {
+            let resp = token_request(
+                &http,
+                &dev,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                    ("client_id", &client_id),
+                ],
+                None,
+            )
+            .await;
+            assert_oauth_error(resp, 400, "invalid_grant").await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_or_client_does_not_spend_the_code() {
+    let dev = start(DevAuthServer::builder().auto_approve(true)).await;
+    let http = http();
+    let client_id = register_public(&http, &dev, &[REDIRECT]).await;
+    let other = register_public(&http, &dev, &[REDIRECT]).await;
+    let code = get_code(&http, &dev, &client_id, REDIRECT, &[]).await;
+    let wrong = "x".repeat(43);
+    let resp = exchange(&http, &dev, &client_id, &code, REDIRECT, &wrong).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    let resp = exchange(&http, &dev, &other, &code, REDIRECT, VERIFIER).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    let resp = exchange(
+        &http,
+        &dev,
+        &client_id,
+        &code,
+        "http://127.0.0.1:2/cb",
+        VERIFIER,
+    )
+    .await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+    // The holder of the verifier still gets its tokens, once.
+    let body = token_ok(exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await).await;
+    assert!(body["refresh_token"].is_string(), "{body}");
+    let resp = exchange(&http, &dev, &client_id, &code, REDIRECT, VERIFIER).await;
+    assert_oauth_error(resp, 400, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn registration_is_bounded() {
+    let dev = start(DevAuthServer::builder()).await;
+    let http = http();
+    let uri = |n: usize, len: usize| {
+        let head = format!("https://app.example/{n}/");
+        format!("{head}{}", "a".repeat(len - head.len()))
+    };
+    let at_limit: Vec<String> = (0..10).map(|n| uri(n, 2048)).collect();
+    let reg = register(
+        &http,
+        &dev,
+        json!({ "client_name": "n".repeat(200), "redirect_uris": at_limit }),
+    )
+    .await;
+    assert_eq!(reg["redirect_uris"].as_array().unwrap().len(), 10);
+    let eleven: Vec<String> = (0..11).map(|n| uri(n, 40)).collect();
+    for body in [
+        json!({ "redirect_uris": eleven }),
+        json!({ "redirect_uris": [uri(0, 2049)] }),
+        json!({ "client_name": "n".repeat(201), "redirect_uris": [REDIRECT] }),
+    ] {
+        let resp = register_raw(&http, &dev, &body).await;
+        let err = assert_oauth_error(resp, 400, "invalid_client_metadata").await;
+        assert!(
+            err["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("at most"),
+            "{err}"
+        );
+    }
+    // Repeated grant types are kept once.
+    let reg = register(
+        &http,
+        &dev,
+        json!({
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "authorization_code", "refresh_token"],
+        }),
+    )
+    .await;
+    assert_eq!(
+        reg["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
+}
+
+#[tokio::test]
+async fn oversized_authorization_requests_are_refused() {
+    let docs = HostileDocs::start().await;
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    let http = http();
+    let client_id = register_public(&http, &dev, &[REDIRECT]).await;
+    let long = "s".repeat(3000);
+    let mut params = authz_params(&client_id, REDIRECT);
+    params.push(("scope", &long));
+    let resp = authorize(&http, &dev, &params).await;
+    assert_redirect_error(&dev, &resp, REDIRECT, "invalid_request");
+    // A client ID metadata document URL that long is not even fetched.
+    let long_id = format!("{}/{}", docs.origin, "p".repeat(3000));
+    assert_error_page(authorize(&http, &dev, &authz_params(&long_id, REDIRECT)).await).await;
+    assert_eq!(docs.total_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_client_metadata_document_is_not_fetched_again_at_once() {
+    let docs = HostileDocs::start().await;
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    let http = http();
+    let failing = format!("{}/status500", docs.origin);
+    for _ in 0..3 {
+        let resp = authorize(&http, &dev, &authz_params(&failing, REDIRECT)).await;
+        let page = assert_error_page(resp).await;
+        assert!(
+            page.contains("could not be fetched or is not valid"),
+            "{page}"
+        );
+        // The token endpoint reads documents too.
+        let resp = exchange(&http, &dev, &failing, "x", REDIRECT, VERIFIER).await;
+        assert_oauth_error(resp, 401, "invalid_client").await;
+    }
+    assert_eq!(docs.hits("/status500"), 1, "fetched once within a minute");
+    // Other URLs are not affected.
+    get_code(
+        &http,
+        &dev,
+        &format!("{}/client.json", docs.origin),
+        REDIRECT,
+        &[],
+    )
+    .await;
+    assert_eq!(docs.hits("/client.json"), 1);
+}
+
+#[tokio::test]
+async fn client_metadata_document_fetches_are_bounded() {
+    // A document server that never answers: the fetches that got a turn hold it until their
+    // timeout, and the requests beyond the bound give up waiting for one.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let hits = Arc::new(Mutex::new(0usize));
+    let h = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let hits = h.clone();
+        async move {
+            *hits.lock().unwrap() += 1;
+            std::future::pending::<()>().await;
+        }
+    });
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    let http = http();
+    let ids: Vec<String> = (0..12).map(|n| format!("{origin}/hang/{n}")).collect();
+    let params: Vec<_> = ids.iter().map(|id| authz_params(id, REDIRECT)).collect();
+    let pages =
+        futures_util::future::join_all(params.iter().map(|p| authorize(&http, &dev, p))).await;
+    for resp in pages {
+        assert_error_page(resp).await;
+    }
+    let fetched = *hits.lock().unwrap();
+    assert!(fetched <= 8, "{fetched} fetches ran at once");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_repeated_host_header_gets_421() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let dev = start(DevAuthServer::builder()).await;
+    let issuer = Url::parse(dev.issuer()).unwrap();
+    let authority = format!("{}:{}", issuer.host_str().unwrap(), issuer.port().unwrap());
+    for (first, second) in [
+        (authority.as_str(), "rebind.attacker.example"),
+        ("rebind.attacker.example", authority.as_str()),
+        (authority.as_str(), authority.as_str()),
+    ] {
+        let mut conn = tokio::net::TcpStream::connect(&authority)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET /jwks HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\nConnection: close\r\n\r\n"
+        );
+        conn.write_all(request.as_bytes()).await.expect("write");
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut response))
+            .await
+            .expect("answered")
+            .expect("read");
+        let response = String::from_utf8_lossy(&response);
+        assert!(
+            response.starts_with("HTTP/1.1 421"),
+            "{first}, {second}: {response}"
+        );
+        assert!(!response.contains("\"keys\""), "{response}");
+    }
+    // One Host header is still answered.
+    let resp = get_with_host(&http(), &dev, "/jwks", &authority).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// Set for the child process of
+/// [`client_metadata_documents_are_fetched_without_the_environments_proxy`].
+const PROXY_CHILD: &str = "MCP_GUARD_TEST_PROXY_CHILD";
+
+#[tokio::test]
+async fn client_metadata_documents_are_fetched_without_the_environments_proxy() {
+    // A proxy that counts its connections. The proxy settings are given to a child process
+    // (this test binary, running the test below), so that no other test sees them.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("addr"));
+    let connections = Arc::new(Mutex::new(0usize));
+    let c = connections.clone();
+    let proxy_task = tokio::spawn(async move {
+        while let Ok((conn, _)) = proxy.accept().await {
+            *c.lock().unwrap() += 1;
+            drop(conn);
+        }
+    });
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"));
+    child
+        .args([
+            "--exact",
+            "dev_auth_server::client_metadata_documents_under_a_proxy_child",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env(PROXY_CHILD, "1");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        child.env(var, &proxy_url);
+    }
+    for var in ["NO_PROXY", "no_proxy", "REQUEST_METHOD"] {
+        child.env_remove(var);
+    }
+    let output = tokio::task::spawn_blocking(move || child.output())
+        .await
+        .expect("joined")
+        .expect("the child runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        *connections.lock().unwrap(),
+        0,
+        "a fetch went through the proxy"
+    );
+    proxy_task.abort();
+}
+
+#[tokio::test]
+#[ignore = "run by client_metadata_documents_are_fetched_without_the_environments_proxy"]
+async fn client_metadata_documents_under_a_proxy_child() {
+    assert!(
+        std::env::var_os(PROXY_CHILD).is_some(),
+        "run by its parent test"
+    );
+    let docs = doc_server(&[REDIRECT]).await;
+    let client_id = format!("{}/client.json", docs.origin);
+    let dev = start(
+        DevAuthServer::builder()
+            .auto_approve(true)
+            .loopback_client_metadata(true),
+    )
+    .await;
+    // The test's own client must not use the proxy either.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client");
+    get_code(&http, &dev, &client_id, REDIRECT, &[]).await;
+}
