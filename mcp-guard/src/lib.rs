@@ -70,6 +70,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `dev` | off | [`dev`], the embedded development authorization server (quickstart, tests); never for production |
+//! | `testing` | off | `testing`, a kit for testing protected servers as chosen callers (implies `dev`); for dev-dependencies |
 //!
 //! # The map
 //!
@@ -77,10 +78,10 @@
 //!
 //! | folder | its job | public face |
 //! |---|---|---|
-//! | `edge/` | the HTTP edge: the `Origin` check and the bearer token, what a request asks for (classification), the tower layer that runs the steps, refusals in one table with their `WWW-Authenticate` challenges, audit events, the metadata document, session binding, and the scope check for plain routes | [`GuardLayer`], [`challenge`], [`metadata`], [`audit`], [`Guard::require`] |
+//! | `edge/` | the HTTP edge: the `Origin` check and the bearer token, what a request asks for (classification), the tower layer that runs the steps, refusals in one table with their `WWW-Authenticate` challenges, audit events, the metadata document, legacy sessions bound to their subject within [`SessionLimits`], and the scope check for plain routes | [`GuardLayer`], [`challenge`], [`metadata`], [`audit`], [`Guard::require`] |
 //! | `verify/` | token verification: the JWT verifier (a token read once into an unverified view, then keys, rules, claims), key sources kept fresh, introspection, identity-provider profiles, the verified-token cache | [`jwks`], [`introspection`], [`profile`], [`TokenError`] |
 //! | `decide/` | the decision: scopes and their hierarchy, the policy (requirements, argument rules, URI templates), the verified caller, path normalisation | [`scope`], [`policy`], [`Principal`], [`path`] |
-//! | `rmcp/` | the rmcp integration: the in-process checks `#[protected]` adds, the `Principal` extractor, per-caller lists, what `#[guarded]` collects | [`rmcp`], [`DeclaredOperations`] |
+//! | `rmcp/` | the rmcp integration: the in-process checks `#[protected]` adds, the `Principal` extractor, per-caller lists, what `#[guarded]` collects, rmcp's session manager bounded by the guard | [`rmcp`], [`DeclaredOperations`], [`GuardedSessionManager`] |
 //! | `guard/` | the configuration that ties them together: [`GuardBuilder`] in named steps, issuers, errors, the server's [`PrincipalCheck`] | [`Guard`] |
 //! | `serve.rs` | serving over TCP before the edge: header and body read deadlines, a connection limit, a draining shutdown | [`serve`] |
 //! | `dev/` | the development authorization server (feature `dev`) | [`dev`] |
