@@ -149,6 +149,11 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_ALLOW_ANONYMOUS")]
     pub allow_anonymous: bool,
 
+    /// Serve the guard's metrics in Prometheus' text format at `http://ADDR/metrics`
+    /// (decisions, authentications, key fetches, introspection; see docs/operations.md).
+    #[arg(long, env = "MCP_GUARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// How a tool call refused for want of a token or of scopes carries its challenge:
     /// `http` (401/403 with `WWW-Authenticate`, what spec clients such as Claude react to),
     /// `tool_result` (a 200 `isError` result with `_meta["mcp/www_authenticate"]`, what
@@ -242,6 +247,7 @@ impl ServerOptions {
             allowed_origins: Vec::new(),
             stateless: false,
             allow_anonymous: false,
+            metrics_listen: None,
             tool_call_challenge: ToolCallChallenge::Http,
             max_sessions: 10_000,
             max_sessions_per_subject: 32,
@@ -611,6 +617,15 @@ fn allowed_hosts(resource: &str) -> Vec<String> {
         );
     }
     hosts
+}
+
+/// Serves the process's metrics at `http://addr/metrics` in Prometheus' text format. The
+/// recorder is process-wide: call it once, before the guard is built.
+pub fn serve_metrics(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| format!("--metrics-listen {addr}: {e}").into())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -43,6 +43,7 @@ fn help_documents_every_option_and_its_environment_variable() {
         ),
         ("--introspection-auth", "MCP_GUARD_INTROSPECTION_AUTH"),
         ("--introspection-issuer", "MCP_GUARD_INTROSPECTION_ISSUER"),
+        ("--metrics-listen", "MCP_GUARD_METRICS_LISTEN"),
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
         assert!(help.contains(env), "{env} missing from --help");

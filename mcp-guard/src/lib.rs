@@ -70,6 +70,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `dev` | off | [`dev`], the embedded development authorization server (quickstart, tests); never for production |
+//! | `metrics` | off | counters, gauges and histograms of decisions, authentications, key fetches and introspection through the [`metrics`](https://docs.rs/metrics) facade, for any exporter (the examples serve Prometheus' format at `--metrics-listen`); see `docs/operations.md` |
 //! | `testing` | off | `testing`, a kit for testing protected servers as chosen callers (implies `dev`); for dev-dependencies |
 //!
 //! # The map
@@ -123,6 +124,7 @@ mod decide;
 pub mod dev;
 mod edge;
 mod guard;
+mod metrics;
 pub mod rmcp;
 pub mod serve;
 #[cfg(feature = "testing")]

@@ -74,6 +74,10 @@ async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
                 .unwrap_or_else(|_| "info,mcp_guard::audit=info".into()),
         )
         .init();
+    if let Some(addr) = cli.server.metrics_listen {
+        server::serve_metrics(addr)?;
+        tracing::info!("metrics at http://{addr}/metrics");
+    }
     let guard = files::guard(&cli.server)?;
     server::startup_check(&guard, cli.server.startup_check).await?;
     let listener = tokio::net::TcpListener::bind(cli.server.listen)

@@ -76,6 +76,7 @@ pub(crate) fn allowed(
             method
         ),
     }
+    crate::metrics::decision(true, "none");
     if let Some(sink) = sink {
         sink.record(&AuditEvent {
             allowed: true,
@@ -93,7 +94,7 @@ pub(crate) fn allowed(
 /// description, never a token.
 pub(crate) fn refused(
     sink: Option<&dyn AuditSink>,
-    reason: &str,
+    reason: &'static str,
     detail: &str,
     principal: Option<&Principal>,
     target: Option<&str>,
@@ -111,6 +112,7 @@ pub(crate) fn refused(
         required = required.map(tracing::field::display),
         held = principal.map(|p| tracing::field::display(p.scopes())),
     );
+    crate::metrics::decision(false, reason);
     if let Some(sink) = sink {
         sink.record(&AuditEvent {
             allowed: false,

@@ -344,6 +344,7 @@ impl Guard {
     /// [`PrincipalCheck`] (if any) accepted it. Keys are loaded on first use; a `kid` missing
     /// from the snapshot triggers at most one rate-limited refetch.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        crate::metrics::authentication();
         if token.len() > self.0.max_token_bytes {
             return Err(TokenError::TooLarge.into());
         }
@@ -465,6 +466,7 @@ impl Guard {
         self.0
             .verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::jwt_verification();
         let mut jwt = UnverifiedJwt::parse(token)?;
         let (index, entry) = self.issuer_for(&mut jwt)?;
         let keys = match entry.keys.loaded() {

@@ -203,7 +203,10 @@ impl Introspector {
                 Cached::Inactive(e) => Err(e),
             });
         }
-        let response = self.call(token).await?;
+        let started = Instant::now();
+        let response = self.call(token).await;
+        crate::metrics::introspection(started.elapsed(), response.is_ok());
+        let response = response?;
         let (outcome, exp) = self.judge(response, now);
         let mut ttl = self.config.cache_ttl;
         if let Some(exp) = exp {

@@ -327,12 +327,14 @@ impl KeySource {
                     .store(Arc::new(keys.with_generation(state.generation)));
                 self.0.loaded.store(true, Ordering::Release);
                 self.schedule(ttl);
+                crate::metrics::key_fetch(&self.0.issuer, true);
                 Ok(())
             }
             Err(e) => {
                 tracing::warn!(target: "mcp_guard::jwks", issuer = %self.0.issuer, error = %e,
                     "key refresh failed; keeping the last good key set");
                 state.last_error = Some(e.clone());
+                crate::metrics::key_fetch(&self.0.issuer, false);
                 // Retry no sooner than the cooldown.
                 self.schedule(self.0.config.refetch_cooldown);
                 Err(e)
