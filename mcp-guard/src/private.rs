@@ -19,22 +19,7 @@ pub use serde_json::{Map, Value};
 /// `#[guarded]` puts beside the impl, shadowed by the catalogue's own callback when there is
 /// one.
 pub mod no_catalogue {
-    pub use crate::__mcp_guard_no_scope_catalogue as mcp_guard_scope_catalogue;
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __mcp_guard_no_scope_catalogue {
-    ({ $($attr:tt)* } { $($item:tt)* } { $($konst:ident)? }) => {
-        ::core::compile_error!(
-            "`#[protected]` needs the crate's scope catalogue: declare it with `mcp_guard::scopes! { pub Scopes { NAME = \"scope\", ... } }` in this module or a parent module"
-        );
-        $($item)*
-        $(
-            #[doc(hidden)]
-            const $konst: $crate::__private::RequirementSpec = $crate::__private::RequirementSpec::PUBLIC;
-        )?
-    };
+    pub use mcp_guard_macros::missing_scope_catalogue as mcp_guard_scope_catalogue;
 }
 
 /// A field's value as a `when(...)` test reads it.

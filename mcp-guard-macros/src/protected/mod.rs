@@ -61,3 +61,33 @@ pub(crate) fn last_segment_is(attr: &Attribute, name: &str) -> bool {
 pub(crate) fn requirement_const(method: &Ident) -> Ident {
     quote::format_ident!("__mcp_guard_requirement_{}", method)
 }
+
+/// The stand-in for a missing catalogue's callback: `{ attr } { item } { konst }` becomes an
+/// error spanned at the user's own attribute arguments (so no macro name is shown), the
+/// method unchanged and its requirement constant.
+pub(crate) fn missing_catalogue(input: TokenStream) -> TokenStream {
+    let mut groups = input.into_iter().filter_map(|t| match t {
+        proc_macro2::TokenTree::Group(g) => Some(g),
+        _ => None,
+    });
+    let (Some(attr), Some(item)) = (groups.next(), groups.next()) else {
+        return TokenStream::new();
+    };
+    let konst = groups.next().map(|g| g.stream()).unwrap_or_default();
+    let span = attr
+        .stream()
+        .into_iter()
+        .next()
+        .map_or_else(|| attr.span(), |t| t.span());
+    let message = "`#[protected]` needs the crate's scope catalogue: declare it with `mcp_guard::scopes! { pub Scopes { NAME = \"scope\", ... } }` in this module or a parent module";
+    let error = syn::Error::new(span, message).to_compile_error();
+    let item = item.stream();
+    let requirement = (!konst.is_empty()).then(|| {
+        quote::quote! {
+            #[doc(hidden)]
+            const #konst: ::mcp_guard::__private::RequirementSpec =
+                ::mcp_guard::__private::RequirementSpec::PUBLIC;
+        }
+    });
+    quote::quote! { #error #item #requirement }
+}
