@@ -3,6 +3,7 @@
 //! conformance suite's scope-challenge fixture, replica-prefixed session ids for scale-out,
 //! and a ticket tracker with its own scopes that embeds the development server behind a flag.
 
+pub mod bench;
 pub mod client;
 pub mod conformance_fixture;
 pub mod files;

@@ -44,14 +44,6 @@ struct Cli {
     files_bin: Option<std::path::PathBuf>,
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-}
-
 fn free_port() -> Result<u16, BoxError> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -222,20 +214,7 @@ fn main() -> Result<(), BoxError> {
 async fn run(cli: Cli) -> Result<bool, BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let auth = DevAuthServer::builder().start(listener).await?;
-    let files_bin = match &cli.files_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or("no parent directory")?
-            .join("files"),
-    };
-    if !files_bin.exists() {
-        return Err(format!(
-            "{} not found: cargo build --release -p mcp-guard-examples --bin files",
-            files_bin.display()
-        )
-        .into());
-    }
+    let files_bin = mcp_guard_examples::bench::files_binary(cli.files_bin.as_ref())?;
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let url = format!("http://{addr}/mcp");
     let child = Command::new(&files_bin)
@@ -286,7 +265,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
         whoami(&http, &url, &token, &sid, "alice").await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = rss_kib(pid).ok_or("no RSS")?;
+    let idle = mcp_guard_examples::bench::proc_status_kib(pid, "VmRSS:").ok_or("no RSS")?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counts::default());
@@ -347,7 +326,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
     let mut next_report = Duration::from_secs(5);
     while start.elapsed() < Duration::from_secs(cli.seconds) {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = rss_kib(pid).unwrap_or(0);
+        let now = mcp_guard_examples::bench::proc_status_kib(pid, "VmRSS:").unwrap_or(0);
         peak = peak.max(now);
         if start.elapsed() >= next_report {
             println!(
@@ -365,7 +344,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
-    let end = rss_kib(pid).unwrap_or(0);
+    let end = mcp_guard_examples::bench::proc_status_kib(pid, "VmRSS:").unwrap_or(0);
     drop(server);
 
     let mib = |k: u64| k as f64 / 1024.0;

@@ -460,14 +460,6 @@ impl Drop for Replica {
     }
 }
 
-fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-}
-
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
@@ -948,20 +940,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
         .map(|p| (format!("pid {p}"), *p))
         .collect();
     if cli.replicas > 0 {
-        let files_bin = match &cli.files_bin {
-            Some(p) => p.clone(),
-            None => std::env::current_exe()?
-                .parent()
-                .ok_or("no parent directory")?
-                .join("files"),
-        };
-        if !files_bin.exists() {
-            return Err(format!(
-                "{} not found: cargo build --release -p mcp-guard-examples --bin files",
-                files_bin.display()
-            )
-            .into());
-        }
+        let files_bin = mcp_guard_examples::bench::files_binary(cli.files_bin.as_ref())?;
         let log_dir = match &cli.log_dir {
             Some(d) => d.clone(),
             None => std::env::temp_dir().join(format!("mixedload-{}", std::process::id())),
@@ -1051,7 +1030,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
     let tokens = mint(&dev, &forger, &public_s, cli.distinct_tokens.max(1));
 
     // The load.
-    let rss = |pid: u32| proc_status_kib(pid, "VmRSS:");
+    let rss = |pid: u32| mcp_guard_examples::bench::proc_status_kib(pid, "VmRSS:");
     let sample = || -> Vec<Option<u64>> { processes.iter().map(|(_, p)| rss(*p)).collect() };
     let rss_ready = sample();
     let cpu_before: Vec<Option<f64>> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
@@ -1099,7 +1078,9 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
             while Instant::now() < end {
                 series.push((
                     start.elapsed().as_secs_f64(),
-                    pids.iter().map(|p| proc_status_kib(*p, "VmRSS:")).collect(),
+                    pids.iter()
+                        .map(|p| mcp_guard_examples::bench::proc_status_kib(*p, "VmRSS:"))
+                        .collect(),
                 ));
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -1184,7 +1165,7 @@ async fn run(cli: Cli) -> Result<bool, BoxError> {
     let cpu_after: Vec<Option<f64>> = processes.iter().map(|(_, p)| cpu_seconds(*p)).collect();
     let peaks: Vec<Option<u64>> = processes
         .iter()
-        .map(|(_, p)| proc_status_kib(*p, "VmHWM:"))
+        .map(|(_, p)| mcp_guard_examples::bench::proc_status_kib(*p, "VmHWM:"))
         .collect();
     all.unexpected.sort_by(|a, b| a.0.total_cmp(&b.0));
 
