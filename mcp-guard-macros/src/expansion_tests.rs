@@ -195,6 +195,7 @@ fn expand_protected_model() {
             any_of: Vec::new(),
             roles: vec!["ops".to_owned()],
             token: Some(TokenKind::App),
+            actor: Some(Actor::OneOf(vec!["agent-a".to_owned()])),
             arguments: Some(ArgumentRules {
                 params: syn::parse_quote!(WriteArgs),
                 rules: vec![

@@ -349,8 +349,8 @@ pub use edge::session::{SessionCounts, SessionLimits};
 pub use mcp_guard_macros::ProtectedResource;
 pub use policy::Visibility;
 pub use policy::{Decision, Policy, Requirement};
-pub use principal::Principal;
 pub use principal::TokenKind;
+pub use principal::{Actor, Principal};
 pub use rmcp::GuardedSessionManager;
 pub use scope::{Scope, ScopeHierarchy, ScopeSet};
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 pub use crate::declared::{
-    Declaration, DeclaredOperations, DeclaredPrompts, DeclaredTools, ProtectedResource,
+    ActorSpec, Declaration, DeclaredOperations, DeclaredPrompts, DeclaredTools, ProtectedResource,
     RequirementSpec, ResourceDescriptor, TestSpec, WhenSpec, declared, spec_meta,
 };
 pub use crate::policy::{ArgCheck, ArgumentsError, Requirement, Visibility, deserialize_arguments};

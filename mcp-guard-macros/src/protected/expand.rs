@@ -6,8 +6,8 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::{Ident, ImplItemFn, Type};
 
 use super::model::{
-    Kind, Protected, Public, Requirement, RmcpArg, RmcpAttr, Test, TokenKind, Value, Visibility,
-    When,
+    Actor, Kind, Protected, Public, Requirement, RmcpArg, RmcpAttr, Test, TokenKind, Value,
+    Visibility, When,
 };
 use super::requirement_const;
 use crate::scopes::CALLBACK;
@@ -78,6 +78,11 @@ fn requirement(r: &Requirement) -> TokenStream {
         TokenKind::User => quote!(#p::TokenKind::User),
         TokenKind::App => quote!(#p::TokenKind::App),
     }));
+    let actor = option(r.actor.as_ref().map(|a| match a {
+        Actor::Required => quote!(#p::ActorSpec::Required),
+        Actor::Forbidden => quote!(#p::ActorSpec::Forbidden),
+        Actor::OneOf(subjects) => quote!(#p::ActorSpec::OneOf(&[#(#subjects),*])),
+    }));
     let when = r
         .arguments
         .iter()
@@ -92,6 +97,7 @@ fn requirement(r: &Requirement) -> TokenStream {
             any_of: &[#(#any_of),*],
             roles: &[#(#roles),*],
             token_kind: #token,
+            actor: #actor,
             when: &[#(#when),*],
             visibility: #visibility,
             public: false,

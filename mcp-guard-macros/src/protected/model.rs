@@ -52,6 +52,7 @@ pub(crate) struct Requirement {
     pub(crate) any_of: Vec<Vec<String>>,
     pub(crate) roles: Vec<String>,
     pub(crate) token: Option<TokenKind>,
+    pub(crate) actor: Option<Actor>,
     /// The `when(...)` rules; `None` when there are none.
     pub(crate) arguments: Option<ArgumentRules>,
     pub(crate) visibility: Option<Visibility>,
@@ -62,6 +63,15 @@ pub(crate) struct Requirement {
 pub(crate) enum TokenKind {
     User,
     App,
+}
+
+/// `actor = "required"` / `actor = "forbidden"` / `actor = ["subject", ...]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Actor {
+    Required,
+    Forbidden,
+    /// The current actor's `sub` is one of these.
+    OneOf(Vec<String>),
 }
 
 /// `hidden` / `listed`.

@@ -24,12 +24,20 @@ impl Parse for ScopeRef {
     }
 }
 
+/// The value of `actor = ...`: a mode string, or a list of actor subjects in brackets.
+pub(crate) enum ActorArg {
+    Mode(LitStr),
+    /// The subjects, and the brackets' span (for an empty list).
+    List(Vec<LitStr>, proc_macro2::Span),
+}
+
 /// One argument of `#[protected(...)]`, with its key for error spans.
 pub(crate) enum Arg {
     Scopes(Ident, Vec<ScopeRef>),
     AnyOf(Ident, Vec<ScopeRef>),
     Roles(Ident, Vec<LitStr>),
     Token(Ident, LitStr),
+    Actor(Ident, ActorArg),
     When(Ident, Expr, Vec<ScopeRef>),
     Hidden(Ident),
     Listed(Ident),
@@ -42,6 +50,7 @@ impl Arg {
             | Arg::AnyOf(k, _)
             | Arg::Roles(k, _)
             | Arg::Token(k, _)
+            | Arg::Actor(k, _)
             | Arg::When(k, ..) => k,
             Arg::Hidden(k) | Arg::Listed(k) => k,
         }
@@ -82,6 +91,24 @@ impl Parse for Arg {
                 input.parse::<Token![=]>()?;
                 Ok(Arg::Token(key, input.parse()?))
             }
+            "actor" => {
+                input.parse::<Token![=]>()?;
+                if input.peek(syn::token::Bracket) {
+                    let content;
+                    let brackets = bracketed!(content in input);
+                    let subjects = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
+                    Ok(Arg::Actor(
+                        key,
+                        ActorArg::List(subjects.into_iter().collect(), brackets.span.join()),
+                    ))
+                } else if input.peek(LitStr) {
+                    Ok(Arg::Actor(key, ActorArg::Mode(input.parse()?)))
+                } else {
+                    Err(input.error(
+                        "expected `actor = \"required\"`, `actor = \"forbidden\"` or a list of actor subjects `actor = [\"agent-a\", ...]`",
+                    ))
+                }
+            }
             "when" => {
                 let content;
                 parenthesized!(content in input);
@@ -108,7 +135,7 @@ impl Parse for Arg {
             other => Err(syn::Error::new(
                 key.span(),
                 format!(
-                    "unknown argument `{other}`; expected `scopes`, `any_of`, `roles`, `token`, `when(...)`, `hidden` or `listed`"
+                    "unknown argument `{other}`; expected `scopes`, `any_of`, `roles`, `token`, `actor`, `when(...)`, `hidden` or `listed`"
                 ),
             )),
         }

@@ -8,10 +8,10 @@ use syn::{Attribute, FnArg, ImplItemFn, Meta, Type};
 use super::condition::condition;
 use super::last_segment_is;
 use super::model::{
-    ArgumentRules, Kind, Protected, Public, Requirement, RmcpArg, RmcpAttr, TokenKind, Visibility,
-    When,
+    Actor, ArgumentRules, Kind, Protected, Public, Requirement, RmcpArg, RmcpAttr, TokenKind,
+    Visibility, When,
 };
-use super::parse::{Arg, Args, ScopeRef, Stage2, rmcp_args};
+use super::parse::{ActorArg, Arg, Args, ScopeRef, Stage2, rmcp_args};
 use crate::diag::{Errors, did_you_mean, scope_grammar_error};
 
 /// The rmcp attribute on the method, and which kind it makes.
@@ -258,6 +258,7 @@ fn requirement(
                     format!("unknown token kind `{other}`; expected `\"user\"` or `\"app\"`"),
                 )),
             },
+            Arg::Actor(_, value) => r.actor = actor(value, errors),
             Arg::When(k, cond, refs) => {
                 if params.is_none() {
                     errors.push(syn::Error::new(
@@ -297,6 +298,50 @@ fn requirement(
             rules,
         });
     r
+}
+
+/// `actor = ...` as a requirement: a known mode, or a non-empty list of distinct, non-empty
+/// actor subjects.
+fn actor(value: &ActorArg, errors: &mut Errors) -> Option<Actor> {
+    match value {
+        ActorArg::Mode(mode) => match mode.value().as_str() {
+            "required" => Some(Actor::Required),
+            "forbidden" => Some(Actor::Forbidden),
+            other => {
+                errors.push(syn::Error::new(
+                    mode.span(),
+                    format!(
+                        "unknown actor requirement `{other}`; expected `\"required\"`, `\"forbidden\"` or a list of actor subjects `[\"{other}\"]`"
+                    ),
+                ));
+                None
+            }
+        },
+        ActorArg::List(subjects, span) => {
+            if subjects.is_empty() {
+                errors.push(syn::Error::new(
+                    *span,
+                    "`actor = []` accepts no actor; name at least one actor subject, or write `actor = \"forbidden\"`",
+                ));
+                return None;
+            }
+            let mut out: Vec<String> = Vec::new();
+            for subject in subjects {
+                let value = subject.value();
+                if value.is_empty() {
+                    errors.push(syn::Error::new(subject.span(), "empty actor subject"));
+                } else if out.contains(&value) {
+                    errors.push(syn::Error::new(
+                        subject.span(),
+                        format!("actor `{value}` is listed twice"),
+                    ));
+                } else {
+                    out.push(value);
+                }
+            }
+            Some(Actor::OneOf(out))
+        }
+    }
 }
 
 fn quoted(items: &[String]) -> String {

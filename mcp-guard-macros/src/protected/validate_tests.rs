@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::model::{Kind, Protected, RmcpArg, Test, TokenKind, Value, Visibility};
+use super::model::{Actor, Kind, Protected, RmcpArg, Test, TokenKind, Value, Visibility};
 use super::parse::Stage2;
 use super::validate;
 
@@ -70,6 +70,48 @@ fn roles_token_and_visibility() {
     assert_eq!(m.requirement.roles, ["admin", "ops"]);
     assert_eq!(m.requirement.token, Some(TokenKind::App));
     assert_eq!(m.requirement.visibility, Some(Visibility::Hidden));
+}
+
+#[test]
+fn actor_modes_and_subjects() {
+    let modes = [
+        (quote!(actor = "required"), Actor::Required),
+        (quote!(actor = "forbidden"), Actor::Forbidden),
+        (
+            quote!(actor = ["agent-a", "agent-b",]),
+            Actor::OneOf(vec!["agent-a".to_owned(), "agent-b".to_owned()]),
+        ),
+    ];
+    for (attr, expected) in modes {
+        assert_eq!(
+            check(attr, tool()).unwrap().requirement.actor,
+            Some(expected)
+        );
+    }
+    assert_eq!(check(quote!(), tool()).unwrap().requirement.actor, None);
+    assert_eq!(
+        errors(check(quote!(actor = "agents", actor = "required"), tool())),
+        [
+            "unknown actor requirement `agents`; expected `\"required\"`, `\"forbidden\"` or a list of actor subjects `[\"agents\"]`",
+            "`actor` is given twice",
+        ]
+    );
+    assert_eq!(
+        errors(check(quote!(actor = []), tool())),
+        [
+            "`actor = []` accepts no actor; name at least one actor subject, or write `actor = \"forbidden\"`"
+        ]
+    );
+    assert_eq!(
+        errors(check(quote!(actor = ["a", "", "a"]), tool())),
+        ["empty actor subject", "actor `a` is listed twice"]
+    );
+    assert_eq!(
+        errors(check(quote!(actor = required), tool())),
+        [
+            "expected `actor = \"required\"`, `actor = \"forbidden\"` or a list of actor subjects `actor = [\"agent-a\", ...]`"
+        ]
+    );
 }
 
 #[test]

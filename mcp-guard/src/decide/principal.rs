@@ -1,4 +1,5 @@
-//! The verified caller handed to tools and handlers: subject, client, scopes, roles, claims.
+//! The verified caller handed to tools and handlers: subject, client, scopes, roles, actors,
+//! claims.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,6 +11,75 @@ use crate::jwt::{TokenError, numeric_date};
 use crate::scope::{ScopeHierarchy, ScopeSet};
 
 pub use crate::profile::TokenKind;
+
+/// One party of a token's RFC 8693 §4.1 `act` chain: someone acting on behalf of the token's
+/// subject (the current actor), or on behalf of the actor before it (a prior actor).
+///
+/// ```
+/// # let claims = serde_json::json!({"sub": "alice", "iss": "https://as", "exp": 1,
+/// #     "act": {"sub": "agent-a", "client_id": "agents", "act": {"sub": "gateway"}}});
+/// # let p = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+/// let actor = p.actor().expect("a delegated token");
+/// assert_eq!(actor.subject(), "agent-a");
+/// assert_eq!(actor.client_id(), Some("agents"));
+/// assert_eq!(actor.issuer(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    subject: String,
+    issuer: Option<String>,
+    client_id: Option<String>,
+}
+
+impl Actor {
+    /// The actor's `sub`: who acts.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The actor's `iss`, when the `act` object names one (the issuer its `sub` is relative
+    /// to; absent, the token's own issuer).
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
+    /// The actor's `client_id`, when the `act` object names one.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+}
+
+/// The `act` chain of verified claims, current actor first. Fails closed: an `act` that is not
+/// an object, an actor without a non-empty string `sub`, an `iss` or `client_id` that is not a
+/// string, or more than [`Principal::MAX_ACTOR_DEPTH`] actors make the token invalid.
+fn actor_chain(claims: &Map<String, Value>) -> Result<Vec<Actor>, TokenError> {
+    let mut chain = Vec::new();
+    let mut next = claims.get("act");
+    while let Some(act) = next {
+        let Value::Object(act) = act else {
+            return Err(TokenError::InvalidClaim("act"));
+        };
+        if chain.len() == Principal::MAX_ACTOR_DEPTH {
+            return Err(TokenError::InvalidClaim("act"));
+        }
+        let subject = match act.get("sub") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(TokenError::InvalidClaim("act")),
+        };
+        let text = |name: &str| match act.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(TokenError::InvalidClaim("act")),
+        };
+        chain.push(Actor {
+            subject,
+            issuer: text("iss")?,
+            client_id: text("client_id")?,
+        });
+        next = act.get("act");
+    }
+    Ok(chain)
+}
 
 /// The verified caller of one request.
 ///
@@ -37,6 +107,8 @@ struct Inner {
     kind: TokenKind,
     expires_at: u64,
     jti: Option<String>,
+    /// The RFC 8693 `act` chain, current actor first.
+    actors: Vec<Actor>,
     claims: Map<String, Value>,
     /// The subject is the client id, not an issuer-asserted `sub`.
     client_subject: bool,
@@ -53,16 +125,22 @@ impl std::fmt::Debug for Principal {
             .field("client_id", &self.0.client_id)
             .field("scopes", &self.0.scopes)
             .field("roles", &self.0.roles)
+            .field("actors", &self.0.actors)
             .finish_non_exhaustive()
     }
 }
 
 impl Principal {
+    /// How deeply `act` claims may nest (RFC 8693 §4.1): a token whose chain of actors is
+    /// longer is refused as invalid.
+    pub const MAX_ACTOR_DEPTH: usize = 8;
+
     /// Builds a principal from verified claims.
     ///
     /// Scopes come from `scope` (a space-separated string, RFC 9068) or `scp` (a string or an
     /// array of strings, as Okta and Entra ID send); tokens that are not valid scope tokens are
     /// skipped. The client is `client_id`, else `azp`, else `cid`. Roles come from `roles`.
+    /// The actors come from the RFC 8693 `act` claim ([`Principal::actors`]).
     pub fn from_claims(claims: Map<String, Value>) -> Result<Self, TokenError> {
         Self::from_profile(claims, &crate::profile::Profile::generic(), None)
     }
@@ -70,6 +148,9 @@ impl Principal {
     /// Builds a principal from verified claims the way `profile` reads them. Scopes that carry
     /// `scope_prefix` (a resource's scope namespace, such as Cognito's resource server
     /// identifier) are held without it.
+    ///
+    /// Whatever the profile, an `azp` that is not a string and an `act` claim that is not a
+    /// well-formed chain of actors (see [`Principal::actors`]) make the token invalid.
     pub fn from_profile(
         claims: Map<String, Value>,
         profile: &crate::profile::Profile,
@@ -97,6 +178,10 @@ impl Principal {
                 }));
             }
         }
+        if claims.get("azp").is_some_and(|v| !v.is_string()) {
+            return Err(TokenError::InvalidClaim("azp"));
+        }
+        let actors = actor_chain(&claims)?;
         (profile.check)(&claims)?;
         let mut scopes = (profile.scopes)(&claims);
         if let Some(prefix) = scope_prefix.filter(|p| !p.is_empty()) {
@@ -120,6 +205,7 @@ impl Principal {
             kind,
             expires_at,
             jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            actors,
             claims,
             client_subject: false,
             hierarchy: None,
@@ -217,6 +303,53 @@ impl Principal {
     /// app-only when the subject is the client, RFC 9068 §2.2 for `client_credentials`).
     pub fn token_kind(&self) -> TokenKind {
         self.0.kind
+    }
+
+    /// The authorized party (`azp` claim): the client the token was issued to, as OpenID
+    /// Connect and several identity providers name it. [`Principal::client_id`] is the
+    /// profile's reading of the client, which may come from another claim.
+    ///
+    /// ```
+    /// # let claims = serde_json::json!({"sub": "alice", "iss": "https://as", "exp": 1, "azp": "inspector"});
+    /// # let p = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    /// assert_eq!(p.azp(), Some("inspector"));
+    /// ```
+    pub fn azp(&self) -> Option<&str> {
+        self.0.claims.get("azp").and_then(Value::as_str)
+    }
+
+    /// Whether the token names an actor (RFC 8693 §4.1 `act`): someone, typically an agent or
+    /// a service, calls on behalf of the subject. Independent of [`Principal::token_kind`],
+    /// which tells a user's token from an app-only one.
+    pub fn has_actor(&self) -> bool {
+        !self.0.actors.is_empty()
+    }
+
+    /// The current actor: the outermost `act`, the party making this call on behalf of the
+    /// subject. RFC 8693 §4.1 makes it the only actor access decisions consider.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.0.actors.first()
+    }
+
+    /// The whole `act` chain, outermost first: the current actor, then the prior actors it
+    /// acts for, each nested `act` in turn (at most [`Principal::MAX_ACTOR_DEPTH`]).
+    ///
+    /// ```
+    /// # let claims = serde_json::json!({"sub": "alice", "iss": "https://as", "exp": 1,
+    /// #     "act": {"sub": "agent-a", "act": {"sub": "gateway"}}});
+    /// # let p = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    /// let chain: Vec<&str> = p.actors().map(|a| a.subject()).collect();
+    /// assert_eq!(chain, ["agent-a", "gateway"]);
+    /// assert_eq!(p.prior_actors().count(), 1);
+    /// ```
+    pub fn actors(&self) -> impl ExactSizeIterator<Item = &Actor> + DoubleEndedIterator {
+        self.0.actors.iter()
+    }
+
+    /// The prior actors: the chain after the current actor (informational only, RFC 8693
+    /// §4.1).
+    pub fn prior_actors(&self) -> impl ExactSizeIterator<Item = &Actor> + DoubleEndedIterator {
+        self.0.actors.iter().skip(1)
     }
 
     /// The `jti` claim.
@@ -345,6 +478,55 @@ mod tests {
         let q = p(base(json!({"azp":"c1","roles":["admin"]}))).unwrap();
         assert_eq!(q.client_id(), Some("c1"));
         assert_eq!(q.roles(), ["admin"]);
+    }
+
+    #[test]
+    fn act_chains_are_read_outermost_first_and_malformed_ones_refused() {
+        let base = |act: Value| json!({"sub":"alice","iss":"i","exp":10,"act":act});
+        let q = p(base(json!({
+            "sub": "agent-a", "iss": "https://agents", "client_id": "c",
+            "act": {"sub": "gateway"}
+        })))
+        .unwrap();
+        assert!(q.has_actor());
+        let chain: Vec<_> = q.actors().map(Actor::subject).collect();
+        assert_eq!(chain, ["agent-a", "gateway"]);
+        let current = q.actor().unwrap();
+        assert_eq!(current.issuer(), Some("https://agents"));
+        assert_eq!(current.client_id(), Some("c"));
+        assert_eq!(q.prior_actors().next().unwrap().issuer(), None);
+        let plain = p(json!({"sub":"alice","iss":"i","exp":10})).unwrap();
+        assert!(!plain.has_actor() && plain.actor().is_none());
+
+        let mut deepest = json!({"sub": "a8"});
+        for i in (1..Principal::MAX_ACTOR_DEPTH).rev() {
+            deepest = json!({"sub": format!("a{i}"), "act": deepest});
+        }
+        assert_eq!(p(base(deepest.clone())).unwrap().actors().len(), 8);
+        let too_deep = json!({"sub": "a0", "act": deepest});
+        for bad in [
+            json!("agent-a"),
+            json!(null),
+            json!(["agent-a"]),
+            json!({}),
+            json!({"sub": ""}),
+            json!({"sub": 7}),
+            json!({"sub": "a", "iss": 1}),
+            json!({"sub": "a", "client_id": ["c"]}),
+            json!({"sub": "a", "act": "b"}),
+            json!({"sub": "a", "act": {"client_id": "c"}}),
+            too_deep,
+        ] {
+            assert_eq!(
+                p(base(bad.clone())).unwrap_err(),
+                TokenError::InvalidClaim("act"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            p(json!({"sub":"a","iss":"i","exp":10,"azp":1})).unwrap_err(),
+            TokenError::InvalidClaim("azp")
+        );
     }
 
     #[test]

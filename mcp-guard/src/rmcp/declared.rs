@@ -5,7 +5,9 @@ use serde_json::{Value, json};
 
 use rmcp::model::MetaObject;
 
-use crate::policy::{ArgCheck, ArgRule, ArgTest, Policy, PolicyBuilder, Requirement, Visibility};
+use crate::policy::{
+    ActorRule, ArgCheck, ArgRule, ArgTest, Policy, PolicyBuilder, Requirement, Visibility,
+};
 use crate::principal::TokenKind;
 use crate::scope::CatalogueEntry;
 use crate::scope::ScopeSet;
@@ -226,6 +228,7 @@ pub struct RequirementSpec {
     pub any_of: &'static [&'static [&'static str]],
     pub roles: &'static [&'static str],
     pub token_kind: Option<TokenKind>,
+    pub actor: Option<ActorSpec>,
     pub when: &'static [WhenSpec],
     pub visibility: Option<Visibility>,
     pub public: bool,
@@ -238,10 +241,20 @@ impl RequirementSpec {
         any_of: &[],
         roles: &[],
         token_kind: None,
+        actor: None,
         when: &[],
         visibility: None,
         public: true,
     };
+}
+
+/// `actor = ...` as written: `"required"`, `"forbidden"` or a list of actor subjects.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub enum ActorSpec {
+    Required,
+    Forbidden,
+    OneOf(&'static [&'static str]),
 }
 
 /// One `when(...)` rule: its description for the manifest and the test that runs, a function
@@ -277,6 +290,11 @@ impl RequirementSpec {
             any_of: self.any_of.iter().map(|a| set(a)).collect(),
             roles: self.roles.iter().map(|s| (*s).to_owned()).collect(),
             token_kind: self.token_kind,
+            actor: self.actor.map(|a| match a {
+                ActorSpec::Required => ActorRule::Required,
+                ActorSpec::Forbidden => ActorRule::Forbidden,
+                ActorSpec::OneOf(subjects) => ActorRule::one_of(subjects.iter().copied()),
+            }),
             when: self
                 .when
                 .iter()

@@ -1,6 +1,6 @@
 //! What each operation requires, and the decision for one caller: tools, prompts and
-//! resources → requirements (scopes, alternatives, roles, token kind, argument-dependent
-//! scopes, visibility), with the scope hierarchy honoured.
+//! resources → requirements (scopes, alternatives, roles, token kind, actor,
+//! argument-dependent scopes, visibility), with the scope hierarchy honoured.
 
 mod builder;
 mod requirement;
@@ -8,7 +8,8 @@ mod uri_template;
 
 pub use builder::{PolicyBuilder, PolicyError};
 pub use requirement::{
-    ArgCheck, ArgRule, ArgTest, ArgumentsError, Requirement, Visibility, deserialize_arguments,
+    ActorRule, ArgCheck, ArgRule, ArgTest, ArgumentsError, Requirement, Visibility,
+    deserialize_arguments,
 };
 pub use uri_template::UriTemplate;
 
@@ -411,7 +412,13 @@ impl Policy {
             None => req
                 .token_kind
                 .filter(|k| *k != principal.token_kind())
-                .map(|kind| format!("requires {kind}")),
+                .map(|kind| format!("requires {kind}"))
+                .or_else(|| {
+                    req.actor
+                        .as_ref()
+                        .and_then(|a| a.refusal(principal))
+                        .map(str::to_owned)
+                }),
         };
         match forbidden {
             Some(_) if self.hides(target, req) => Decision::Conceal,
@@ -651,6 +658,46 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err, PolicyError::UndeclaredScope("b".into()));
+    }
+
+    #[test]
+    fn actor_rules_judge_the_current_actor_only() {
+        let p = Policy::builder()
+            .tool("agents", Requirement::default().actor(ActorRule::Required))
+            .tool("people", Requirement::default().actor(ActorRule::Forbidden))
+            .tool(
+                "agent_a",
+                Requirement::default().actor(ActorRule::one_of(["agent-a"])),
+            )
+            .tool(
+                "hidden_agents",
+                Requirement::default().actor(ActorRule::Required).hidden(),
+            )
+            .build()
+            .unwrap();
+        let user = scoped("");
+        let by_a = principal(json!({"act": {"sub": "agent-a"}}));
+        let by_b_for_a = principal(json!({"act": {"sub": "agent-b", "act": {"sub": "agent-a"}}}));
+        let forbidden = |d: Decision| matches!(d, Decision::Forbidden { .. });
+        assert!(forbidden(p.decide_tool(&user, "agents")));
+        assert_eq!(p.decide_tool(&by_a, "agents"), Decision::Allow);
+        assert_eq!(p.decide_tool(&user, "people"), Decision::Allow);
+        assert!(forbidden(p.decide_tool(&by_a, "people")));
+        assert_eq!(p.decide_tool(&by_a, "agent_a"), Decision::Allow);
+        assert!(forbidden(p.decide_tool(&user, "agent_a")));
+        assert!(
+            forbidden(p.decide_tool(&by_b_for_a, "agent_a")),
+            "a prior actor is not the one calling"
+        );
+        assert_eq!(p.decide_tool(&user, "hidden_agents"), Decision::Conceal);
+        assert_eq!(
+            serde_json::to_value(p.tool_requirement("agent_a")).unwrap(),
+            json!({"actor": {"one_of": ["agent-a"]}})
+        );
+        assert_eq!(
+            serde_json::to_value(p.tool_requirement("people")).unwrap(),
+            json!({"actor": "forbidden"})
+        );
     }
 
     #[test]

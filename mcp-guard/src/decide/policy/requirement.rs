@@ -1,4 +1,5 @@
-//! What one operation requires: scopes, alternatives, roles, token kind, argument rules and visibility.
+//! What one operation requires: scopes, alternatives, roles, token kind, actor, argument rules
+//! and visibility.
 
 #[allow(unused_imports)]
 use super::*;
@@ -13,6 +14,63 @@ pub enum Visibility {
     /// Absent from lists for callers who may not use it; their calls are answered as if the
     /// operation did not exist.
     Hidden,
+}
+
+/// What an operation requires of the token's RFC 8693 actor (the `act` claim, read into
+/// [`Principal::actors`]). Only the current actor counts: RFC 8693 §4.1 makes prior actors
+/// informational.
+///
+/// A caller who does not meet it is refused with 403 and no challenge, as for a role or a
+/// token kind: no scope could help.
+///
+/// ```
+/// use mcp_guard::policy::{ActorRule, Requirement};
+/// let by_agents = Requirement::default().actor(ActorRule::one_of(["agent-a", "agent-b"]));
+/// let users_only = Requirement::default().actor(ActorRule::Forbidden);
+/// # assert_eq!(by_agents.actor, Some(ActorRule::OneOf(vec!["agent-a".into(), "agent-b".into()])));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ActorRule {
+    /// The token must name an actor: someone calls on behalf of the subject.
+    Required,
+    /// The token must not name an actor: the subject calls itself.
+    Forbidden,
+    /// The token must name an actor, and the current actor's `sub` must be one of these
+    /// (compared exactly).
+    OneOf(Vec<String>),
+}
+
+impl ActorRule {
+    /// [`ActorRule::OneOf`] these actor subjects.
+    pub fn one_of<I, S>(subjects: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::OneOf(subjects.into_iter().map(Into::into).collect())
+    }
+
+    /// Why `principal` does not meet the rule (the end of a sentence starting with the
+    /// operation), or `None` when it does.
+    pub(crate) fn refusal(&self, principal: &Principal) -> Option<&'static str> {
+        let actor = principal.actor();
+        match self {
+            ActorRule::Required if actor.is_none() => {
+                Some("requires a token naming an actor (RFC 8693 `act`)")
+            }
+            ActorRule::Forbidden if actor.is_some() => {
+                Some("refuses tokens naming an actor (RFC 8693 `act`)")
+            }
+            ActorRule::OneOf(allowed)
+                if !actor.is_some_and(|a| allowed.iter().any(|s| s == a.subject())) =>
+            {
+                Some("requires a token naming one of its accepted actors (RFC 8693 `act`)")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A test on one argument of a call, as it is described in the manifest.
@@ -147,6 +205,9 @@ pub struct Requirement {
     /// The kind of token required (delegated user or app-only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_kind: Option<TokenKind>,
+    /// What is required of the token's actor (RFC 8693 `act`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<ActorRule>,
     /// Argument-dependent scopes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub when: Vec<ArgRule>,
@@ -207,6 +268,17 @@ impl Requirement {
     /// Requires a kind of token.
     pub fn token_kind(mut self, kind: TokenKind) -> Self {
         self.token_kind = Some(kind);
+        self
+    }
+
+    /// Requires (or refuses) an actor ([`ActorRule`]).
+    ///
+    /// ```
+    /// use mcp_guard::policy::{ActorRule, Requirement};
+    /// let delegated = Requirement::scopes(["files:write"]).unwrap().actor(ActorRule::Required);
+    /// ```
+    pub fn actor(mut self, rule: ActorRule) -> Self {
+        self.actor = Some(rule);
         self
     }
 
