@@ -199,6 +199,8 @@ pub use verify::jwt::TypPolicy;
 /// | `any_of = ["a", B, "c d"]` | at least one alternative (each a scope or a space-separated set) |
 /// | `roles = "r"`, `roles = ["r", "s"]` | all of these roles (`roles` claim) |
 /// | `token = "user"` / `token = "app"` | a delegated token / an app-only token |
+/// | `actor = "required"` / `actor = "forbidden"` | a token that names an actor (RFC 8693 `act`: an agent or service calls on behalf of the subject) / one that names none |
+/// | `actor = ["agent-a", "agent-b"]` | a token whose current actor (the outermost `act`) has one of these `sub`s; prior actors are not considered (RFC 8693 §4.1) |
 /// | `when(cond, scopes = ...)` | extra scopes when the call's arguments meet `cond`; repeatable (see below) |
 /// | `hidden` / `listed` | hide the operation from callers who may not use it (absent from `tools/list`, calls answered as unknown), or list it (calls answered with the 403 challenge); default: the server's |
 ///
@@ -228,11 +230,12 @@ pub use verify::jwt::TypPolicy;
 ///   operation's `_meta`;
 /// - a guard as the method's first extractor: it refuses the call when there is no verified
 ///   caller (no guard layer, another transport), when scopes are missing, when the caller
-///   lacks a role or the token kind, or when the arguments do not deserialize.
+///   lacks a role, the token kind or the actor, or when the arguments do not deserialize.
 ///
 /// Every scope is checked at compile time against the [`scopes!`] catalogue: a misspelled
 /// scope is an error on the literal, listing the declared scopes and the closest one.
-/// Arguments are checked too (unknown or repeated ones, `hidden` with `listed`, a `when`
+/// Arguments are checked too (unknown or repeated ones, `hidden` with `listed`, an unknown
+/// `actor` mode, an empty or repeated actor subject, a `when`
 /// field the parameters do not have, a method that is not `async` or not an rmcp tool).
 ///
 /// Tools without `#[protected]` require the baseline scopes of the catalogue (in the router

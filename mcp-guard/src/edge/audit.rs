@@ -1,7 +1,8 @@
 //! One event per authorization decision: a `tracing` event on target `mcp_guard::audit`, and
 //! the same decision handed to the server's [`AuditSink`], if it set one
 //! ([`GuardBuilder::audit_sink`](crate::GuardBuilder::audit_sink)). The token is never part
-//! of an event; its `jti` is.
+//! of an event; its `jti` is. A delegated call (RFC 8693 `act`) names its actors too: the
+//! field `actors` holds their subjects, current actor first, as a JSON array.
 
 use crate::principal::Principal;
 use crate::scope::ScopeSet;
@@ -19,7 +20,8 @@ pub struct AuditEvent<'a> {
     pub reason: Option<&'a str>,
     /// For a refusal, a fixed description (never a token).
     pub detail: Option<&'a str>,
-    /// The verified caller, when the token verified.
+    /// The verified caller, when the token verified (its actor chain is
+    /// [`Principal::actors`]).
     pub principal: Option<&'a Principal>,
     /// The JSON-RPC method, when known.
     pub method: Option<&'a str>,
@@ -50,6 +52,31 @@ where
 #[derive(Clone)]
 pub(crate) struct SharedSink(pub(crate) std::sync::Arc<dyn AuditSink>);
 
+/// The actor subjects of a principal's `act` chain, current actor first, as a JSON array of
+/// strings (so that no subject can forge a boundary).
+struct ActorChain<'a>(&'a Principal);
+
+impl std::fmt::Display for ActorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[")?;
+        for (i, actor) in self.0.actors().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            let quoted = serde_json::to_string(actor.subject()).map_err(|_| std::fmt::Error)?;
+            f.write_str(&quoted)?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// The `actors` field of an event: `None` (no field) without an actor.
+fn actors(principal: Option<&Principal>) -> Option<tracing::field::DisplayValue<ActorChain<'_>>> {
+    principal
+        .filter(|p| p.has_actor())
+        .map(|p| tracing::field::display(ActorChain(p)))
+}
+
 /// Records an allowed request (`principal`: `None` for an anonymous call of a public
 /// operation).
 pub(crate) fn allowed(
@@ -65,6 +92,7 @@ pub(crate) fn allowed(
             sub = principal.subject(),
             client_id = principal.client_id(),
             jti = principal.token_id(),
+            actors = actors(Some(principal)),
             method,
             target,
             held = %principal.scopes(),
@@ -108,6 +136,7 @@ pub(crate) fn refused(
         sub = principal.map(Principal::subject),
         client_id = principal.and_then(Principal::client_id),
         jti = principal.and_then(Principal::token_id),
+        actors = actors(principal),
         target,
         required = required.map(tracing::field::display),
         held = principal.map(|p| tracing::field::display(p.scopes())),

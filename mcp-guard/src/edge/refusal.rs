@@ -10,7 +10,7 @@
 //! | [`Refusal::InvalidToken`] | 401 `Bearer error="invalid_token"` | -32001 |
 //! | [`Refusal::IssuerUnavailable`] | 503 with `Retry-After`, no challenge (the token may be fine) | -32001 |
 //! | [`Refusal::InsufficientScope`] | 403 `Bearer error="insufficient_scope", scope=<needed + relevant held>` | -32003 with `required` and `missing` |
-//! | [`Refusal::Forbidden`] | 403 without a challenge: a role or token kind cannot be obtained by asking for scopes, and RFC 6750 reserves `insufficient_scope` for scopes that would help | -32003 |
+//! | [`Refusal::Forbidden`] | 403 without a challenge: a role, token kind or actor cannot be obtained by asking for scopes, and RFC 6750 reserves `insufficient_scope` for scopes that would help | -32003 |
 //! | [`Refusal::Concealed`] | 200, the JSON-RPC "not found" error rmcp gives unknown operations | the same error |
 //! | [`Refusal::InvalidArguments`] | 200, the answer rmcp gives arguments it cannot deserialize (a tool error result for tools, -32602 for prompts) | -32602 (rmcp turns it into the same tool error) |
 //! | [`Refusal::BadOrigin`] | 403, JSON-RPC -32600 | — |

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod conformance_fixture;
 pub mod connections;
 pub mod declarative;
+pub mod delegation;
 pub mod dev_auth_server;
 pub mod extensions;
 pub mod faults;
