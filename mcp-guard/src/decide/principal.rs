@@ -530,6 +530,44 @@ mod tests {
     }
 
     #[test]
+    fn every_profile_reads_and_checks_the_act_chain() {
+        use crate::profile::Profile;
+        let base = json!({
+            "sub": "alice", "iss": "i", "exp": 10, "scp": "a", "scope": "a", "azp": "c",
+            "typ": "Bearer", "token_use": "access", "client_id": "c",
+        });
+        for profile in [
+            Profile::generic(),
+            Profile::entra(),
+            Profile::okta(),
+            Profile::cognito(["c"]),
+            Profile::auth0(),
+            Profile::auth0_rbac(),
+            Profile::keycloak("mcp", ["c"]),
+        ] {
+            let with = |act: Value| {
+                let mut c = base.as_object().unwrap().clone();
+                c.insert("act".into(), act);
+                Principal::from_profile(c, &profile, None)
+            };
+            let q = with(json!({"sub": "agent-a"})).unwrap();
+            assert_eq!(
+                q.actor().map(Actor::subject),
+                Some("agent-a"),
+                "{}",
+                profile.name
+            );
+            assert_eq!(q.azp(), Some("c"));
+            assert_eq!(
+                with(json!({"iss": "x"})).unwrap_err(),
+                TokenError::InvalidClaim("act"),
+                "{}",
+                profile.name
+            );
+        }
+    }
+
+    #[test]
     fn binding_keys_never_collide_across_kinds_or_issuers() {
         let user = p(json!({"sub":"alice","iss":"i","exp":10})).unwrap();
         let client = p(json!({"sub":"alice","iss":"i","exp":10,"client_id":"alice"}))

@@ -10,6 +10,10 @@
 //! | `auth0` | `scope` string | none | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
 //! | `auth0-rbac` (opt-in) | `scope` string + `permissions` | `permissions` | `aud` string or array | `azp` | `gty: client-credentials` | `at+jwt`, `JWT` or none |
 //! | `keycloak` | `scope` string | `realm_access.roles` + `resource_access.<client>.roles` (this server's client only) | `aud` | `azp`, in an allow-list | `client_id` (or `clientId`) note equal to `azp`, set on client-credentials tokens only | `JWT` or none; `typ` claim `Bearer` |
+//!
+//! Whatever the profile, the RFC 8693 `act` chain and `azp` are read the same way
+//! ([`Principal::actors`](crate::Principal::actors), [`Principal::azp`](crate::Principal::azp)),
+//! and a malformed `act` makes the token invalid.
 
 use std::sync::Arc;
 
