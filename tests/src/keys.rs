@@ -131,7 +131,7 @@ pub fn sign_hmac(secret: &[u8], header: &Value, claims: &Value) -> String {
     );
     let sig = jsonwebtoken::crypto::sign(
         message.as_bytes(),
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret).expect("a non-empty HMAC secret"),
         Algorithm::HS256,
     )
     .expect("HMAC signing works");

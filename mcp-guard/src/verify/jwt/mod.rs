@@ -16,7 +16,11 @@
 //!    the accepted audiences, compared with scheme and host case-insensitive;
 //! 7. `exp` is present and not past, `nbf` not in the future, `iat` not in the future, each
 //!    with the configured leeway.
-
+//!
+//! jsonwebtoken is used for the signature only (`crypto::verify`), never for `decode`: the
+//! header and claims checks jsonwebtoken 12 added to `decode` (unknown `crit` refused, the
+//! types of `sub`, `iss` and `aud`) do not run on this path, so these rules keep their own
+//! `crit` refusal and claim-type checks, applied to the one reading of the token.
 //!
 //! The token is read once ([`UnverifiedJwt`](unverified::UnverifiedJwt)): routing to an
 //! issuer, the prechecks that need no key and the verification all use that reading.
