@@ -137,7 +137,7 @@ pub use edge::{audit, challenge, metadata};
 pub(crate) use edge::{bearer, classify, layer, refusal};
 pub(crate) use rmcp::declared;
 pub use verify::static_tokens::StaticTokens;
-pub use verify::{introspection, jwks, profile, static_tokens};
+pub use verify::{dpop, introspection, jwks, profile, static_tokens};
 pub(crate) use verify::{jwt, token_cache};
 
 #[cfg(test)]

@@ -121,6 +121,62 @@ impl TestKey {
     }
 }
 
+impl TestKey {
+    /// The public JWK as a DPoP proof header carries it: key parameters only.
+    pub fn dpop_jwk(&self) -> Value {
+        let mut v = self.jwk();
+        let o = v.as_object_mut().expect("object");
+        for member in ["kid", "alg", "use"] {
+            o.remove(member);
+        }
+        v
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of this key, as a DPoP-bound token's `cnf.jkt`.
+    pub fn jkt(&self) -> String {
+        let jwk: Jwk = serde_json::from_value(self.dpop_jwk()).expect("JWK");
+        jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .expect("thumbprint")
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) for `method` `htu`, bound to `token` (its `ath`) when
+    /// given, with a random `jti` and `iat` now.
+    pub fn dpop_proof(&self, method: &str, htu: &str, token: Option<&str>) -> String {
+        self.dpop_proof_with(&dpop_claims(method, htu, token), |_| {})
+    }
+
+    /// A DPoP proof with these claims, its header (`typ`, `alg`, `jwk`) adjusted by `header`.
+    pub fn dpop_proof_with(&self, claims: &Value, header: impl FnOnce(&mut Value)) -> String {
+        let mut h = json!({"typ": "dpop+jwt", "alg": alg_name(self.alg), "jwk": self.dpop_jwk()});
+        header(&mut h);
+        self.sign_with_header(&h, claims)
+    }
+}
+
+/// The claims of a DPoP proof for `method` `htu` (and `token`'s `ath`), `iat` now and a fresh
+/// random `jti`.
+pub fn dpop_claims(method: &str, htu: &str, token: Option<&str>) -> Value {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let jti = format!(
+        "{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        now()
+    );
+    let mut c = json!({"jti": jti, "htm": method, "htu": htu, "iat": now()});
+    if let Some(t) = token {
+        c["ath"] = json!(ath(t));
+    }
+    c
+}
+
+/// The `ath` of a token: base64url SHA-256.
+pub fn ath(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    b64(digest.as_ref())
+}
+
 /// Signs with an HMAC secret under an arbitrary header (key-confusion attacks).
 pub fn sign_hmac(secret: &[u8], header: &Value, claims: &Value) -> String {
     mcp_guard_install_provider();

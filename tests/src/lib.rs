@@ -10,5 +10,5 @@ pub mod server;
 
 pub use flood::FloodServer;
 pub use issuer::{Discovery, JwksMode, TestIssuer};
-pub use keys::{TestKey, claims, now};
+pub use keys::{TestKey, ath, claims, dpop_claims, now};
 pub use server::{Answer, TestServer};

@@ -51,6 +51,29 @@ impl Answer {
             .expect("parsable challenge")
     }
 
+    /// Every `WWW-Authenticate` header, parsed, in order.
+    pub fn challenges(&self) -> Vec<mcp_guard::challenge::ParsedChallenge> {
+        self.headers
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| {
+                mcp_guard::challenge::parse(v.to_str().expect("ASCII header"))
+                    .expect("parsable challenge")
+            })
+            .collect()
+    }
+
+    /// The one challenge of this scheme (`Bearer`, `DPoP`).
+    pub fn challenge_of(&self, scheme: &str) -> mcp_guard::challenge::ParsedChallenge {
+        let mut of: Vec<_> = self
+            .challenges()
+            .into_iter()
+            .filter(|c| c.scheme.eq_ignore_ascii_case(scheme))
+            .collect();
+        assert_eq!(of.len(), 1, "one {scheme} challenge expected: {self:?}");
+        of.remove(0)
+    }
+
     /// Asserts that neither the token nor a sizeable part of it appears in any header or the
     /// body of this answer.
     #[track_caller]

@@ -109,12 +109,40 @@ struct Inner {
     jti: Option<String>,
     /// The RFC 8693 `act` chain, current actor first.
     actors: Vec<Actor>,
+    /// What the token is bound to (`cnf`, RFC 7800).
+    binding: Binding,
     claims: Map<String, Value>,
     /// The subject is the client id, not an issuer-asserted `sub`.
     client_subject: bool,
     /// The scope hierarchy of the server whose guard verified the token (none for a
     /// principal built outside a guard).
     hierarchy: Option<Arc<ScopeHierarchy>>,
+}
+
+/// What a token's `cnf` claim binds it to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Binding {
+    /// No `cnf`: a bearer token.
+    None,
+    /// `cnf.jkt`: a DPoP key's thumbprint.
+    Dpop(String),
+    /// A confirmation method this guard cannot check.
+    Other,
+}
+
+/// Reads `cnf`: absent (or `null`) is a bearer token; an object with a `jkt` string is DPoP;
+/// an object without is bound some other way; anything else is malformed.
+fn binding(claims: &Map<String, Value>) -> Result<Binding, TokenError> {
+    match claims.get("cnf") {
+        None | Some(Value::Null) => Ok(Binding::None),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(Value::String(jkt)) if !jkt.is_empty() => Ok(Binding::Dpop(jkt.clone())),
+            Some(_) => Err(TokenError::InvalidClaim("cnf")),
+            None if cnf.is_empty() => Err(TokenError::InvalidClaim("cnf")),
+            None => Ok(Binding::Other),
+        },
+        Some(_) => Err(TokenError::InvalidClaim("cnf")),
+    }
 }
 
 impl std::fmt::Debug for Principal {
@@ -182,6 +210,7 @@ impl Principal {
             return Err(TokenError::InvalidClaim("azp"));
         }
         let actors = actor_chain(&claims)?;
+        let binding = binding(&claims)?;
         (profile.check)(&claims)?;
         let mut scopes = (profile.scopes)(&claims);
         if let Some(prefix) = scope_prefix.filter(|p| !p.is_empty()) {
@@ -206,6 +235,7 @@ impl Principal {
             expires_at,
             jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
             actors,
+            binding,
             claims,
             client_subject: false,
             hierarchy: None,
@@ -350,6 +380,31 @@ impl Principal {
     /// §4.1).
     pub fn prior_actors(&self) -> impl ExactSizeIterator<Item = &Actor> + DoubleEndedIterator {
         self.0.actors.iter().skip(1)
+    }
+
+    /// The RFC 7638 thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449 §6):
+    /// such a token is accepted only as `Authorization: DPoP` with a proof signed by that key
+    /// ([`crate::dpop`]).
+    ///
+    /// ```
+    /// # let claims = serde_json::json!({"sub":"alice","iss":"https://as","exp":1,
+    /// #     "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}});
+    /// # let p = mcp_guard::Principal::from_claims(claims.as_object().unwrap().clone()).unwrap();
+    /// assert_eq!(p.dpop_thumbprint(), Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+    /// assert!(p.is_sender_constrained());
+    /// ```
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        match &self.0.binding {
+            Binding::Dpop(jkt) => Some(jkt),
+            _ => None,
+        }
+    }
+
+    /// Whether the token is bound to a key (any `cnf` claim): it is never accepted as a
+    /// bearer token. A confirmation other than `jkt` (such as RFC 8705's certificate
+    /// thumbprint `x5t#S256`) is one this guard cannot check, so such tokens are refused.
+    pub fn is_sender_constrained(&self) -> bool {
+        !matches!(self.0.binding, Binding::None)
     }
 
     /// The `jti` claim.

@@ -265,7 +265,14 @@ impl DevAuthServerBuilder {
             })
             .build()
             .map_err(|_| DevError("building the HTTP client failed".into()))?;
+        let token_path = Url::parse(&format!("{issuer}/token"))
+            .map_err(|_| DevError(format!("`{issuer}` is not an absolute URL")))?
+            .path()
+            .to_owned();
+        let dpop = crate::dpop::DpopVerifier::new(crate::dpop::Dpop::allowed(), &issuer_url);
         Ok(DevAuthServer(Arc::new(Inner {
+            dpop,
+            token_path,
             issuer,
             config: self,
             key,
@@ -306,6 +313,10 @@ pub struct DevAuthServer(Arc<Inner>);
 
 struct Inner {
     issuer: String,
+    /// The checks of DPoP proofs sent to the token endpoint (RFC 9449 §5).
+    dpop: crate::dpop::DpopVerifier,
+    /// The token endpoint's path, which a proof's `htu` names.
+    token_path: String,
     config: DevAuthServerBuilder,
     key: EncodingKey,
     kid: String,
@@ -467,6 +478,7 @@ impl DevAuthServer {
             "authorization_response_iss_parameter_supported": true,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
+            "dpop_signing_alg_values_supported": self.0.dpop.algorithm_names(),
         });
         if !self.0.config.scopes_supported.is_empty() {
             doc["scopes_supported"] = json!(self.0.config.scopes_supported);
@@ -488,6 +500,7 @@ impl DevAuthServer {
         client_id: &str,
         scope: &ScopeSet,
         resource: Option<&str>,
+        dpop_jkt: Option<&str>,
     ) -> (String, u64) {
         let ttl = self.0.config.access_token_ttl.as_secs();
         let mut t = self
@@ -500,6 +513,9 @@ impl DevAuthServer {
         }
         if let Some(r) = resource {
             t = t.audience(r);
+        }
+        if let Some(jkt) = dpop_jkt {
+            t = t.claim("cnf", json!({ "jkt": jkt }));
         }
         (t.sign(), ttl)
     }

@@ -93,6 +93,22 @@ pub(super) async fn token(
         Err(r) => return r,
     };
     let bad = |error: &str, d: &str| oauth_error(StatusCode::BAD_REQUEST, error, d);
+    // A DPoP proof binds what is issued to the client's key (RFC 9449 §5); one that fails
+    // any check is refused with `invalid_dpop_proof`, before any grant is spent.
+    let now_secs = unix_now();
+    let proof = match headers.contains_key("dpop") {
+        false => None,
+        true => match s
+            .0
+            .dpop
+            .check(&headers, "POST", &s.0.token_path, None, now_secs)
+            .and_then(|c| s.0.dpop.record(&c.proof, now_secs).map(|()| c.proof))
+        {
+            Ok(p) => Some(p),
+            Err(e) => return bad("invalid_dpop_proof", &e.to_string()),
+        },
+    };
+    let jkt = proof.as_ref().map(|p| p.jkt.clone());
     let grant = req.grant_type.as_deref().unwrap_or_default();
     if !client.grant_types.iter().any(|g| g == grant)
         && matches!(
@@ -177,6 +193,7 @@ pub(super) async fn token(
                 expires: now + ttl,
                 family: String::new(),
                 used: false,
+                jkt: jkt.clone(),
             };
             let (token, family) = refresh.start_family(issued.clone(), now);
             grant.used = true;
@@ -212,6 +229,13 @@ pub(super) async fn token(
                 return bad(
                     "invalid_grant",
                     "the refresh token is expired or was issued to another client",
+                );
+            }
+            // A refresh token issued with a proof is bound to that key (RFC 9449 §5).
+            if old.jkt.is_some() && old.jkt != jkt {
+                return bad(
+                    "invalid_dpop_proof",
+                    "the refresh token is bound to a DPoP key: refresh with a proof signed by it",
                 );
             }
             let scope = match req.scope.as_deref().map(ScopeSet::parse) {
@@ -279,11 +303,16 @@ pub(super) async fn token(
             );
         }
     };
-    let (access_token, expires_in) =
-        s.access_token(&subject, &client.id, &scope, resource.as_deref());
+    let (access_token, expires_in) = s.access_token(
+        &subject,
+        &client.id,
+        &scope,
+        resource.as_deref(),
+        jkt.as_deref(),
+    );
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
         "expires_in": expires_in,
         "scope": scope.to_string(),
     });
@@ -323,6 +352,8 @@ pub(super) struct RefreshGrant {
     family: String,
     /// Already rotated: presenting it again revokes the family.
     used: bool,
+    /// The thumbprint of the DPoP key the grant is bound to.
+    jkt: Option<String>,
 }
 
 /// The tokens that descend from one grant.
@@ -483,6 +514,7 @@ mod tests {
             expires,
             family: String::new(),
             used: false,
+            jkt: None,
         }
     }
 

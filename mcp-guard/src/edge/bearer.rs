@@ -1,4 +1,5 @@
-//! Bearer token extraction from the `Authorization` header (RFC 6750 §2.1), nothing else.
+//! Access token extraction from the `Authorization` header: `Bearer` (RFC 6750 §2.1) and
+//! `DPoP` (RFC 9449 §7.1, the same `token68` grammar), nothing else.
 
 use http::{HeaderMap, Uri, header::AUTHORIZATION};
 
@@ -32,6 +33,41 @@ impl BearerError {
     }
 }
 
+/// The scheme an access token was presented with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: DPoP`, with a proof in the `DPoP` header.
+    Dpop,
+}
+
+/// Takes the access token and its scheme (`Bearer` or `DPoP`, case-insensitive) from the
+/// request's only `Authorization` header, as [`extract`] does for `Bearer` alone.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Uri};
+/// use mcp_guard::__internals::bearer::{Scheme, extract_credentials};
+/// let mut headers = HeaderMap::new();
+/// headers.insert("authorization", HeaderValue::from_static("DPoP abc.def"));
+/// let uri: Uri = "/mcp".parse().unwrap();
+/// assert_eq!(extract_credentials(&headers, &uri), Ok((Scheme::Dpop, "abc.def")));
+/// ```
+pub fn extract_credentials<'h>(
+    headers: &'h HeaderMap,
+    uri: &Uri,
+) -> Result<(Scheme, &'h str), BearerError> {
+    if query_has_access_token(uri) {
+        return Err(BearerError::InQuery);
+    }
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(BearerError::Missing)?;
+    if values.next().is_some() {
+        return Err(BearerError::Duplicate);
+    }
+    parse_any(value.as_bytes())
+}
+
 /// Takes the bearer token from the request's only `Authorization` header.
 ///
 /// The scheme is matched case-insensitively; the token must follow RFC 6750's `b64token`
@@ -56,23 +92,35 @@ pub fn extract<'h>(headers: &'h HeaderMap, uri: &Uri) -> Result<&'h str, BearerE
     parse_credentials(value.as_bytes())
 }
 
-/// Parses the value of one `Authorization` header.
+/// Parses the value of one `Authorization` header as `Bearer` credentials.
 pub fn parse_credentials(value: &[u8]) -> Result<&str, BearerError> {
+    match parse_any(value)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::Dpop, _) => Err(BearerError::Missing),
+    }
+}
+
+/// Parses the value of one `Authorization` header as `Bearer` or `DPoP` credentials.
+fn parse_any(value: &[u8]) -> Result<(Scheme, &str), BearerError> {
     let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?;
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     let (scheme, rest) = match value.find(' ') {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, ""),
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Err(BearerError::Missing);
-    }
+    };
     let token = rest.trim_start_matches(' ');
     if token.is_empty() {
         return Err(BearerError::Empty);
     }
     if is_b64token(token) {
-        Ok(token)
+        Ok((scheme, token))
     } else {
         Err(BearerError::Malformed)
     }
@@ -116,6 +164,12 @@ mod tests {
         assert_eq!(one("Bearer a\"b"), Err(BearerError::Malformed));
         assert_eq!(one("Bearer ==="), Err(BearerError::Malformed));
         assert_eq!(one("Bearer a=b"), Err(BearerError::Malformed));
+        // `DPoP` is another scheme to a bearer-only reader.
+        assert_eq!(one("DPoP abc"), Err(BearerError::Missing));
+        assert_eq!(parse_any(b"dpop  abc"), Ok((Scheme::Dpop, "abc")));
+        assert_eq!(parse_any(b"DPoP"), Err(BearerError::Empty));
+        assert_eq!(parse_any(b"DPoP a b"), Err(BearerError::Malformed));
+        assert_eq!(parse_any(b"DPoPx abc"), Err(BearerError::Missing));
     }
 
     #[test]

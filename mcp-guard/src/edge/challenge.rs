@@ -1,5 +1,5 @@
-//! `WWW-Authenticate: Bearer …` challenges (RFC 6750 §3, RFC 9728 §5.1): building, and
-//! parsing for tests and clients; and [`ToolCallChallenge`], the form a refused tool call's
+//! `WWW-Authenticate: Bearer …` and `DPoP …` challenges (RFC 6750 §3, RFC 9449 §7.1,
+//! RFC 9728 §5.1): building, and parsing for tests and clients; and [`ToolCallChallenge`], the form a refused tool call's
 //! challenge takes.
 
 use std::fmt::Write as _;
@@ -18,6 +18,10 @@ pub enum ErrorCode {
     InvalidToken,
     /// The token lacks the scope the operation needs (403).
     InsufficientScope,
+    /// The DPoP proof is invalid (401, RFC 9449 §7.1).
+    InvalidDpopProof,
+    /// The DPoP proof must carry a nonce the server issued (401, RFC 9449 §9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -27,6 +31,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }
@@ -122,7 +128,8 @@ pub(crate) fn user_agent_is_one_of(user_agent: &[u8], clients: &[String]) -> boo
     !product.is_empty() && clients.iter().any(|c| c.eq_ignore_ascii_case(product))
 }
 
-/// One Bearer challenge. Every parameter appears at most once; values are quoted strings.
+/// One `Bearer` challenge, or with [`Challenge::dpop`] one `DPoP` challenge. Every
+/// parameter appears at most once; values are quoted strings.
 ///
 /// ```
 /// use mcp_guard::challenge::{Challenge, ErrorCode};
@@ -136,10 +143,19 @@ pub(crate) fn user_agent_is_one_of(user_agent: &[u8], clients: &[String]) -> boo
 ///     "Bearer error=\"insufficient_scope\", scope=\"files:write\", \
 ///      resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
 /// );
+/// assert_eq!(
+///     Challenge::new("https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
+///         .dpop("ES256 EdDSA")
+///         .to_string(),
+///     "DPoP algs=\"ES256 EdDSA\", \
+///      resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\""
+/// );
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Challenge<'a> {
     resource_metadata: &'a str,
+    /// `Some(algs)` for a `DPoP` challenge.
+    dpop_algs: Option<&'a str>,
     error: Option<ErrorCode>,
     description: Option<&'a str>,
     scope: Option<&'a ScopeSet>,
@@ -150,10 +166,25 @@ impl<'a> Challenge<'a> {
     pub fn new(resource_metadata: &'a str) -> Self {
         Self {
             resource_metadata,
+            dpop_algs: None,
             error: None,
             description: None,
             scope: None,
         }
+    }
+
+    /// The same challenge in the `DPoP` scheme (RFC 9449 §7.1), naming the proof algorithms
+    /// accepted (`algs`, space-separated).
+    pub fn dpop(mut self, algs: &'a str) -> Self {
+        self.dpop_algs = Some(algs);
+        self
+    }
+
+    /// The same challenge without its `error` and `error_description`.
+    pub fn without_error(mut self) -> Self {
+        self.error = None;
+        self.description = None;
+        self
     }
 
     /// Sets the `error` code.
@@ -188,7 +219,11 @@ impl<'a> Challenge<'a> {
 impl std::fmt::Display for Challenge<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut out = String::with_capacity(160);
-        out.push_str("Bearer ");
+        out.push_str(if self.dpop_algs.is_some() {
+            "DPoP "
+        } else {
+            "Bearer "
+        });
         let mut first = true;
         let mut param = |out: &mut String, name: &str, value: &str| {
             if !first {
@@ -229,6 +264,9 @@ impl std::fmt::Display for Challenge<'_> {
             let mut s = String::new();
             let _ = write!(s, "{scope}");
             param(&mut out, "scope", &s);
+        }
+        if let Some(algs) = self.dpop_algs {
+            param(&mut out, "algs", algs);
         }
         param(&mut out, "resource_metadata", self.resource_metadata);
         f.write_str(&out)

@@ -14,13 +14,13 @@ use http::{Method, Request};
 use http_body_util::BodyExt as _;
 
 use crate::audit;
-use crate::bearer::{self, BearerError};
+use crate::bearer::{self, BearerError, Scheme};
 use crate::classify;
 use crate::edge::session;
 use crate::guard::{AuthError, Guard};
 use crate::policy::Target;
 use crate::principal::Principal;
-use crate::refusal::{BodyError, HttpContext, Refusal};
+use crate::refusal::{BodyError, DPOP_NONCE, DpopContext, HttpContext, Refusal};
 use crate::scope::ScopeSet;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -141,7 +141,7 @@ where
         Body::new(body)
     };
 
-    let principal = match authenticate(&guard, &parts).await {
+    let (principal, next_nonce) = match authenticate(&guard, &parts).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -239,7 +239,11 @@ where
     {
         guard.sessions().ended(sid);
     }
-    resp.map(Body::new)
+    let mut resp = resp.map(Body::new);
+    if let Some(nonce) = next_nonce {
+        resp.headers_mut().insert(DPOP_NONCE, nonce);
+    }
+    resp
 }
 
 /// The answer to a session that cannot be opened.
@@ -261,39 +265,54 @@ fn is_form(headers: &http::HeaderMap) -> bool {
         })
 }
 
-/// Steps 1–3: the bearer token, verified and accepted by the server's check. `Ok(None)` is a
-/// request without a token to a server in the anonymous posture; the policy decides it later.
+/// Steps 1–3: the access token (`Bearer`, or `DPoP` with its proof when the guard accepts
+/// DPoP), verified and accepted by the server's check. `Ok(None)` is a request without a
+/// token to a server in the anonymous posture; the policy decides it later. Beside the
+/// caller: the `DPoP-Nonce` the response should carry, if any.
 pub(crate) async fn authenticate(
     guard: &Guard,
     parts: &http::request::Parts,
-) -> Result<Option<Principal>, Response> {
-    let token = match bearer::extract(&parts.headers, &parts.uri) {
+) -> Result<(Option<Principal>, Option<http::HeaderValue>), Response> {
+    let dpop = guard.dpop();
+    let (scheme, token) = match bearer::extract_credentials(&parts.headers, &parts.uri) {
+        // Without DPoP configured, `DPoP` is a scheme this server does not understand.
+        Ok((Scheme::Dpop, _)) if dpop.is_none() => Err(BearerError::Missing),
+        other => other,
+    }
+    .map_or_else(|e| (None, Err(e)), |(s, t)| (Some(s), Ok(t)));
+    let used_dpop = scheme == Some(Scheme::Dpop);
+    let fail = |refusal| refuse_as(guard, refusal, None, None, used_dpop);
+    let token = match token {
         Ok(t) => t,
-        Err(BearerError::Missing) if guard.allows_anonymous() => return Ok(None),
-        Err(BearerError::Missing) => return Err(refuse(guard, Refusal::NoToken, None, None)),
-        Err(e) => {
-            let refusal = Refusal::MalformedCredentials(e.to_string());
-            return Err(refuse(guard, refusal, None, None));
-        }
+        Err(BearerError::Missing) if guard.allows_anonymous() => return Ok((None, None)),
+        Err(BearerError::Missing) => return Err(fail(Refusal::NoToken)),
+        Err(e) => return Err(fail(Refusal::MalformedCredentials(e.to_string()))),
     };
-    match guard.authenticate(token).await {
-        Ok(p) => Ok(Some(p)),
-        Err(AuthError::Invalid(e)) => Err(refuse(
-            guard,
-            Refusal::InvalidToken(e.to_string()),
-            None,
-            None,
+    let answer = if used_dpop {
+        guard.authenticate_dpop(token, parts).await
+    } else if dpop.is_some_and(|d| d.required()) {
+        Err(AuthError::Invalid(crate::TokenError::DpopRequired))
+    } else {
+        guard.authenticate(token).await.map(|p| (p, None))
+    };
+    match answer {
+        Ok((p, nonce)) => Ok((
+            Some(p),
+            nonce.and_then(|n| http::HeaderValue::from_str(&n).ok()),
         )),
+        Err(AuthError::Invalid(e)) => Err(fail(Refusal::InvalidToken(e.to_string()))),
+        Err(AuthError::Dpop(e)) if e.wants_nonce() => {
+            Err(fail(Refusal::UseDpopNonce(e.to_string())))
+        }
+        Err(AuthError::Dpop(crate::dpop::DpopError::ReplayCacheFull)) => {
+            Err(fail(Refusal::ProofsSaturated))
+        }
+        Err(AuthError::Dpop(e)) => Err(fail(Refusal::InvalidDpopProof(e.to_string()))),
         Err(
             e @ (AuthError::Unavailable(_)
             | AuthError::IntrospectionUnavailable(_)
             | AuthError::CheckUnavailable(_)),
-        ) => Err(refuse(
-            guard,
-            Refusal::IssuerUnavailable(e.to_string()),
-            None,
-            None,
-        )),
+        ) => Err(fail(Refusal::IssuerUnavailable(e.to_string()))),
     }
 }
 
@@ -305,12 +324,25 @@ pub(crate) struct Refused<'a> {
     tool_result: bool,
 }
 
-/// The one place a refusal becomes an answer: its audit event, then its HTTP rendering.
+/// The one place a refusal becomes an answer: its audit event, then its HTTP rendering. A
+/// caller with a DPoP-bound token used the `DPoP` scheme, and is challenged in it.
 pub(crate) fn refuse(
     guard: &Guard,
     refusal: Refusal,
     principal: Option<&Principal>,
     request: Option<&Refused<'_>>,
+) -> Response {
+    let used_dpop = principal.is_some_and(|p| p.dpop_thumbprint().is_some());
+    refuse_as(guard, refusal, principal, request, used_dpop)
+}
+
+/// [`refuse`], saying whether the request used the `DPoP` scheme.
+fn refuse_as(
+    guard: &Guard,
+    refusal: Refusal,
+    principal: Option<&Principal>,
+    request: Option<&Refused<'_>>,
+    used_dpop: bool,
 ) -> Response {
     let target = request.and_then(|r| r.target);
     refusal.audit(guard.audit_sink(), principal, target.map(|t| t.name()));
@@ -324,6 +356,12 @@ pub(crate) fn refuse(
         target,
         modern: request.is_some_and(|r| r.modern),
         tool_result: request.is_some_and(|r| r.tool_result),
+        dpop: guard.dpop().map(|d| DpopContext {
+            algs: d.algs(),
+            required: d.required(),
+            used: used_dpop,
+            nonce: d.fresh_nonce(crate::guard::unix_now()),
+        }),
     })
 }
 

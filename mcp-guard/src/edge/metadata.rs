@@ -60,6 +60,13 @@ pub struct ResourceMetadata {
     /// The resource's own JWK Set URL (for signed responses).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub jwks_uri: Option<String>,
+    /// The DPoP proof algorithms accepted (RFC 9728 §2, RFC 9449): present only when the
+    /// guard accepts DPoP ([`GuardBuilder::dpop`](crate::GuardBuilder::dpop)).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub dpop_signing_alg_values_supported: Vec<String>,
+    /// Whether only DPoP-bound tokens are accepted (RFC 9728 §2); written only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub dpop_bound_access_tokens_required: bool,
     /// The signed metadata JWT (RFC 9728 §2.2).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub signed_metadata: Option<String>,
@@ -78,6 +85,8 @@ impl ResourceMetadata {
             resource_policy_uri: None,
             resource_tos_uri: None,
             jwks_uri: None,
+            dpop_signing_alg_values_supported: Vec::new(),
+            dpop_bound_access_tokens_required: false,
             signed_metadata: None,
         }
     }

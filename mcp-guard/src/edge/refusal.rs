@@ -8,6 +8,9 @@
 //! | [`Refusal::NoToken`] | 401 `Bearer resource_metadata, scope=<baseline>`, no `error` (RFC 6750 §3.1) | -32001 |
 //! | [`Refusal::MalformedCredentials`] | 400 `Bearer error="invalid_request"` | -32001 |
 //! | [`Refusal::InvalidToken`] | 401 `Bearer error="invalid_token"` | -32001 |
+//! | [`Refusal::InvalidDpopProof`] | 401 `DPoP error="invalid_dpop_proof"` | -32001 |
+//! | [`Refusal::UseDpopNonce`] | 401 `DPoP error="use_dpop_nonce"` and a fresh `DPoP-Nonce` | -32001 |
+//! | [`Refusal::ProofsSaturated`] | 503 with `Retry-After`: the DPoP replay cache is full | -32001 |
 //! | [`Refusal::IssuerUnavailable`] | 503 with `Retry-After`, no challenge (the token may be fine) | -32001 |
 //! | [`Refusal::InsufficientScope`] | 403 `Bearer error="insufficient_scope", scope=<needed + relevant held>` | -32003 with `required` and `missing` |
 //! | [`Refusal::Forbidden`] | 403 without a challenge: a role, token kind or actor cannot be obtained by asking for scopes, and RFC 6750 reserves `insufficient_scope` for scopes that would help | -32003 |
@@ -17,6 +20,11 @@
 //! | [`Refusal::UnknownSession`] | 404, JSON-RPC -32600 | — |
 //! | [`Refusal::SessionsFull`] | 503 with `Retry-After`: the session limits are reached and only signed-in sessions are held | — |
 //! | [`Refusal::MalformedBody`] | 400 (413 when too large), JSON-RPC -32700 / -32600 / -32602 | — |
+//!
+//! With DPoP ([`crate::dpop`]), every challenge above is written in the scheme the request
+//! used; a request that used none or `Bearer` gets the `Bearer` challenge and beside it
+//! `DPoP algs="…"` (only the `DPoP` one, with the `error`, when DPoP is required), and a
+//! 401 carries a fresh `DPoP-Nonce` when nonces are required.
 //!
 //! A `tools/call` refused with [`Refusal::NoToken`] or [`Refusal::InsufficientScope`] may be
 //! answered instead with the tool-result challenge
@@ -53,6 +61,13 @@ pub(crate) enum Refusal {
     MalformedCredentials(String),
     /// The token failed verification; the description says why (never the token).
     InvalidToken(String),
+    /// The DPoP proof is invalid; the description says why.
+    InvalidDpopProof(String),
+    /// The DPoP proof lacks a valid server-issued nonce.
+    UseDpopNonce(String),
+    /// The DPoP replay cache is full of proofs still in their window: the guard fails
+    /// closed until room is made.
+    ProofsSaturated,
     /// The issuer's keys or introspection endpoint cannot be reached and nothing usable is
     /// cached: the guard fails closed.
     IssuerUnavailable(String),
@@ -136,6 +151,20 @@ pub(crate) struct HttpContext<'a> {
     pub modern: bool,
     /// Whether a refused tool call is answered with the tool-result challenge.
     pub tool_result: bool,
+    /// The guard's DPoP configuration, when it accepts DPoP.
+    pub dpop: Option<DpopContext<'a>>,
+}
+
+/// How a refusal's challenges are written when the guard accepts DPoP.
+pub(crate) struct DpopContext<'a> {
+    /// The accepted proof algorithms, space-separated.
+    pub algs: &'a str,
+    /// Only DPoP-bound tokens are accepted: no `Bearer` challenge.
+    pub required: bool,
+    /// The request used the `DPoP` scheme: the `error` goes on the `DPoP` challenge.
+    pub used: bool,
+    /// A fresh nonce for a 401, when nonces are required.
+    pub nonce: Option<String>,
 }
 
 impl Refusal {
@@ -145,6 +174,9 @@ impl Refusal {
             Refusal::NoToken => "missing_token",
             Refusal::MalformedCredentials(_) => "invalid_request",
             Refusal::InvalidToken(_) => "invalid_token",
+            Refusal::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Refusal::UseDpopNonce(_) => "use_dpop_nonce",
+            Refusal::ProofsSaturated => "dpop_replay_cache_full",
             Refusal::IssuerUnavailable(_) => "keys_unavailable",
             Refusal::InsufficientScope { .. } => "insufficient_scope",
             Refusal::Forbidden(_) => "forbidden",
@@ -163,9 +195,12 @@ impl Refusal {
             Refusal::NoToken => "no bearer credentials".to_owned(),
             Refusal::MalformedCredentials(d)
             | Refusal::InvalidToken(d)
+            | Refusal::InvalidDpopProof(d)
+            | Refusal::UseDpopNonce(d)
             | Refusal::IssuerUnavailable(d)
             | Refusal::Forbidden(d) => d.clone(),
             Refusal::InsufficientScope { .. } => "token lacks required scope".to_owned(),
+            Refusal::ProofsSaturated => "the DPoP replay cache is full".to_owned(),
             Refusal::Concealed => "hidden operation".to_owned(),
             Refusal::InvalidArguments(e) => e.to_string(),
             Refusal::BadOrigin => "origin not allowed".to_owned(),
@@ -207,9 +242,15 @@ impl Refusal {
     /// The tool-result challenge: the HTTP answer's challenge and description in a `200`
     /// tool error result.
     fn to_tool_result(&self, cx: &HttpContext<'_>, http: Response) -> Response {
-        let Some(value) = http.headers().get(WWW_AUTHENTICATE).cloned() else {
+        let values: Vec<HeaderValue> = http
+            .headers()
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .cloned()
+            .collect();
+        if values.is_empty() {
             return http;
-        };
+        }
         let name = cx.target.map_or_else(String::new, |t| printable(t.name()));
         let text = match self {
             Refusal::InsufficientScope { required, .. } => {
@@ -220,13 +261,19 @@ impl Refusal {
         let mut result = json!({
             "content": [{ "type": "text", "text": text }],
             "isError": true,
-            "_meta": { crate::challenge::TOOL_RESULT_META_KEY: [value.to_str().unwrap_or_default()] },
+            "_meta": { crate::challenge::TOOL_RESULT_META_KEY:
+                values.iter().map(|v| v.to_str().unwrap_or_default()).collect::<Vec<_>>() },
         });
         if cx.modern {
             result["resultType"] = "complete".into();
         }
         let mut resp = json_rpc_result(cx.id, result);
-        resp.headers_mut().insert(WWW_AUTHENTICATE, value);
+        for v in values {
+            resp.headers_mut().append(WWW_AUTHENTICATE, v);
+        }
+        if let Some(n) = http.headers().get(DPOP_NONCE) {
+            resp.headers_mut().insert(DPOP_NONCE, n.clone());
+        }
         resp
     }
 
@@ -234,12 +281,14 @@ impl Refusal {
         let name = cx.target.map(|t| printable(t.name()));
         match self {
             Refusal::NoToken => challenge(
+                cx,
                 StatusCode::UNAUTHORIZED,
                 Challenge::new(cx.metadata_url).scope(&(cx.advertise)(cx.baseline)),
                 "unauthorized",
                 "authorization required",
             ),
             Refusal::MalformedCredentials(d) => challenge(
+                cx,
                 StatusCode::BAD_REQUEST,
                 Challenge::new(cx.metadata_url)
                     .error(ErrorCode::InvalidRequest)
@@ -248,6 +297,7 @@ impl Refusal {
                 d,
             ),
             Refusal::InvalidToken(d) => challenge(
+                cx,
                 StatusCode::UNAUTHORIZED,
                 Challenge::new(cx.metadata_url)
                     .error(ErrorCode::InvalidToken)
@@ -255,6 +305,35 @@ impl Refusal {
                 "invalid_token",
                 d,
             ),
+            Refusal::InvalidDpopProof(d) => challenge(
+                cx,
+                StatusCode::UNAUTHORIZED,
+                Challenge::new(cx.metadata_url)
+                    .error(ErrorCode::InvalidDpopProof)
+                    .description(d),
+                "invalid_dpop_proof",
+                d,
+            ),
+            Refusal::UseDpopNonce(d) => challenge(
+                cx,
+                StatusCode::UNAUTHORIZED,
+                Challenge::new(cx.metadata_url)
+                    .error(ErrorCode::UseDpopNonce)
+                    .description(d),
+                "use_dpop_nonce",
+                d,
+            ),
+            Refusal::ProofsSaturated => {
+                let mut resp = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the server cannot check more DPoP proofs now; try again later",
+                );
+                if let Ok(v) = HeaderValue::from_str(&cx.retry_after.max(1).to_string()) {
+                    resp.headers_mut().insert(RETRY_AFTER, v);
+                }
+                resp
+            }
             Refusal::IssuerUnavailable(_) => {
                 let mut resp = json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -277,6 +356,7 @@ impl Refusal {
                 };
                 let scope = (cx.advertise)(scope);
                 challenge(
+                    cx,
                     StatusCode::FORBIDDEN,
                     Challenge::new(cx.metadata_url)
                         .error(ErrorCode::InsufficientScope)
@@ -377,6 +457,9 @@ impl Refusal {
             Refusal::NoToken
             | Refusal::MalformedCredentials(_)
             | Refusal::InvalidToken(_)
+            | Refusal::InvalidDpopProof(_)
+            | Refusal::UseDpopNonce(_)
+            | Refusal::ProofsSaturated
             | Refusal::IssuerUnavailable(_) => unauthenticated(),
             Refusal::BadOrigin
             | Refusal::UnknownSession
@@ -446,17 +529,44 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
+/// A refusal with its challenges: `c` as is without DPoP. With DPoP, `c` in the `DPoP`
+/// scheme alone when the request used it or DPoP is required; otherwise `c` (`Bearer`) and
+/// beside it the `DPoP` challenge without the error.
 fn challenge(
+    cx: &HttpContext<'_>,
     status: StatusCode,
-    challenge: Challenge<'_>,
+    c: Challenge<'_>,
     error: &str,
     description: &str,
 ) -> Response {
     let mut resp = json_error(status, error, description);
-    resp.headers_mut()
-        .insert(WWW_AUTHENTICATE, challenge.to_header_value());
+    let headers = resp.headers_mut();
+    let Some(d) = &cx.dpop else {
+        headers.insert(WWW_AUTHENTICATE, c.to_header_value());
+        return resp;
+    };
+    if d.used || d.required {
+        headers.append(WWW_AUTHENTICATE, c.dpop(d.algs).to_header_value());
+    } else {
+        headers.append(WWW_AUTHENTICATE, c.to_header_value());
+        headers.append(
+            WWW_AUTHENTICATE,
+            c.without_error().dpop(d.algs).to_header_value(),
+        );
+    }
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(nonce) = d
+            .nonce
+            .as_deref()
+            .and_then(|n| HeaderValue::from_str(n).ok())
+    {
+        headers.insert(DPOP_NONCE, nonce);
+    }
     resp
 }
+
+/// The header a server's DPoP nonce travels in (RFC 9449 §8.1).
+pub(crate) const DPOP_NONCE: &str = "dpop-nonce";
 
 fn json_error(status: StatusCode, error: &str, description: &str) -> Response {
     let body = json!({ "error": error, "error_description": description });

@@ -101,7 +101,7 @@ where
         let RequireLayer { guard, requirement } = self.layer.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let principal = match authenticate(&guard, &parts).await {
+            let (principal, next_nonce) = match authenticate(&guard, &parts).await {
                 Ok(p) => p,
                 Err(resp) => return Ok(resp),
             };
@@ -116,7 +116,11 @@ where
             if let Some(p) = principal {
                 parts.extensions.insert(p);
             }
-            inner.call(Request::from_parts(parts, body)).await
+            let mut resp = inner.call(Request::from_parts(parts, body)).await?;
+            if let Some(nonce) = next_nonce {
+                resp.headers_mut().insert(crate::refusal::DPOP_NONCE, nonce);
+            }
+            Ok(resp)
         })
     }
 }

@@ -69,6 +69,7 @@ pub struct GuardBuilder {
     tool_result_clients: Option<Vec<String>>,
     scopes_supported: ScopesSupported,
     static_tokens: Option<StaticTokens>,
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl GuardBuilder {
@@ -247,6 +248,29 @@ impl GuardBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449, MCP SEP-1932) with the checks [`crate::dpop`]
+    /// lists: [`Dpop::allowed`](crate::dpop::Dpop::allowed) beside bearer tokens, or
+    /// [`Dpop::required`](crate::dpop::Dpop::required) instead of them. Without it, a token
+    /// bound to a key is refused (never accepted as a bearer token).
+    ///
+    /// ```
+    /// use mcp_guard::{Guard, Issuer, dpop::Dpop};
+    /// let guard = Guard::builder()
+    ///     .resource("https://mcp.example.com/mcp")
+    ///     .issuer(Issuer::discover("https://auth.example.com"))
+    ///     .dpop(Dpop::allowed())
+    ///     .build()?;
+    /// assert_eq!(
+    ///     guard.metadata().dpop_signing_alg_values_supported,
+    ///     ["ES256", "ES384", "EdDSA", "PS256", "RS256"]
+    /// );
+    /// # Ok::<(), mcp_guard::ConfigError>(())
+    /// ```
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
     /// Opaque tokens accepted by lookup, before the issuers and introspection are asked
     /// ([`StaticTokens`]): for test and conformance fixtures, or a few service credentials.
     /// They come beside a trusted issuer, never instead of one: MCP clients need an
@@ -334,7 +358,15 @@ impl GuardBuilder {
                 policy.shared_hierarchy().clone(),
             )
         });
-        let metadata = self.metadata_document(&resource, authorization_servers, &policy)?;
+        let dpop = match self.dpop.take() {
+            Some(d) => {
+                d.validate().map_err(ConfigError::Dpop)?;
+                Some(crate::dpop::DpopVerifier::new(d, &resource_url))
+            }
+            None => None,
+        };
+        let metadata =
+            self.metadata_document(&resource, authorization_servers, &policy, dpop.as_ref())?;
         let metadata_json =
             Bytes::from(serde_json::to_vec(&metadata).expect("metadata serializes"));
         let (sessions, token_cache) = self.caches();
@@ -358,6 +390,7 @@ impl GuardBuilder {
             hooks: self.hooks,
             check_timeout: self.check_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT),
             anonymous: self.anonymous.unwrap_or(false),
+            dpop,
             tool_call_challenge: self.tool_call_challenge,
             static_tokens: self
                 .static_tokens
@@ -477,6 +510,7 @@ impl GuardBuilder {
         resource: &str,
         authorization_servers: Vec<String>,
         policy: &Policy,
+        dpop: Option<&crate::dpop::DpopVerifier>,
     ) -> Result<ResourceMetadata, ConfigError> {
         let mut doc = ResourceMetadata::new(resource, authorization_servers);
         let listed = match &self.scopes_supported {
@@ -496,6 +530,10 @@ impl GuardBuilder {
         doc.resource_policy_uri = self.resource_policy_uri.take();
         doc.resource_tos_uri = self.resource_tos_uri.take();
         doc.jwks_uri = self.jwks_uri.take();
+        if let Some(d) = dpop {
+            doc.dpop_signing_alg_values_supported = d.algorithm_names();
+            doc.dpop_bound_access_tokens_required = d.required();
+        }
         if let Some(key) = &self.signing_key {
             doc.sign(key)
                 .map_err(|e| ConfigError::Signing(e.to_string()))?;

@@ -33,6 +33,10 @@ pub enum ConfigError {
     /// The policy is inconsistent.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The DPoP configuration is unusable (no algorithm, a symmetric one, a short nonce
+    /// secret, a zero window).
+    #[error("DPoP: {0}")]
+    Dpop(String),
     /// A `{tid}` issuer template without tenants, or tenants without a template.
     #[error(
         "issuer `{0}`: a `{{tid}}` template needs `tenants`, and `tenants` need a `{{tid}}` template"
@@ -74,6 +78,10 @@ pub enum AuthError {
     /// The token is invalid: 401 `invalid_token`.
     #[error(transparent)]
     Invalid(#[from] TokenError),
+    /// The DPoP proof was refused: 401 `invalid_dpop_proof` (or `use_dpop_nonce`; 503 when
+    /// the replay cache is full).
+    #[error(transparent)]
+    Dpop(#[from] crate::dpop::DpopError),
     /// No keys could be obtained: 503.
     #[error(transparent)]
     Unavailable(#[from] KeySourceError),

@@ -65,6 +65,7 @@ struct Inner {
     tool_call_challenge: ToolCallChallenge,
     tool_result_clients: Vec<String>,
     static_tokens: Option<StaticTokens>,
+    dpop: Option<crate::dpop::DpopVerifier>,
 }
 
 /// What the server plugs in: its check after verification, and where decisions go.
@@ -342,13 +343,60 @@ impl Guard {
 
     /// Verifies a bearer token and returns the caller, once the server's
     /// [`PrincipalCheck`] (if any) accepted it. Keys are loaded on first use; a `kid` missing
-    /// from the snapshot triggers at most one rate-limited refetch.
+    /// from the snapshot triggers at most one rate-limited refetch. A token bound to a key
+    /// (`cnf`, such as a DPoP-bound token) is refused: it is not a bearer token.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        self.authenticate_presented(token, None).await
+    }
+
+    /// Verifies a token presented as `Authorization: DPoP` with the proof in the request's
+    /// headers ([`crate::dpop`]): the proof's checks, the token's, the binding between them,
+    /// the replay cache, then the server's check. Also returns the nonce to send back, if
+    /// any.
+    pub(crate) async fn authenticate_dpop(
+        &self,
+        token: &str,
+        parts: &http::request::Parts,
+    ) -> Result<(Principal, Option<String>), AuthError> {
+        let dpop = self.0.dpop.as_ref().ok_or(TokenError::SenderConstrained)?;
+        let now = unix_now();
+        let checked = dpop.check(
+            &parts.headers,
+            parts.method.as_str(),
+            parts.uri.path(),
+            Some(token),
+            now,
+        )?;
+        let principal = self
+            .authenticate_presented(token, Some((dpop, &checked.proof, now)))
+            .await?;
+        Ok((principal, checked.next_nonce))
+    }
+
+    /// The token verified; bound to the proof when one is given (and then the proof
+    /// recorded against replay), a bearer token otherwise; then the server's check.
+    async fn authenticate_presented(
+        &self,
+        token: &str,
+        proof: Option<(&crate::dpop::DpopVerifier, &crate::dpop::Proof, u64)>,
+    ) -> Result<Principal, AuthError> {
         crate::metrics::authentication();
         if token.len() > self.0.max_token_bytes {
             return Err(TokenError::TooLarge.into());
         }
         let principal = self.verify_token(token).await?;
+        match proof {
+            None if principal.is_sender_constrained() => {
+                return Err(TokenError::SenderConstrained.into());
+            }
+            None => {}
+            Some((dpop, proof, now)) => {
+                if principal.dpop_thumbprint() != Some(proof.jkt.as_str()) {
+                    return Err(TokenError::NotBoundToProof.into());
+                }
+                dpop.record(proof, now)?;
+            }
+        }
         if let Some(check) = &self.0.hooks.check {
             let answer = tokio::time::timeout(self.0.check_timeout, check.check(&principal))
                 .await
@@ -359,6 +407,11 @@ impl Guard {
             })?;
         }
         Ok(principal)
+    }
+
+    /// The DPoP checks, when the guard accepts DPoP.
+    pub(crate) fn dpop(&self) -> Option<&crate::dpop::DpopVerifier> {
+        self.0.dpop.as_ref()
     }
 
     /// The form of a refused tool call's challenge ([`GuardBuilder::tool_call_challenge`]).

@@ -5,6 +5,7 @@
 //! the bounded reader of every document fetched over HTTP (`bounded`).
 
 pub(crate) mod bounded;
+pub mod dpop;
 pub mod introspection;
 pub mod jwks;
 pub(crate) mod jwt;

@@ -64,6 +64,18 @@ pub enum TokenError {
     /// [`GuardBuilder::max_token_lifetime`]: crate::GuardBuilder::max_token_lifetime
     #[error("the token's lifetime is longer than this server accepts")]
     LifetimeTooLong,
+    /// A token bound to a key (`cnf`) presented as a bearer token: a DPoP-bound token needs
+    /// `Authorization: DPoP` and a proof ([`crate::dpop`]); other bindings are not supported.
+    #[error("the token is bound to a key and cannot be used as a bearer token")]
+    SenderConstrained,
+    /// With `Authorization: DPoP`, the token is not bound to the proof's key (no `cnf.jkt`,
+    /// or another key's thumbprint).
+    #[error("the token is not bound to the DPoP proof's key")]
+    NotBoundToProof,
+    /// A bearer token where the server accepts only DPoP-bound tokens
+    /// ([`Dpop::required`](crate::dpop::Dpop::required)).
+    #[error("this resource accepts only DPoP-bound tokens")]
+    DpopRequired,
     /// The server's own check refused the caller ([`CheckError::Refused`]).
     ///
     /// [`CheckError::Refused`]: crate::CheckError::Refused

@@ -10,6 +10,7 @@ pub mod connections;
 pub mod declarative;
 pub mod delegation;
 pub mod dev_auth_server;
+pub mod dpop;
 pub mod extensions;
 pub mod faults;
 pub mod in_process;
