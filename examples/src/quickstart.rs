@@ -40,6 +40,15 @@ pub struct QuickstartOptions {
     )]
     pub tool_call_challenge: ToolCallChallenge,
 
+    /// Accept DPoP-bound tokens (RFC 9449) beside bearer tokens; the development server binds
+    /// the tokens it issues to the key of a token request's DPoP proof.
+    #[arg(long, env = "MCP_GUARD_DPOP")]
+    pub dpop: bool,
+
+    /// With `--dpop`, require server-issued DPoP nonces MACed with this secret (32+ bytes).
+    #[arg(long, env = "MCP_GUARD_DPOP_NONCE_SECRET", hide_env_values = true)]
+    pub dpop_nonce_secret: Option<String>,
+
     /// Browser origins allowed to call the server (MCP Inspector's by default).
     #[arg(
         long = "allowed-origin",
@@ -59,6 +68,8 @@ impl QuickstartOptions {
             auto_approve: false,
             allow_anonymous: false,
             tool_call_challenge: ToolCallChallenge::Http,
+            dpop: false,
+            dpop_nonce_secret: None,
             allowed_origins: vec![
                 "http://localhost:6274".into(),
                 "http://127.0.0.1:6274".into(),
@@ -98,6 +109,10 @@ pub async fn start(
     server_options.allowed_origins = options.allowed_origins.clone();
     server_options.allow_anonymous = options.allow_anonymous;
     server_options.tool_call_challenge = options.tool_call_challenge;
+    if options.dpop {
+        server_options.dpop = server::DpopMode::Allowed;
+        server_options.dpop_nonce_secret = options.dpop_nonce_secret.clone();
+    }
     let store = files::Store::default();
     let guard = files::guard(&server_options)?;
     // The start-up check: the development server runs in this process, so its keys load
@@ -147,6 +162,7 @@ impl Quickstart {
              Tools: about (no scope), echo and whoami (any signed-in user), list_files and read_file\n\
              (files:read), write_file (files:write; files:shared under /shared), reset_store (files:admin).\n\
              Posture: {posture}.\n\
+             {dpop}\
              \n\
              Connect a client to {url}:\n\
              - VS Code: in .vscode/mcp.json add {{\"servers\": {{\"files\": {{\"type\": \"http\", \"url\": \"{url}\"}}}}}}\n\
@@ -161,6 +177,26 @@ impl Quickstart {
              \n\
              With a token (minted for this run: subject quickstart-user, scope files:read, 1 hour):\n\
              \n  curl -si {url} {headers} \\\n       -H 'authorization: Bearer {token}' \\\n       -d '{body}'\n",
+            dpop = if self
+                .server
+                .guard
+                .metadata()
+                .dpop_signing_alg_values_supported
+                .is_empty()
+            {
+                String::new()
+            } else {
+                format!(
+                    "DPoP (RFC 9449): bound tokens accepted with a proof ({algs}); a token request with a\n\
+                     DPoP proof gets token_type DPoP, bound to the proof's key.\n",
+                    algs = self
+                        .server
+                        .guard
+                        .metadata()
+                        .dpop_signing_alg_values_supported
+                        .join(", ")
+                )
+            },
             metadata = self.server.guard.metadata_url(),
             issuer = self.auth.issuer(),
             approve = if self.auto_approve {

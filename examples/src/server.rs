@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_guard::dpop::Dpop;
 use mcp_guard::introspection::{ClientAuth, Introspection};
 use mcp_guard::jwks::KeySourceConfig;
 use mcp_guard::profile::Profile;
@@ -213,6 +214,16 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_DRAIN_MS", default_value_t = 5_000)]
     pub drain_ms: u64,
 
+    /// DPoP-bound tokens (RFC 9449): `off` (a bound token is refused), `allowed` (beside
+    /// bearer tokens) or `required` (bearer tokens refused).
+    #[arg(long, env = "MCP_GUARD_DPOP", default_value_t = DpopMode::Off)]
+    pub dpop: DpopMode,
+
+    /// Require server-issued DPoP nonces, MACed with this secret (at least 32 bytes, the same
+    /// on every instance behind one resource URL).
+    #[arg(long, env = "MCP_GUARD_DPOP_NONCE_SECRET", hide_env_values = true)]
+    pub dpop_nonce_secret: Option<String>,
+
     /// Prefix of every legacy session id this server creates (`[A-Za-z0-9_-]`), so that a
     /// load balancer can route a session back to its replica (see `scale-out/README.md`).
     #[arg(long, env = "MCP_GUARD_SESSION_ID_PREFIX")]
@@ -258,6 +269,8 @@ impl ServerOptions {
             body_read_timeout_ms: 30_000,
             max_connections: 1024,
             drain_ms: 0,
+            dpop: DpopMode::Off,
+            dpop_nonce_secret: None,
             session_id_prefix: None,
         }
     }
@@ -351,6 +364,20 @@ impl ServerOptions {
         if self.allow_anonymous {
             builder = builder.anonymous(true);
         }
+        let dpop = match self.dpop {
+            DpopMode::Off if self.dpop_nonce_secret.is_some() => {
+                return Err("--dpop-nonce-secret needs --dpop allowed or --dpop required".into());
+            }
+            DpopMode::Off => None,
+            DpopMode::Allowed => Some(Dpop::allowed()),
+            DpopMode::Required => Some(Dpop::required()),
+        };
+        if let Some(mut dpop) = dpop {
+            if let Some(secret) = &self.dpop_nonce_secret {
+                dpop = dpop.nonces(secret.as_bytes());
+            }
+            builder = builder.dpop(dpop);
+        }
         builder = builder
             .tool_call_challenge(self.tool_call_challenge)
             .session_limits(
@@ -390,6 +417,27 @@ impl ServerOptions {
             builder = builder.allowed_origin(o);
         }
         Ok(builder)
+    }
+}
+
+/// How the server treats DPoP-bound tokens (`--dpop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DpopMode {
+    /// Bound tokens are refused.
+    Off,
+    /// Bound tokens with their proofs, and bearer tokens.
+    Allowed,
+    /// Bound tokens with their proofs only.
+    Required,
+}
+
+impl std::fmt::Display for DpopMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Allowed => "allowed",
+            Self::Required => "required",
+        })
     }
 }
 

@@ -22,6 +22,12 @@
 //! checked against what the metadata advertises: none asks for `files:admin`, `files:shared` or
 //! `offline_access`. One more run records what the Inspector asks for when it is not told.
 //!
+//! One more client: `requests-oauth2client` (PyPI), a third-party OAuth client with DPoP
+//! (RFC 9449), against the quickstart with `--dpop`, with and without server nonces: it
+//! registers, gets a DPoP-bound token with its own key and proof, and calls a tool with a fresh
+//! proof each time (answering the `use_dpop_nonce` challenge by itself); a replayed proof and
+//! the token presented as Bearer are refused.
+//!
 //! The clients are the scripts under `tests/sdk/`; each prints one `step: detail` line per step.
 //! The SDKs are installed on first use at the versions pinned there, into `target/sdk/` (a
 //! Python venv, one `npm ci` directory per npm stack); this needs `python3` (with venv and pip)
@@ -32,7 +38,7 @@ use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use mcp_guard_examples::quickstart::{self, Quickstart, QuickstartOptions};
@@ -201,18 +207,23 @@ fn venv_python(venv: &Path) -> PathBuf {
 }
 
 /// The venv with the pinned Python SDK; its interpreter.
-fn python_sdk() -> &'static Path {
-    static READY: OnceLock<PathBuf> = OnceLock::new();
-    READY.get_or_init(|| {
-        let requirements = sdk_sources().join("python").join("requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).expect("read requirements.txt");
-        let venv = sdk_work_dir().join("python-venv");
-        let python = venv_python(&venv);
-        install_once(
-            "python",
-            &venv.join(".mcp-guard-installed"),
-            &wanted,
-            || {
+fn python_sdk() -> PathBuf {
+    python_venv("python")
+}
+
+/// A venv (`target/sdk/{folder}-venv`) with `tests/sdk/{folder}/requirements.txt` installed;
+/// its interpreter.
+fn python_venv(folder: &'static str) -> PathBuf {
+    static READY: Mutex<BTreeMap<&'static str, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    ready
+        .entry(folder)
+        .or_insert_with(|| {
+            let requirements = sdk_sources().join(folder).join("requirements.txt");
+            let wanted = std::fs::read_to_string(&requirements).expect("read requirements.txt");
+            let venv = sdk_work_dir().join(format!("{folder}-venv"));
+            let python = venv_python(&venv);
+            install_once(folder, &venv.join(".mcp-guard-installed"), &wanted, || {
                 if !python.exists() {
                     let _ = std::fs::remove_dir_all(&venv);
                     let base = std::env::var_os("PYTHON").unwrap_or_else(|| "python3".into());
@@ -230,11 +241,15 @@ fn python_sdk() -> &'static Path {
                     "-r",
                 ])
                 .arg(&requirements);
-                run_ok("installing the Python SDK", cmd, INSTALL_TIMEOUT);
-            },
-        );
-        python
-    })
+                run_ok(
+                    &format!("installing tests/sdk/{folder}"),
+                    cmd,
+                    INSTALL_TIMEOUT,
+                );
+            });
+            python
+        })
+        .clone()
 }
 
 fn npm() -> Command {
@@ -785,4 +800,86 @@ async fn the_mcp_inspector_cli_left_to_itself_asks_only_for_advertised_scopes() 
     check_requested_scopes(&done, &advertised);
     println!("the Inspector, left to itself, asked for scope=\"{scope}\"");
     qs.stop().await.unwrap();
+}
+
+/// The DPoP journey of `requests-oauth2client` against the quickstart with `--dpop` (and
+/// server nonces when `nonce_secret` is given).
+async fn dpop_journey(nonce_secret: Option<&str>) {
+    let mcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let auth = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut options = QuickstartOptions::new(mcp.local_addr().unwrap(), auth.local_addr().unwrap());
+    options.dpop = true;
+    options.dpop_nonce_secret = nonce_secret.map(str::to_owned);
+    let qs = quickstart::start(&options, mcp, auth)
+        .await
+        .expect("quickstart starts");
+    let mut cmd = tokio::task::spawn_blocking(|| {
+        let mut cmd = Command::new(python_venv("dpop"));
+        cmd.arg(sdk_sources().join("dpop").join("journey.py"))
+            .current_dir(sdk_work_dir());
+        cmd
+    })
+    .await
+    .expect("installing requests-oauth2client");
+    cmd.arg(&qs.mcp_url);
+    let done = run_journey(cmd).await;
+    let mode = if nonce_secret.is_some() {
+        "with server nonces"
+    } else {
+        "without nonces"
+    };
+    println!(
+        "--- requests-oauth2client DPoP journey ({mode}) ---\n{}",
+        done.stdout
+    );
+    assert!(
+        done.success,
+        "the DPoP journey failed:\n{}",
+        done.describe()
+    );
+    let mut t = Transcript::parse(&done.stdout);
+    let algs = "ES256 ES384 EdDSA PS256 RS256";
+    let c = t.next("challenge", "", |d| d.starts_with("401 "));
+    assert!(
+        c.contains("Bearer ") && c.contains(&format!(r#"DPoP scope="files:read", algs="{algs}""#)),
+        "{c}"
+    );
+    t.next("metadata", "", |d| {
+        d == format!("dpop_signing_alg_values_supported={algs}")
+    });
+    t.next("as-metadata", "", |d| {
+        d == format!("dpop_signing_alg_values_supported={algs}")
+    });
+    t.next("registered", "", |_| true);
+    let token = t.next("token", "", |d| {
+        d.starts_with("DPoPToken token_type=DPoP jkt=")
+    });
+    let jkt = field(&token, "jkt").expect("jkt").to_owned();
+    let nonce = if nonce_secret.is_some() { "yes" } else { "no" };
+    for n in ["call-1", "call-2"] {
+        let call = t.next(n, "", |d| d.starts_with(&format!("200 nonce={nonce} ")));
+        assert!(call.contains("files:read"), "{call}");
+    }
+    let replay = t.next("replay", "", |d| d.starts_with("401 DPoP "));
+    assert!(
+        replay.contains(r#"error="invalid_dpop_proof""#) && replay.contains("already used"),
+        "{replay}"
+    );
+    let bearer = t.next("as-bearer", "", |d| d.starts_with("401 Bearer "));
+    assert!(
+        bearer.contains(r#"error="invalid_token""#) && bearer.contains("bound to a key"),
+        "{bearer}"
+    );
+    assert!(!jkt.is_empty());
+    qs.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_oauth2client_gets_a_dpop_token_and_calls_with_fresh_proofs() {
+    dpop_journey(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_oauth2client_follows_the_server_nonce_challenge() {
+    dpop_journey(Some("a secret of at least thirty-two bytes")).await;
 }
