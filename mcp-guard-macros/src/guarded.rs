@@ -162,8 +162,21 @@ fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
             "`#[guarded]` provides `list_tools` (filtered per caller); remove this one or remove `#[guarded]`",
         ));
     }
+    // rmcp checks `Mcp-Param-*` headers against the schema `get_tool` gives; the one
+    // `#[tool_handler]` writes gives the router's, which the guard's table is built from.
+    let own_get_tool = imp
+        .items
+        .iter()
+        .any(|i| matches!(i, ImplItem::Fn(f) if f.sig.ident == "get_tool"));
     let p = quote!(::mcp_guard::__private);
     let rmcp = quote!(#p::rmcp);
+    let served_fn = (!own_get_tool).then(|| {
+        quote! {
+            fn serves_declared_schemas() -> bool {
+                true
+            }
+        }
+    });
     imp.items.push(syn::parse_quote! {
         async fn list_tools(
             &self,
@@ -190,6 +203,7 @@ fn guarded_handler(mut imp: ItemImpl) -> syn::Result<TokenStream> {
                 #p::declared(<Self as #p::DeclaredTools>::TOOLS)
             }
             #prompts_fn
+            #served_fn
         }
     })
 }

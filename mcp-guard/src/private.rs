@@ -7,7 +7,9 @@ pub use crate::declared::{
     ActorSpec, Declaration, DeclaredOperations, DeclaredPrompts, DeclaredTools, ProtectedResource,
     RequirementSpec, ResourceDescriptor, TestSpec, WhenSpec, declared, spec_meta,
 };
-pub use crate::policy::{ArgCheck, ArgumentsError, Requirement, Visibility, deserialize_arguments};
+pub use crate::policy::{
+    ArgCheck, ArgProbe, ArgumentsError, Requirement, Visibility, deserialize_arguments,
+};
 pub use crate::principal::TokenKind;
 pub use crate::rmcp::{PromptCheck, ToolCheck, list_tools};
 pub use crate::scope::{CatalogueEntry, Scope, ScopeCatalogue};
@@ -266,4 +268,17 @@ pub fn equals_float(value: &(impl FloatArg + ?Sized), other: f64) -> bool {
 /// `field == true`.
 pub fn equals_bool(value: &(impl BoolArg + ?Sized), other: bool) -> bool {
     value.view() == ArgView::Bool(other)
+}
+
+/// Whether a field holds exactly a body value a `Mcp-Param-*` header agrees with (text, an
+/// integer, a boolean): the condition for deciding a rule from the headers.
+pub fn holds(value: &(impl ArgValue + ?Sized), expected: &Value) -> bool {
+    match (value.view(), expected) {
+        (ArgView::Str(s), Value::String(e)) => s == e,
+        (ArgView::Bool(b), Value::Bool(e)) => b == *e,
+        (ArgView::Int(i), Value::Number(n)) => {
+            n.as_i64().map(i128::from).or(n.as_u64().map(i128::from)) == Some(i)
+        }
+        _ => false,
+    }
 }

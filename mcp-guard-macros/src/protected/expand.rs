@@ -118,6 +118,7 @@ fn rule(w: &When, params: &Type) -> TokenStream {
         Test::Equals { text, .. } => quote!(#p::TestSpec::Equals(#text)),
     };
     let check = check(w);
+    let probe = option(probe(w, params, &check));
     quote! {
         #p::WhenSpec {
             field: &[#(#field),*],
@@ -133,8 +134,43 @@ fn rule(w: &When, params: &Type) -> TokenStream {
                 }
                 check
             },
+            probe: #probe,
         }
     }
+}
+
+/// The rule's test on arguments built from `Mcp-Param-*` header values, for a top-level
+/// field tested by `truthy`, `under`, `starts_with` or `==` a literal (types `when` reads as
+/// text, numbers or booleans): its outcome only if the field holds the header's value.
+/// Comparisons with an expression of the field's own type and nested fields get none.
+fn probe(w: &When, params: &Type, check: &TokenStream) -> Option<TokenStream> {
+    if w.field.len() != 1
+        || matches!(
+            &w.test,
+            Test::Equals {
+                value: Value::Expr(_),
+                ..
+            }
+        )
+    {
+        return None;
+    }
+    let p = quote!(::mcp_guard::__private);
+    let args = Ident::new("__mcp_guard_args", Span::mixed_site());
+    let value = field_access(&w.field);
+    Some(quote! {{
+        fn probe(
+            args: &#p::Map<::std::string::String, #p::Value>,
+            expected: &#p::Value,
+        ) -> ::core::result::Result<::core::option::Option<bool>, #p::ArgumentsError> {
+            let #args: #params = #p::deserialize_arguments(::core::option::Option::Some(args))?;
+            if !#p::holds(&#value, expected) {
+                return ::core::result::Result::Ok(::core::option::Option::None);
+            }
+            ::core::result::Result::Ok(::core::option::Option::Some(#check))
+        }
+        probe
+    }})
 }
 
 /// The Rust test of a rule, spanned at the field (or the compared expression) so that

@@ -201,6 +201,24 @@ pub fn classify_headers(headers: &HeaderMap) -> Option<Operation> {
     })
 }
 
+/// One SEP-2243 `Mcp-Param-*` header (`name` in lowercase), read as rmcp reads it when it
+/// checks the header against the body: exactly one value, text, decoded from the
+/// `=?base64?…?=` form. Only meaningful for a header-validated revision.
+pub(crate) fn param_header(headers: &HeaderMap, name: &str) -> crate::policy::ParamHeader {
+    use crate::policy::ParamHeader;
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return ParamHeader::Absent;
+    };
+    if values.next().is_some() {
+        return ParamHeader::Unusable;
+    }
+    match value.to_str().ok().and_then(decode_header_value) {
+        Some(v) => ParamHeader::Value(v),
+        None => ParamHeader::Unusable,
+    }
+}
+
 fn decode_header_value(v: &str) -> Option<String> {
     match v
         .strip_prefix("=?base64?")
@@ -280,6 +298,37 @@ mod tests {
             classify_headers(&h).unwrap().target.as_deref(),
             Some("écho")
         );
+    }
+
+    #[test]
+    fn param_headers_are_read_as_rmcp_reads_them() {
+        use crate::policy::ParamHeader;
+        let mut h = HeaderMap::new();
+        h.insert("mcp-param-path", "/a".parse().unwrap());
+        h.insert("mcp-param-b64", "=?base64?w6ljaG8=?=".parse().unwrap());
+        h.insert("mcp-param-bad", "=?base64?***?=".parse().unwrap());
+        h.append("mcp-param-twice", "x".parse().unwrap());
+        h.append("mcp-param-twice", "x".parse().unwrap());
+        h.insert(
+            "mcp-param-latin",
+            http::HeaderValue::from_bytes(b"\xe9").unwrap(),
+        );
+        assert_eq!(
+            param_header(&h, "mcp-param-path"),
+            ParamHeader::Value("/a".into())
+        );
+        assert_eq!(
+            param_header(&h, "mcp-param-b64"),
+            ParamHeader::Value("écho".into())
+        );
+        assert_eq!(param_header(&h, "mcp-param-none"), ParamHeader::Absent);
+        for unusable in ["mcp-param-bad", "mcp-param-twice", "mcp-param-latin"] {
+            assert_eq!(
+                param_header(&h, unusable),
+                ParamHeader::Unusable,
+                "{unusable}"
+            );
+        }
     }
 
     proptest! {

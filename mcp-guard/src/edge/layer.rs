@@ -169,24 +169,39 @@ where
     }
 
     let tool_result = guard.answers_with_tool_result(&parts.headers);
-    let (operations, body) = if parts.method != Method::POST {
-        (Vec::new(), body)
+    // `decided`: the decision of a header-classified call whose argument rules the
+    // `Mcp-Param-*` headers settled, the body unread.
+    let (operations, mut decided, body) = if parts.method != Method::POST {
+        (Vec::new(), None, body)
     } else {
         let from_headers = header_validated
             .then(|| classify::classify_headers(&parts.headers))
             .flatten()
-            .filter(|op| !needs_body(&guard, op, tool_result));
+            .and_then(|op| {
+                let decided = decide_from_headers(
+                    &guard,
+                    &op,
+                    &parts.headers,
+                    principal.as_ref(),
+                    tool_result,
+                )?;
+                Some((op, decided))
+            });
         match from_headers {
-            Some(op) => (vec![op], body),
+            Some((op, decided)) => (vec![op], decided, body),
             None => match read_and_classify(&guard, body, principal.as_ref()).await {
-                Ok((ops, bytes)) => (ops, Body::from(bytes)),
+                Ok((ops, bytes)) => (ops, None, Body::from(bytes)),
                 Err(resp) => return resp,
             },
         }
     };
 
     for op in &operations {
-        if let Some(refusal) = refusal_for(&guard, principal.as_ref(), op, header_validated) {
+        let refusal = match decided.take() {
+            Some(decision) => decision.refusal(),
+            None => refusal_for(&guard, principal.as_ref(), op, header_validated),
+        };
+        if let Some(refusal) = refusal {
             let cx = Refused {
                 id: op.id.as_deref(),
                 target: op.policy_target(),
@@ -365,18 +380,37 @@ fn refuse_as(
     })
 }
 
-/// Whether deciding this header-classified operation needs the body: its requirement depends
-/// on the arguments, or a refusal must be answered with the request's `id` (a concealed
-/// operation's "not found", a tool-result challenge).
-fn needs_body(guard: &Guard, op: &classify::Operation, tool_result: bool) -> bool {
-    op.policy_target().is_some_and(|t| {
-        let policy = guard.policy();
-        let req = policy.requirement(t);
-        !req.when.is_empty()
-            || policy.is_hidden(req)
-            || policy.is_unknown(t)
-            || (tool_result && matches!(t, Target::Tool(_)) && !req.public)
-    })
+/// How a header-classified operation is decided without its body: `Some(None)` by the policy
+/// as usual (its requirement does not depend on the arguments), `Some(Some(_))` already, from
+/// the `Mcp-Param-*` headers its argument rules read; `None` when the body is needed: a rule
+/// the headers cannot settle (see the `mirrored` module of the policy), or a refusal that
+/// must be answered with the request's `id` (a concealed operation's "not found", a
+/// tool-result challenge).
+fn decide_from_headers(
+    guard: &Guard,
+    op: &classify::Operation,
+    headers: &http::HeaderMap,
+    principal: Option<&Principal>,
+    tool_result: bool,
+) -> Option<Option<crate::policy::Decision>> {
+    let Some(target) = op.policy_target() else {
+        return Some(None);
+    };
+    let policy = guard.policy();
+    let req = policy.requirement(target);
+    if policy.is_hidden(req)
+        || policy.is_unknown(target)
+        || (tool_result && matches!(target, Target::Tool(_)) && !req.public)
+    {
+        return None;
+    }
+    if req.when.is_empty() {
+        return Some(None);
+    }
+    let header = |name: &str| classify::param_header(headers, name);
+    policy
+        .decide_from_headers(principal, target, &header)
+        .map(Some)
 }
 
 async fn read_and_classify<B>(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use rmcp::model::MetaObject;
 
 use crate::policy::{
-    ActorRule, ArgCheck, ArgRule, ArgTest, Policy, PolicyBuilder, Requirement, Visibility,
+    ActorRule, ArgCheck, ArgProbe, ArgRule, ArgTest, Policy, PolicyBuilder, Requirement, Visibility,
 };
 use crate::principal::TokenKind;
 use crate::scope::CatalogueEntry;
@@ -66,6 +66,15 @@ pub trait DeclaredOperations {
     fn declared_prompts() -> Vec<(rmcp::model::Prompt, Option<Requirement>)> {
         Vec::new()
     }
+
+    /// Whether the server's `get_tool` answers with the tools of
+    /// [`declared_tools`](Self::declared_tools), so that rmcp checks a call's `Mcp-Param-*`
+    /// headers against the schemas declared there (rmcp skips the check for a tool
+    /// `get_tool` does not give). `#[guarded]` says so when `#[tool_handler]` writes
+    /// `get_tool`; otherwise argument rules are always decided on the body.
+    fn serves_declared_schemas() -> bool {
+        false
+    }
 }
 
 /// The policy of a server: its catalogue (hierarchy, baseline), the requirements its
@@ -78,14 +87,19 @@ pub fn policy_builder<S: ProtectedResource + DeclaredOperations>() -> PolicyBuil
     } else {
         Visibility::Listed
     };
-    Policy::builder()
+    let tools = S::declared_tools();
+    let mut builder = Policy::builder()
         .catalogue(d.catalogue)
-        .default_visibility(visibility)
-        .all_tools(
-            S::declared_tools()
-                .into_iter()
-                .map(|(t, r)| (t.name.into_owned(), r)),
-        )
+        .default_visibility(visibility);
+    // The schema rmcp checks `Mcp-Param-*` headers against is the input schema `get_tool`
+    // gives, the declared one when `#[tool_handler]` wrote `get_tool`.
+    for (tool, req) in &tools {
+        if S::serves_declared_schemas() && req.as_ref().is_some_and(|r| !r.when.is_empty()) {
+            builder = builder.mirrored_arguments(&tool.name, &tool.input_schema);
+        }
+    }
+    builder
+        .all_tools(tools.into_iter().map(|(t, r)| (t.name.into_owned(), r)))
         .all_prompts(S::declared_prompts().into_iter().map(|(p, r)| (p.name, r)))
 }
 
@@ -266,6 +280,9 @@ pub struct WhenSpec {
     pub test: TestSpec,
     pub scopes: &'static [&'static str],
     pub check: ArgCheck,
+    /// The same test decided from the values of `Mcp-Param-*` headers (`None`: the body is
+    /// always read).
+    pub probe: Option<ArgProbe>,
 }
 
 /// The test of a `when(...)` rule as written; `Equals` holds the compared expression's text.
@@ -307,6 +324,7 @@ impl RequirementSpec {
                     };
                     ArgRule::typed(&w.field.join("."), test, w.scopes, w.check)
                         .expect("scopes are checked at compile time")
+                        .with_probe(w.probe)
                 })
                 .collect(),
             uri_scopes: Vec::new(),

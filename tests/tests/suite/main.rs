@@ -13,6 +13,7 @@ pub mod dev_auth_server;
 pub mod dpop;
 pub mod extensions;
 pub mod faults;
+pub mod header_args;
 pub mod in_process;
 pub mod introspection;
 pub mod keysource;

@@ -18,6 +18,7 @@ pub struct PolicyBuilder {
     known_tools: Option<std::collections::HashSet<String>>,
     known_prompts: Option<std::collections::HashSet<String>>,
     duplicates: Vec<String>,
+    mirrored: HashMap<String, MirroredArgs>,
 }
 
 impl PolicyBuilder {
@@ -155,6 +156,15 @@ impl PolicyBuilder {
         self
     }
 
+    /// The properties `tool`'s input schema mirrors into `Mcp-Param-*` headers (SEP-2243),
+    /// from which the layer may decide its argument rules without reading the body.
+    pub(crate) fn mirrored_arguments(mut self, tool: &str, schema: &Map<String, Value>) -> Self {
+        if let Some(table) = MirroredArgs::from_schema(schema) {
+            self.mirrored.insert(tool.to_owned(), table);
+        }
+        self
+    }
+
     /// Validates and builds: every scope named anywhere must be declared, the hierarchy must
     /// have no cycle, and no operation may be listed twice.
     pub fn build(self) -> Result<Policy, PolicyError> {
@@ -265,6 +275,7 @@ impl PolicyBuilder {
             caller_dependent_lists: caller_dependent,
             known_tools: self.known_tools,
             known_prompts: self.known_prompts,
+            mirrored: self.mirrored,
             scope_prefix: None,
             anonymous: false,
         })

@@ -3,6 +3,7 @@
 //! argument-dependent scopes, visibility), with the scope hierarchy honoured.
 
 mod builder;
+mod mirrored;
 mod requirement;
 mod uri_template;
 
@@ -12,6 +13,10 @@ pub use requirement::{
     deserialize_arguments,
 };
 pub use uri_template::UriTemplate;
+
+pub(crate) use mirrored::{MirroredArgs, ParamHeader};
+#[doc(hidden)]
+pub use requirement::ArgProbe;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -109,6 +114,8 @@ pub struct Policy {
     caller_dependent_lists: bool,
     known_tools: Option<std::collections::HashSet<String>>,
     known_prompts: Option<std::collections::HashSet<String>>,
+    /// The tools whose argument rules may be decided from `Mcp-Param-*` headers.
+    mirrored: HashMap<String, MirroredArgs>,
     pub(crate) scope_prefix: Option<String>,
     /// The guard's posture: whether operations that need no scope work without a token.
     pub(crate) anonymous: bool,
@@ -303,6 +310,38 @@ impl Policy {
     ) -> Decision {
         let listed = req.clone().listed();
         self.decide_with(principal, Target::Resource(""), &listed, None)
+    }
+
+    /// Decides a `tools/call` whose argument rules all read top-level fields the tool's input
+    /// schema mirrors into `Mcp-Param-*` headers, from the headers `header` reads (by
+    /// lowercase name), without the body. `None` when any rule's outcome is not provably the
+    /// one on the body ([`MirroredArgs::outcomes`]): the body must be read. Only for requests
+    /// whose headers the transport checks against the body (2026-07-28).
+    pub(crate) fn decide_from_headers(
+        &self,
+        principal: Option<&Principal>,
+        target: Target<'_>,
+        header: &dyn Fn(&str) -> ParamHeader,
+    ) -> Option<Decision> {
+        let Target::Tool(name) = target else {
+            return None;
+        };
+        if self.is_unknown(target) {
+            return None;
+        }
+        let req = self.requirement(target);
+        let outcomes = self.mirrored.get(name)?.outcomes(&req.when, header)?;
+        if !outcomes.contains(&true) {
+            return Some(self.decide_with(principal, target, req, None));
+        }
+        let mut decided = req.clone();
+        for (rule, applies) in req.when.iter().zip(outcomes) {
+            if applies {
+                decided.scopes.extend_from(&rule.scopes);
+            }
+        }
+        decided.when.clear();
+        Some(self.decide_with(principal, target, &decided, None))
     }
 
     /// The first scope a requirement names that the catalogue does not declare.

@@ -105,6 +105,13 @@ pub struct ArgumentsError(pub String);
 /// them.
 pub type ArgCheck = fn(Option<&Map<String, Value>>) -> Result<bool, ArgumentsError>;
 
+/// What `#[protected]` writes beside an [`ArgCheck`] for a rule on a top-level field: the
+/// rule's outcome on these arguments, `Ok(None)` unless the field it reads holds exactly the
+/// given value once they are deserialized, an error when they do not deserialize (see the
+/// `mirrored` module of the policy). Not public API.
+#[doc(hidden)]
+pub type ArgProbe = fn(&Map<String, Value>, &Value) -> Result<Option<bool>, ArgumentsError>;
+
 /// Extra scopes a call needs when one of its arguments passes a test, e.g. writing under
 /// `/shared` needs `files:shared`.
 ///
@@ -122,6 +129,8 @@ pub struct ArgRule {
     pub scopes: ScopeSet,
     #[serde(skip)]
     check: ArgCheck,
+    #[serde(skip)]
+    pub(crate) probe: Option<ArgProbe>,
 }
 
 impl PartialEq for ArgRule {
@@ -165,7 +174,14 @@ impl ArgRule {
             test,
             scopes: ScopeSet::try_from_iter(scopes)?,
             check,
+            probe: None,
         })
+    }
+
+    /// The same rule, decidable from `Mcp-Param-*` headers through `probe`.
+    pub(crate) fn with_probe(mut self, probe: Option<ArgProbe>) -> Self {
+        self.probe = probe;
+        self
     }
 
     /// Whether the rule applies to these arguments; an error when they do not deserialize as
