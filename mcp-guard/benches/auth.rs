@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the authentication path: our JWT verification against a bare
 //! `jsonwebtoken::decode` with the same key and checks (RS256, ES256, EdDSA), a
-//! verified-token cache hit, bearer extraction, challenge building, the policy decision and
-//! the body classification.
+//! verified-token cache hit, bearer extraction, challenge building, the policy decision, the
+//! body classification, and the layer deciding a 2026-07-28 `tools/call` with an argument
+//! rule from its `Mcp-Param-*` header against the same call whose rule needs the body read.
 //!
 //! ```text
 //! cargo bench -p mcp-guard --bench auth
@@ -199,5 +200,155 @@ fn request_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, verification, cache_hit, request_path);
+/// A 64 KiB argument beside the one an argument rule reads.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct PublishArgs {
+    /// Mirrored into `Mcp-Param-Path`.
+    #[schemars(extend("x-mcp-header" = "Path"))]
+    pub path: String,
+    /// What is published.
+    pub content: String,
+}
+
+/// The same arguments, nothing mirrored.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+pub struct UnmirroredArgs {
+    /// Where.
+    pub path: String,
+    /// What is published.
+    pub content: String,
+}
+
+mcp_guard::scopes! {
+    /// The bench server's scopes.
+    pub BenchScopes {
+        /// Write.
+        #[baseline]
+        WRITE = "files:write",
+        /// Write under `/shared`.
+        SHARED = "files:shared",
+    }
+}
+
+/// A server with the same rule on a mirrored and on an unmirrored field.
+#[derive(Clone, mcp_guard::ProtectedResource)]
+#[protected_resource(scopes = BenchScopes, resource = "https://mcp.example.com/mcp")]
+pub struct Docs {
+    tool_router: rmcp::handler::server::router::tool::ToolRouter<Self>,
+}
+
+#[mcp_guard::guarded]
+#[rmcp::tool_router]
+impl Docs {
+    /// Decided from `Mcp-Param-Path`.
+    #[mcp_guard::protected(scopes = WRITE, when(path.under("/shared"), scopes = SHARED))]
+    #[rmcp::tool]
+    async fn publish(
+        &self,
+        rmcp::handler::server::wrapper::Parameters(args): rmcp::handler::server::wrapper::Parameters<
+            PublishArgs,
+        >,
+    ) -> String {
+        args.path
+    }
+
+    /// Decided on the body.
+    #[mcp_guard::protected(scopes = WRITE, when(path.under("/shared"), scopes = SHARED))]
+    #[rmcp::tool]
+    async fn publish_unmirrored(
+        &self,
+        rmcp::handler::server::wrapper::Parameters(args): rmcp::handler::server::wrapper::Parameters<
+            UnmirroredArgs,
+        >,
+    ) -> String {
+        args.path
+    }
+}
+
+#[mcp_guard::guarded]
+#[rmcp::tool_handler(router = self.tool_router)]
+impl rmcp::ServerHandler for Docs {}
+
+/// What the layer hands the request to: answers at once, the body unread, so that only the
+/// layer's own work is measured.
+#[derive(Clone)]
+struct Answer;
+
+impl tower_service::Service<http::Request<axum::body::Body>> for Answer {
+    type Response = http::Response<axum::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<axum::body::Body>) -> Self::Future {
+        std::future::ready(Ok(http::Response::new(axum::body::Body::empty())))
+    }
+}
+
+fn header_args(c: &mut Criterion) {
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let case = cases().remove(1);
+    let mut jwk = Jwk::from_encoding_key(&case.encoding, case.alg).unwrap();
+    jwk.common.key_id = Some(case.name.to_owned());
+    let guard = Guard::builder()
+        .server::<Docs>()
+        .issuer(Issuer::with_keys(
+            ISSUER,
+            KeySet::from_keys([VerifyingKey::from_jwk(&jwk).unwrap()]),
+        ))
+        .build()
+        .unwrap();
+    let service = mcp_guard::GuardLayer::new(guard).layer(Answer);
+    let auth = format!("Bearer {}", token(&case));
+    let content = "x".repeat(64 * 1024);
+    let request = |tool: &str| {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"path": "/notes/a", "content": content}}});
+        let body = bytes::Bytes::from(body.to_string());
+        let auth = auth.clone();
+        let tool = tool.to_owned();
+        move || {
+            http::Request::post("/mcp")
+                .header("authorization", &auth)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "tools/call")
+                .header("mcp-name", &tool)
+                .header("mcp-param-path", "/notes/a")
+                .body(axum::body::Body::from(body.clone()))
+                .unwrap()
+        }
+    };
+    let mut group = c.benchmark_group("layer/tools_call with an argument rule, 64 KiB body");
+    for (name, tool) in [
+        ("decided from Mcp-Param-Path", "publish"),
+        ("decided on the body read", "publish_unmirrored"),
+    ] {
+        let make = request(tool);
+        let first = rt.block_on(service.clone().call(make())).unwrap();
+        assert_eq!(first.status(), 200, "{name}");
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let mut service = service.clone();
+                let req = make();
+                async move { service.call(black_box(req)).await.unwrap().status() }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, verification, cache_hit, request_path, header_args);
 criterion_main!(benches);
