@@ -221,6 +221,18 @@ pub use verify::jwt::TypPolicy;
 ///   normalisation: never use it for paths;
 /// - fields may be nested (`options.force`) through structs.
 ///
+/// The layer decides a rule on the request body, read up to
+/// [`GuardBuilder::max_body_bytes`], except on 2026-07-28 requests when the rule reads a
+/// field the tool mirrors into a SEP-2243 `Mcp-Param-*` header
+/// (`#[schemars(extend("x-mcp-header" = "Path"))]` on the field): then the header decides,
+/// the body unread, because rmcp refuses a header that disagrees with the body (HTTP 400,
+/// JSON-RPC -32020) before any tool runs. Only a top-level field that keeps its Rust name on
+/// the wire, of type string, integer or boolean, tested by `under`, `starts_with`,
+/// truthiness or `==` a literal, and only when the value the header gives is provably the one
+/// `T` reads; anything else (a renamed, aliased or converted field, a missing or repeated
+/// header, older revisions, a server with its own `get_tool`) reads the body. The in-process
+/// check always decides on the arguments themselves.
+///
 /// What it generates, from that one declaration:
 /// - a constant requirement beside the method, which `#[guarded]` (above `#[tool_router]`)
 ///   collects into the server's table; the guard's policy is built from that table

@@ -195,7 +195,8 @@ impl GuardBuilder {
         self
     }
 
-    /// Cap on the body read to classify a request (default 4 MiB, rmcp's own limit).
+    /// Cap on the body read to classify a request and decide its argument rules (default
+    /// 4 MiB, rmcp's own limit).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = Some(bytes);
         self
