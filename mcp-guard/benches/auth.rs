@@ -350,5 +350,136 @@ fn header_args(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verification, cache_hit, request_path, header_args);
+/// A token for the DPoP benchmark: unique by `jti`, bound to `jkt` when given.
+fn dpop_bench_token(case: &Case, n: u64, jkt: Option<&str>) -> String {
+    let mut header = Header::new(case.alg);
+    header.kid = Some(case.name.to_owned());
+    header.typ = Some("at+jwt".to_owned());
+    let mut claims = json!({
+        "iss": ISSUER, "sub": "alice", "aud": RESOURCE, "client_id": "bench",
+        "scope": "files:read", "iat": now(), "exp": now() + 3600, "jti": format!("t-{n}"),
+    });
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
+    jsonwebtoken::encode(&header, &claims, &case.encoding).unwrap()
+}
+
+/// The layer deciding one small `tools/call` with a bearer token against the same call with
+/// a DPoP-bound token and its proof (ES256 token, ES256 proof): a token seen before (cache
+/// hit) and a new token on every request. Tokens and proofs are signed outside the measured
+/// part.
+fn dpop(c: &mut Criterion) {
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let case = cases().remove(1);
+    let mut jwk = Jwk::from_encoding_key(&case.encoding, case.alg).unwrap();
+    jwk.common.key_id = Some(case.name.to_owned());
+    let guard = Guard::builder()
+        .resource(RESOURCE)
+        .issuer(Issuer::with_keys(
+            ISSUER,
+            KeySet::from_keys([VerifyingKey::from_jwk(&jwk).unwrap()]),
+        ))
+        .dpop(mcp_guard::dpop::Dpop::allowed())
+        .build()
+        .unwrap();
+    let service = mcp_guard::GuardLayer::new(guard).layer(Answer);
+    // The client's key: another P-256 key would do; the test one is at hand.
+    let client = EncodingKey::from_ec_pem(&key_file("ec256.pem")).unwrap();
+    let client_jwk = Jwk::from_encoding_key(&client, Algorithm::ES256).unwrap();
+    let jkt = client_jwk
+        .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+        .unwrap();
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let proof = |token: &str| {
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some("dpop+jwt".to_owned());
+        h.jwk = Some(client_jwk.clone());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let claims = json!({"jti": format!("p-{n}"), "htm": "POST", "htu": RESOURCE, "iat": now(),
+            "ath": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, digest)});
+        jsonwebtoken::encode(&h, &claims, &client).unwrap()
+    };
+    let body = bytes::Bytes::from(
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "whoami", "arguments": {}}})
+        .to_string(),
+    );
+    let request = |authorization: String, proof: Option<String>| {
+        let mut r = http::Request::post("/mcp")
+            .header("authorization", authorization)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "whoami");
+        if let Some(p) = proof {
+            r = r.header("dpop", p);
+        }
+        r.body(axum::body::Body::from(body.clone())).unwrap()
+    };
+    let bearer = dpop_bench_token(&case, 0, None);
+    let bound = dpop_bench_token(&case, 1, Some(&jkt));
+    let tokens = std::sync::atomic::AtomicU64::new(10);
+    let fresh = || tokens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    type Make<'a> = Box<dyn Fn() -> http::Request<axum::body::Body> + 'a>;
+    let rows: [(&str, Make<'_>); 4] = [
+        (
+            "bearer, token seen before",
+            Box::new(|| request(format!("Bearer {bearer}"), None)),
+        ),
+        (
+            "DPoP, token seen before, fresh proof",
+            Box::new(|| request(format!("DPoP {bound}"), Some(proof(&bound)))),
+        ),
+        (
+            "bearer, new token",
+            Box::new(|| {
+                request(
+                    format!("Bearer {}", dpop_bench_token(&case, fresh(), None)),
+                    None,
+                )
+            }),
+        ),
+        (
+            "DPoP, new token, fresh proof",
+            Box::new(|| {
+                let t = dpop_bench_token(&case, fresh(), Some(&jkt));
+                let p = proof(&t);
+                request(format!("DPoP {t}"), Some(p))
+            }),
+        ),
+    ];
+    let mut group = c.benchmark_group("layer/tools_call, bearer vs DPoP");
+    for (name, make) in &rows {
+        let first = rt.block_on(service.clone().call(make())).unwrap();
+        assert_eq!(first.status(), 200, "{name}");
+        group.bench_function(*name, |b| {
+            b.to_async(&rt).iter_batched(
+                make,
+                |req| {
+                    let mut service = service.clone();
+                    async move { service.call(black_box(req)).await.unwrap().status() }
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    verification,
+    cache_hit,
+    request_path,
+    header_args,
+    dpop
+);
 criterion_main!(benches);
