@@ -23,6 +23,7 @@
 //! with the 401 challenge.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mcp_guard::dev::{DevAuthServer, RunningDevAuthServer};
 use mcp_guard::policy::Requirement;
@@ -101,15 +102,16 @@ pub fn static_tokens() -> StaticTokens {
 #[derive(Clone, ProtectedResource)]
 #[protected_resource(scopes = Scopes, name = "mcp-guard conformance fixture", anonymous)]
 pub struct ConformanceFixture {
-    tool_router: ToolRouter<Self>,
-    prompt_router: PromptRouter<Self>,
+    // Built once and shared by every clone the service's factory makes.
+    tool_router: Arc<ToolRouter<Self>>,
+    prompt_router: Arc<PromptRouter<Self>>,
 }
 
 impl Default for ConformanceFixture {
     fn default() -> Self {
         Self {
-            tool_router: Self::tool_router(),
-            prompt_router: Self::prompt_router(),
+            tool_router: Arc::new(Self::tool_router()),
+            prompt_router: Arc::new(Self::prompt_router()),
         }
     }
 }
@@ -246,7 +248,8 @@ pub async fn start(
     let mut options = ServerOptions::new(auth.issuer(), &mcp_url, addr);
     options.allow_anonymous = true;
     let guard = guard(&options)?;
-    let server = server::spawn(mcp, &options, guard, ConformanceFixture::default)?;
+    let fixture = ConformanceFixture::default();
+    let server = server::spawn(mcp, &options, guard, move || fixture.clone())?;
     Ok(RunningFixture {
         auth,
         server,

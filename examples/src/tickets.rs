@@ -42,14 +42,15 @@ pub const TOKEN_VAR: &str = "MCP_GUARD_TOKEN";
 #[protected_resource(scopes = Scopes, name = "mcp-guard example ticket tracker")]
 pub struct TicketServer {
     tickets: Arc<Mutex<Vec<String>>>,
-    tool_router: ToolRouter<Self>,
+    // Shared by every clone the service's factory makes.
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl Default for TicketServer {
     fn default() -> Self {
         Self {
             tickets: Arc::default(),
-            tool_router: Self::tool_router(),
+            tool_router: Arc::new(Self::tool_router()),
         }
     }
 }

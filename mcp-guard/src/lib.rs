@@ -22,7 +22,7 @@
 //!     transport::streamable_http_server::{StreamableHttpService, StreamableHttpServerConfig}};
 //!
 //! #[derive(Clone)]
-//! struct Files { tool_router: ToolRouter<Self> }
+//! struct Files { tool_router: std::sync::Arc<ToolRouter<Self>> }
 //!
 //! #[tool_router]
 //! impl Files {
@@ -42,8 +42,10 @@
 //!     .issuer(Issuer::discover("https://auth.example.com"))
 //!     .policy(Policy::builder().scope("files:read").baseline(["files:read"]).build()?)
 //!     .build()?;
+//! // Built once; the factory's clone (per session, or per request when stateless) is cheap.
+//! let files = Files { tool_router: std::sync::Arc::new(Files::tool_router()) };
 //! let mcp = StreamableHttpService::new(
-//!     || Ok(Files { tool_router: Files::tool_router() }),
+//!     move || Ok(files.clone()),
 //!     guard.session_manager(),
 //!     StreamableHttpServerConfig::default(),
 //! );
