@@ -143,6 +143,22 @@ fn logs_its_url_when_ready_and_exits_cleanly_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(exit.success(), "{exit:?}");
+
+    // The log, written by its own thread, is complete at exit: the refusal's audit line (at
+    // the default filter) and the last line before `main` returns.
+    let rest: Vec<String> = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(10)).ok())
+        .take(10_000)
+        .collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("mcp_guard::audit") && l.contains(r#"reason="missing_token""#)),
+        "{rest:#?}"
+    );
+    assert!(
+        rest.last()
+            .is_some_and(|l| l.contains("stopped: every connection closed")),
+        "{rest:#?}"
+    );
 }
 
 /// `--print-manifest` with the flags given: no network, no listening (the port is taken), the

@@ -30,12 +30,10 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,mcp_guard::audit=info".into()),
-        )
-        .init();
+    let _logs = mcp_guard_examples::logging::init(
+        mcp_guard_examples::logging::DEMO_FILTER,
+        mcp_guard_examples::logging::Output::Stdout,
+    );
     let cli = Cli::parse();
     let mcp = tokio::net::TcpListener::bind(cli.listen).await?;
     let auth = tokio::net::TcpListener::bind(cli.auth_listen).await?;

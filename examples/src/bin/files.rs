@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcp_guard_examples::files::{self, FileServer};
-use mcp_guard_examples::report;
 use mcp_guard_examples::server::{self, ServerOptions};
+use mcp_guard_examples::{logging, report};
 
 /// A protected MCP file store: tools need files:read, files:write or files:admin.
 #[derive(Debug, Parser)]
@@ -68,12 +68,7 @@ fn print_manifest(options: &ServerOptions) -> Result<(), Box<dyn std::error::Err
 
 #[tokio::main]
 async fn serve(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,mcp_guard::audit=info".into()),
-        )
-        .init();
+    let _logs = logging::init(logging::SERVER_FILTER, logging::Output::Stdout);
     if let Some(addr) = cli.server.metrics_listen {
         server::serve_metrics(addr)?;
         tracing::info!("metrics at http://{addr}/metrics");

@@ -28,12 +28,10 @@ fn main() -> ExitCode {
 
 #[tokio::main]
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,mcp_guard::audit=info".into()),
-        )
-        .init();
+    let _logs = mcp_guard_examples::logging::init(
+        mcp_guard_examples::logging::DEMO_FILTER,
+        mcp_guard_examples::logging::Output::Stdout,
+    );
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await

@@ -36,13 +36,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Logs go to stderr: over stdio, stdout carries the protocol.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,mcp_guard::audit=info".into()),
-        )
-        .init();
+    let _logs = mcp_guard_examples::logging::init(
+        mcp_guard_examples::logging::DEMO_FILTER,
+        mcp_guard_examples::logging::Output::Stderr,
+    );
     let cli = Cli::parse();
     let o = &cli.options;
     if cli.stdio {

@@ -86,7 +86,7 @@ pub(crate) fn allowed(
     target: Option<&str>,
 ) {
     match principal {
-        Some(principal) => tracing::info!(
+        Some(principal) => tracing::debug!(
             target: "mcp_guard::audit",
             decision = "allowed",
             sub = principal.subject(),
@@ -97,7 +97,7 @@ pub(crate) fn allowed(
             target,
             held = %principal.scopes(),
         ),
-        None => tracing::info!(
+        None => tracing::debug!(
             target: "mcp_guard::audit",
             decision = "allowed",
             sub = "anonymous",

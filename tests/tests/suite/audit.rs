@@ -75,6 +75,11 @@ async fn decisions_are_audited_and_tokens_never_logged() {
         .filter(|l| l.contains("mcp_guard::audit"))
         .collect();
     assert_eq!(audit.len(), 4, "one event per decision:\n{log}");
+    // Allowed decisions are `debug` (one per request), refusals `info`.
+    assert!(audit[0].contains(" DEBUG mcp_guard::audit"), "{}", audit[0]);
+    for refused in &audit[1..] {
+        assert!(refused.contains(" INFO mcp_guard::audit"), "{refused}");
+    }
     assert!(
         audit[0].contains(r#"decision="allowed""#)
             && audit[0].contains("audit-jti-1")
