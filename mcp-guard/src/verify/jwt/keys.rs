@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
 
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey, VerificationAlgorithm};
+use base64::Engine as _;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
 };
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind};
 
 /// Installs jsonwebtoken's aws-lc-rs crypto provider once per process, so that the first
 /// verification never meets the "no provider" panic whatever features other crates enable.
@@ -35,12 +37,14 @@ pub const SUPPORTED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-/// One verification key with the single algorithm it may be used with.
+/// One verification key with the single algorithm it may be used with. The key material is
+/// parsed (and, for EC keys, its point checked) once, when the key is loaded: a verification
+/// is the signature check alone.
 #[derive(Clone)]
 pub struct VerifyingKey {
     kid: Option<Arc<str>>,
     alg: Algorithm,
-    key: DecodingKey,
+    key: Arc<ParsedPublicKey>,
     /// Identifies the key material: the same for the same JWK fetched again, different for
     /// a new key under a reused `kid`.
     fingerprint: u64,
@@ -77,7 +81,9 @@ pub enum KeyError {
 }
 
 impl VerifyingKey {
-    /// A key for exactly one asymmetric algorithm.
+    /// A key for exactly one asymmetric algorithm. Key material that does not parse as a
+    /// public key of the algorithm's type is refused here ([`KeyError::Material`]), not at
+    /// the first token.
     pub fn new(kid: Option<&str>, alg: Algorithm, key: DecodingKey) -> Result<Self, KeyError> {
         ensure_crypto_provider();
         if !SUPPORTED_ALGORITHMS.contains(&alg) {
@@ -86,11 +92,12 @@ impl VerifyingKey {
         if key.family() != alg.family() {
             return Err(KeyError::Type);
         }
+        let key = parse_public_key(&key, alg)?;
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Self {
             kid: kid.map(Arc::from),
             alg,
-            key,
+            key: Arc::new(key),
             fingerprint: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
@@ -102,8 +109,14 @@ impl VerifyingKey {
 
     /// Whether `signature` (base64url) signs `message` under this key and its one algorithm.
     pub(super) fn signs(&self, message: &[u8], signature: &str) -> bool {
-        ensure_crypto_provider();
-        jsonwebtoken::crypto::verify(signature, message, &self.key, self.alg).unwrap_or(false)
+        // The largest signature verified is 512 bytes (RSA-4096); RSA keys up to 8192 bits
+        // sign 1024. Decoding into the stack avoids an allocation per verification.
+        let mut decoded = [0u8; 1024];
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded)
+        {
+            Ok(n) => self.key.verify_sig(message, &decoded[..n]).is_ok(),
+            Err(_) => false,
+        }
     }
 
     /// A key from a JWK. The algorithm is the JWK's `alg`; when absent it is inferred from the
@@ -154,6 +167,46 @@ impl VerifyingKey {
     /// The one algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.alg
+    }
+}
+
+/// aws-lc-rs's verification algorithm for a JWS algorithm: the ones jsonwebtoken's aws-lc-rs
+/// provider uses, so that the same keys and signatures are accepted (RSA moduli of 2048 to
+/// 8192 bits).
+fn verification_algorithm(alg: Algorithm) -> Result<&'static dyn VerificationAlgorithm, KeyError> {
+    Ok(match alg {
+        Algorithm::RS256 => &lc::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &lc::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &lc::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &lc::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &lc::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &lc::RSA_PSS_2048_8192_SHA512,
+        Algorithm::ES256 => &lc::ECDSA_P256_SHA256_FIXED,
+        Algorithm::ES384 => &lc::ECDSA_P384_SHA384_FIXED,
+        Algorithm::EdDSA => &lc::ED25519,
+        other => return Err(KeyError::Algorithm(format!("{other:?}"))),
+    })
+}
+
+/// Parses a decoding key's material once: RSA as PKCS#1 or SPKI DER or as (n, e); EC as an
+/// uncompressed point or SPKI DER; Ed25519 as its 32 bytes or SPKI DER.
+fn parse_public_key(key: &DecodingKey, alg: Algorithm) -> Result<ParsedPublicKey, KeyError> {
+    let verification = verification_algorithm(alg)?;
+    let refused = |e: aws_lc_rs::error::KeyRejected| KeyError::Material(e.to_string());
+    match key.kind() {
+        DecodingKeyKind::SecretOrDer(bytes) => {
+            ParsedPublicKey::new(verification, bytes).map_err(refused)
+        }
+        DecodingKeyKind::RsaModulusExponent { n, e } => {
+            use aws_lc_rs::encoding::AsDer as _;
+            let der = aws_lc_rs::rsa::PublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
+            }
+            .as_der()
+            .map_err(|_| KeyError::Material("the RSA modulus or exponent is invalid".into()))?;
+            ParsedPublicKey::new(verification, der.as_ref()).map_err(refused)
+        }
     }
 }
 
@@ -255,5 +308,74 @@ impl KeySet {
             None if self.len() == 1 => self.by_kid.values().next().or(self.kidless.first()),
             None => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+
+    fn b64(bytes: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A fresh P-256 key pair and its public JWK.
+    fn ec_key() -> (EcdsaKeyPair, Jwk) {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .expect("key");
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .expect("pair");
+        let point = pair.public_key().as_ref().to_vec();
+        let (x, y) = point[1..].split_at(32);
+        let jwk = serde_json::from_value(serde_json::json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "kid": "k", "x": b64(x), "y": b64(y),
+        }))
+        .expect("jwk");
+        (pair, jwk)
+    }
+
+    #[test]
+    fn a_parsed_key_verifies_its_signatures_and_nothing_else() {
+        let (pair, jwk) = ec_key();
+        let key = VerifyingKey::from_jwk(&jwk).expect("usable");
+        let message = b"header.payload";
+        let signature = pair.sign(&SystemRandom::new(), message).expect("signature");
+        let encoded = b64(signature.as_ref());
+        assert!(key.signs(message, &encoded));
+        assert!(!key.signs(b"header.payloaD", &encoded));
+        // Padding, another alphabet, an oversized or empty signature: refused, no panic.
+        assert!(!key.signs(message, &format!("{encoded}=")));
+        assert!(!key.signs(message, &encoded.replace('-', "+").replace('_', "/")));
+        assert!(!key.signs(message, &"A".repeat(4096)));
+        assert!(!key.signs(message, ""));
+    }
+
+    #[test]
+    fn a_point_off_the_curve_is_refused_when_the_key_loads() {
+        let (_, good) = ec_key();
+        // The same x with a y that no longer solves the curve equation.
+        let mut off = good.clone();
+        let AlgorithmParameters::EllipticCurve(ec) = &mut off.algorithm else {
+            unreachable!("an EC key")
+        };
+        let mut y = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&ec.y)
+            .expect("y");
+        y[31] ^= 1;
+        ec.y = b64(&y);
+        assert!(matches!(
+            VerifyingKey::from_jwk(&off),
+            Err(KeyError::Material(_))
+        ));
+        let (set, skipped) = KeySet::from_jwks(
+            &JwkSet {
+                keys: vec![off, good],
+            },
+            &SUPPORTED_ALGORITHMS,
+        );
+        assert_eq!((set.len(), skipped.len()), (1, 1));
     }
 }
