@@ -274,9 +274,12 @@ fn is_form(headers: &http::HeaderMap) -> bool {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
+            const FORM: &str = "application/x-www-form-urlencoded";
+            // Compared in place: no lowercased copy of the header per request.
             v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
+                .as_bytes()
+                .get(..FORM.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(FORM.as_bytes()))
         })
 }
 

@@ -1057,13 +1057,14 @@ async fn s4_11_header_plus_form_body_token_gives_400_invalid_request() {
     let token = fx.token("files:admin");
     let auth = bearer(&token);
     let form = format!("access_token={token}");
-    let send = |wire: Wire| {
+    // The media type is case-insensitive (RFC 9110 §8.3.1), parameters or not.
+    let send = |wire: Wire, content_type: &str| {
         let mut req = fx
             .server
             .http
             .post(&fx.server.mcp_url)
             .header("authorization", &auth)
-            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-type", content_type)
             .header("accept", "application/json, text/event-stream")
             .body(form.clone());
         req = match wire {
@@ -1075,14 +1076,23 @@ async fn s4_11_header_plus_form_body_token_gives_400_invalid_request() {
         };
         req.send()
     };
+    let forms = [
+        "application/x-www-form-urlencoded",
+        "Application/X-WWW-Form-URLEncoded; charset=UTF-8",
+    ];
     for wire in [Wire::Legacy, Wire::Stateless] {
-        let resp = send(wire).await.unwrap();
-        assert!(!resp.status().is_success(), "{wire:?}: {}", resp.status());
+        for form in forms {
+            let resp = send(wire, form).await.unwrap();
+            assert!(!resp.status().is_success(), "{wire:?}: {}", resp.status());
+        }
     }
     assert!(fx.store_is_empty());
-    for wire in [Wire::Legacy, Wire::Stateless] {
-        let resp = send(wire).await.unwrap();
-        assert_eq!(resp.status(), 400, "{wire:?}");
+    for (wire, form) in [Wire::Legacy, Wire::Stateless]
+        .into_iter()
+        .flat_map(|w| forms.map(|f| (w, f)))
+    {
+        let resp = send(wire, form).await.unwrap();
+        assert_eq!(resp.status(), 400, "{wire:?} {form}");
         let c = mcp_guard::challenge::parse(
             resp.headers()
                 .get("www-authenticate")
