@@ -573,14 +573,7 @@ where
     // ends (the HTTP server stopped accepting and in-flight requests were answered), so that
     // a shutdown never turns a request being served into an error.
     let streams = CancellationToken::new();
-    let mut config = StreamableHttpServerConfig::default()
-        .with_cancellation_token(streams.clone())
-        .with_allowed_hosts(allowed_hosts(guard.resource()));
-    if options.stateless {
-        config = config
-            .with_legacy_session_mode(false)
-            .with_json_response(true);
-    }
+    let config = mcp_config(options, guard.resource(), streams.clone());
     let (app, sessions) = match &options.session_id_prefix {
         Some(prefix) => {
             if prefix.is_empty()
@@ -647,6 +640,25 @@ where
         shutdown,
         task,
     })
+}
+
+/// The MCP service's configuration for `options`: the hosts `resource` names, stateless with
+/// JSON answers under `--stateless`, streams ended by `streams`.
+pub fn mcp_config(
+    options: &ServerOptions,
+    resource: &str,
+    streams: CancellationToken,
+) -> StreamableHttpServerConfig {
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(streams)
+        .with_allowed_hosts(allowed_hosts(resource));
+    if options.stateless {
+        config
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+    } else {
+        config
+    }
 }
 
 fn allowed_hosts(resource: &str) -> Vec<String> {

@@ -1,19 +1,34 @@
-//! End-to-end load benchmark: the same trivial tool served by a bare rmcp server and by the
-//! guarded server, in one run, under the same load generator, on 127.0.0.1 only and bounded
-//! in time.
+//! End-to-end load benchmark: the `files` example as shipped against the same server with the
+//! guard off, in both wire formats, beside a one-tool bare rmcp server and its guarded twin,
+//! and optionally beside peer servers from other SDKs; all in one run, under the same load
+//! generator, on 127.0.0.1 only and bounded in time.
 //!
 //! ```text
-//! cargo run --release -p mcp-guard-examples --bin loadbench -- --seconds 5 --concurrency 16 --runs 3
+//! cargo build --release -p mcp-guard-examples --bin files --bin loadbench
+//! taskset -c 1 target/release/loadbench --seconds 5 --concurrency 16 --runs 3 --server-cpu 0
 //! ```
 //!
-//! Each server runs as its own child process (this binary with `serve`), so that its CPU time
-//! (`/proc/<pid>/stat`) and peak RSS (`VmHWM`) are its own. Phases, in one run:
-//! `bare` (no guard, no token), `guarded, tokens reused` (each connection presents one token:
-//! cache hits), `guarded, every token new` (every request a token never seen: the signature is
-//! verified each time). Tokens are ES256, minted in advance by the development authorization
-//! server, which also serves the key set.
+//! Each server runs as its own child process, so that its CPU time (`/proc/<pid>/stat`) and
+//! peak RSS (`VmHWM`) are its own; `--server-cpu` pins every server to that core (with
+//! `taskset`), and the load generator goes on the other one. Servers, in each run:
+//! - `bare, one tool`: rmcp alone, one `ping` tool;
+//! - `guarded, one tool`: the same tool behind the guard, tokens reused (cache hits);
+//! - `files, guard off`: the `files` example's server, transport and logging, no guard (this
+//!   binary with `serve --mode files-off`);
+//! - `files`: the `files` binary itself, `--stateless`, its default log filter, tokens
+//!   reused, and every token new (never seen: verified in full each time);
+//! - each `--peer NAME=COMMAND` (see `benches/peers/`), tokens reused and every token new.
+//!
+//! Requests are `tools/call`: `ping` for the one-tool servers, `echo {"text":"hello"}` for
+//! the others, each with a bearer token (the unguarded servers ignore it, so that every
+//! server parses the same bytes), in the 2025-11-25 wire format (body classification) and, for `files`, the
+//! 2026-07-28 format (`Mcp-Method`/`Mcp-Name` headers) too. Tokens are ES256, minted in
+//! advance by the development authorization server, which also serves the key set. The run
+//! also times one bare `jsonwebtoken::decode` of such a token in this process, the unit of the
+//! new-token goal.
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,16 +36,26 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use mcp_guard::dev::DevAuthServer;
 use mcp_guard::{Guard, Issuer, guarded, protected};
-use rmcp::handler::server::router::tool::ToolRouter;
+use mcp_guard_examples::files::{EchoArgs, PathArgs, Store, WriteArgs};
+use mcp_guard_examples::server::{self, ServerOptions};
+use mcp_guard_examples::{bench, logging};
+use rmcp::handler::server::router::{prompt::PromptRouter, tool::ToolRouter};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{PromptMessage, Role};
 use rmcp::transport::streamable_http_server::{
-    StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    session::never::NeverSessionManager,
 };
-use rmcp::{ServerHandler, tool, tool_handler, tool_router};
+use rmcp::{
+    ErrorData, ServerHandler, prompt, prompt_handler, prompt_router, tool, tool_handler,
+    tool_router,
+};
+use tokio_util::sync::CancellationToken;
 
 mcp_guard::scopes! {
     /// The benchmark's one scope.
     pub BenchScopes {
-        /// Call the echo tool.
+        /// Call the ping tool.
         #[baseline]
         BENCH = "bench:call",
     }
@@ -39,7 +64,7 @@ mcp_guard::scopes! {
 /// The trivial tool, unprotected.
 #[derive(Clone)]
 struct Bare {
-    tool_router: ToolRouter<Self>,
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 #[tool_router]
@@ -58,7 +83,7 @@ impl ServerHandler for Bare {}
 #[derive(Clone, mcp_guard::ProtectedResource)]
 #[protected_resource(scopes = BenchScopes)]
 struct Protected {
-    tool_router: ToolRouter<Self>,
+    tool_router: Arc<ToolRouter<Self>>,
 }
 
 #[guarded]
@@ -76,30 +101,141 @@ impl Protected {
 #[tool_handler(router = self.tool_router, name = "bench", version = "0.1.0")]
 impl ServerHandler for Protected {}
 
+/// The `files` example's server with the guard off: the same seven tools with the same
+/// argument types (hence the same schemas and deserialization), the same prompt and the same
+/// server info, over the same store, without `#[protected]` and `#[guarded]` (whose
+/// in-process checks refuse every call that did not pass the guard's layer).
+#[derive(Clone)]
+struct UnguardedFiles {
+    store: Store,
+    tool_router: Arc<ToolRouter<Self>>,
+    prompt_router: Arc<PromptRouter<Self>>,
+}
+
+impl UnguardedFiles {
+    fn files(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, String>> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[tool_router]
+impl UnguardedFiles {
+    /// What this server is.
+    #[tool(annotations(read_only_hint = true))]
+    async fn about(&self) -> String {
+        "mcp-guard example file store".to_owned()
+    }
+
+    /// Sends the text back.
+    #[tool]
+    async fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> String {
+        args.text
+    }
+
+    /// The caller (there is none without the guard).
+    #[tool]
+    async fn whoami(&self) -> String {
+        r#"{"sub":null}"#.to_owned()
+    }
+
+    /// Lists the stored files.
+    #[tool(annotations(read_only_hint = true))]
+    async fn list_files(&self) -> String {
+        self.files().keys().cloned().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Reads one file.
+    #[tool(annotations(read_only_hint = true))]
+    async fn read_file(&self, Parameters(args): Parameters<PathArgs>) -> Result<String, String> {
+        self.files()
+            .get(&args.path)
+            .cloned()
+            .ok_or_else(|| format!("no such file: {}", args.path))
+    }
+
+    /// Creates or replaces one file.
+    #[tool]
+    async fn write_file(&self, Parameters(args): Parameters<WriteArgs>) -> String {
+        let len = args.content.len();
+        self.files().insert(args.path.clone(), args.content);
+        format!("wrote {len} bytes to {}", args.path)
+    }
+
+    /// Deletes every file.
+    #[tool(annotations(destructive_hint = true))]
+    async fn reset_store(&self) -> String {
+        let mut files = self.files();
+        let n = files.len();
+        files.clear();
+        format!("deleted {n} files")
+    }
+}
+
+#[prompt_router]
+impl UnguardedFiles {
+    /// Asks the model to review one file.
+    #[prompt]
+    async fn review_file(
+        &self,
+        Parameters(args): Parameters<PathArgs>,
+    ) -> Result<Vec<PromptMessage>, ErrorData> {
+        let content = self.files().get(&args.path).cloned().unwrap_or_default();
+        Ok(vec![PromptMessage::new_text(Role::User, content)])
+    }
+}
+
+#[tool_handler(router = self.tool_router, name = "mcp-guard-files", version = "0.1.0")]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for UnguardedFiles {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(rmcp::model::Implementation::new("mcp-guard-files", "0.1.0"))
+    }
+}
+
 #[derive(Debug, Parser)]
-#[command(name = "loadbench", about = "Bare vs guarded rmcp server under the same load", long_about = None)]
+#[command(name = "loadbench", about = "The guarded files example against the same server unguarded, bare rmcp and peer SDK servers, under the same load", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
 
-    /// Seconds of load per phase.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds of load per phase (at most 60).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     seconds: u64,
 
     /// Concurrent connections.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
 
-    /// Runs (the report gives the median of each figure).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
+    /// Runs (the report gives the median of each figure and of each in-run ratio).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10))]
+    runs: u64,
+
+    /// Pin every server to this core (`taskset -c`); run the benchmark itself on another.
+    #[arg(long)]
+    server_cpu: Option<usize>,
+
+    /// A peer server: `NAME=COMMAND`, started with PEER_PORT, PEER_ISSUER, PEER_JWKS_URI and
+    /// PEER_AUDIENCE set, printing `ready URL` when it listens (see benches/peers/README.md).
+    #[arg(long = "peer")]
+    peers: Vec<String>,
+
+    /// The `files` binary (default: beside this one).
+    #[arg(long)]
+    files_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Serve one server (used by the benchmark itself).
     Serve {
-        /// `bare` or `guarded`.
+        /// `bare`, `guarded` or `files-off`.
         #[arg(long)]
         mode: String,
         /// Issuer (guarded mode).
@@ -108,17 +244,62 @@ enum Cmd {
     },
 }
 
-const MCP_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ping","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+/// The wire format of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    /// 2025-11-25: the method and the tool are in the body only.
+    V2025,
+    /// 2026-07-28: also in the `Mcp-Method` and `Mcp-Name` headers, the version in `_meta`.
+    V2026,
+}
+
+/// One request, sent again and again.
+#[derive(Debug, Clone)]
+struct Request {
+    wire: Wire,
+    tool: &'static str,
+    body: String,
+    /// What a successful answer contains.
+    expect: &'static [u8],
+}
+
+impl Request {
+    fn ping(wire: Wire) -> Self {
+        Self::new(wire, "ping", "{}", b"pong")
+    }
+
+    fn echo(wire: Wire) -> Self {
+        Self::new(wire, "echo", r#"{"text":"hello"}"#, b"hello")
+    }
+
+    fn new(wire: Wire, tool: &'static str, arguments: &str, expect: &'static [u8]) -> Self {
+        let meta = match wire {
+            Wire::V2025 => String::new(),
+            Wire::V2026 => r#","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#.to_owned(),
+        };
+        Self {
+            wire,
+            tool,
+            body: format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}{meta}}}}}"#
+            ),
+            expect,
+        }
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Cmd::Serve { mode, issuer }) => {
-            // One worker thread per core, as a production server would have.
+        Some(Cmd::Serve {
+            ref mode,
+            ref issuer,
+        }) => {
+            // One worker thread per core the process may use, as a production server would have.
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(serve(&mode, issuer))
+                .block_on(serve(mode, issuer.clone()))
         }
         None => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -138,22 +319,24 @@ async fn serve(
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true);
-    let app = match mode {
+    let (app, _logs) = match mode {
         "bare" => {
+            let bare = Bare {
+                tool_router: Arc::new(Bare::tool_router()),
+            };
             let svc = StreamableHttpService::new(
-                || {
-                    Ok(Bare {
-                        tool_router: Bare::tool_router(),
-                    })
-                },
+                move || Ok(bare.clone()),
                 Arc::new(NeverSessionManager::default()),
                 config,
             );
-            axum::Router::new().route_service("/mcp", svc)
+            (
+                axum::Router::new().route_service("/mcp", svc),
+                None::<logging::LogGuard>,
+            )
         }
-        _ => {
+        "guarded" => {
             let server = Protected {
-                tool_router: Protected::tool_router(),
+                tool_router: Arc::new(Protected::tool_router()),
             };
             let guard = Guard::builder()
                 .server::<Protected>()
@@ -165,10 +348,39 @@ async fn serve(
                 Arc::new(NeverSessionManager::default()),
                 config,
             );
-            guard.router(svc)
+            (guard.router(svc), None)
         }
+        "files-off" => {
+            // The `files` binary's server, transport configuration, serving bounds and
+            // logging, without the guard.
+            let logs = logging::init(logging::SERVER_FILTER, logging::Output::Stdout);
+            let mut options = ServerOptions::new("http://unused.invalid", &resource, addr);
+            options.stateless = true;
+            let server = UnguardedFiles {
+                store: Store::default(),
+                tool_router: Arc::new(UnguardedFiles::tool_router()),
+                prompt_router: Arc::new(UnguardedFiles::prompt_router()),
+            };
+            let svc = StreamableHttpService::new(
+                move || Ok(server.clone()),
+                Arc::new(LocalSessionManager::default()),
+                server::mcp_config(&options, &resource, CancellationToken::new()),
+            );
+            let app = axum::Router::new().route_service("/mcp", svc);
+            println!("ready {resource}");
+            mcp_guard::serve::serve(
+                listener,
+                app,
+                options.serve_config(),
+                std::future::pending(),
+            )
+            .await?;
+            drop(logs);
+            return Ok(());
+        }
+        other => return Err(format!("unknown mode {other}").into()),
     };
-    println!("{resource}");
+    println!("ready {resource}");
     axum::serve(listener, app).await?;
     Ok(())
 }
@@ -180,24 +392,82 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(
-        mode: &str,
-        issuer: Option<&str>,
+    /// Starts `program args` (pinned to `cpu` if given) with `env`, and waits (at most 30 s)
+    /// for its `ready URL` line, or for `ready_url` to answer when the program prints none.
+    async fn start(
+        cpu: Option<usize>,
+        program: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready_url: Option<&str>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["serve", "--mode", mode])
-            .stdout(Stdio::piped())
+        let mut cmd = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string()).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
             .stderr(Stdio::null());
-        if let Some(i) = issuer {
-            cmd.args(["--issuer", i]);
-        }
-        let mut child = cmd.spawn()?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
-        Ok(Self {
-            child,
-            url: line.trim().to_owned(),
-        })
+        cmd.stdout(if ready_url.is_some() {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        });
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let url = match ready_url {
+            Some(url) => {
+                let http = reqwest::Client::new();
+                let by = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let probe = http
+                        .get(url.replace("/mcp", "/healthz"))
+                        .timeout(Duration::from_secs(2))
+                        .send()
+                        .await;
+                    if probe.is_ok_and(|r| r.status().is_success()) {
+                        break url.to_owned();
+                    }
+                    if Instant::now() > by || child.try_wait()?.is_some() {
+                        let _ = child.kill();
+                        return Err(format!("{} did not start", program.display()).into());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            None => {
+                let stdout = child.stdout.take().ok_or("no stdout")?;
+                let line = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    tokio::task::spawn_blocking(move || {
+                        let mut reader = BufReader::new(stdout);
+                        let mut line = String::new();
+                        // Past the ready line, the rest of the output is drained and dropped.
+                        let read = reader.read_line(&mut line).map(|_| line);
+                        std::thread::spawn(move || {
+                            std::io::copy(&mut reader, &mut std::io::sink())
+                        });
+                        read
+                    }),
+                )
+                .await;
+                match line {
+                    Ok(Ok(Ok(line))) if line.starts_with("ready ") => line[6..].trim().to_owned(),
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(format!("{} printed no ready line", program.display()).into());
+                    }
+                }
+            }
+        };
+        Ok(Self { child, url })
     }
 
     /// CPU seconds (user + system) so far.
@@ -210,25 +480,16 @@ impl ServerProcess {
             .unwrap_or_default()
             .split_whitespace()
             .collect();
-        let ticks: f64 = fields
-            .get(11)
-            .and_then(|u| u.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<f64>().ok()))
+            .sum();
         ticks / 100.0
     }
 
     /// Peak resident set size, in MiB.
     fn peak_rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+        bench::proc_status_kib(self.child.id(), "VmHWM:").map_or(0.0, |kb| kb as f64 / 1024.0)
     }
 }
 
@@ -242,7 +503,6 @@ impl Drop for ServerProcess {
 #[derive(Debug, Clone, Copy, Default)]
 struct Phase {
     rps: f64,
-    p50_us: f64,
     p99_us: f64,
     cpu_us_per_req: f64,
     peak_rss_mib: f64,
@@ -250,42 +510,43 @@ struct Phase {
 }
 
 enum Tokens {
-    None,
     Reused(Vec<String>),
-    New(Arc<Vec<String>>),
+    New(Vec<String>),
 }
 
-async fn load(server: &ServerProcess, tokens: Tokens, seconds: u64, concurrency: usize) -> Phase {
-    let deadline_warm = Instant::now() + Duration::from_millis(500);
-    let start_cpu = std::cell::Cell::new(0.0);
+async fn load(
+    server: &ServerProcess,
+    request: &Request,
+    tokens: Tokens,
+    seconds: u64,
+    concurrency: usize,
+) -> Phase {
+    let warm_until = Instant::now() + Duration::from_millis(500);
+    let end = warm_until + Duration::from_secs(seconds);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let tokens = Arc::new(tokens);
-    let measured_from = Arc::new(tokio::sync::OnceCell::<Instant>::new());
+    let request = Arc::new(request.clone());
     let mut tasks = tokio::task::JoinSet::new();
-    let end = deadline_warm + Duration::from_secs(seconds);
     for worker in 0..concurrency {
         let url = server.url.clone();
         let tokens = tokens.clone();
         let next = next.clone();
+        let request = request.clone();
         tasks.spawn(async move {
             let http = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(10))
                 .build()
                 .expect("client");
             let mut latencies: Vec<u32> = Vec::with_capacity(100_000);
             let mut errors = 0u64;
-            loop {
-                let now = Instant::now();
-                if now >= end {
-                    break;
-                }
+            while Instant::now() < end {
                 let token = match &*tokens {
-                    Tokens::None => None,
-                    Tokens::Reused(t) => Some(t[worker % t.len()].clone()),
+                    Tokens::Reused(t) => Some(t[worker % t.len()].as_str()),
                     Tokens::New(t) => {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         match t.get(i) {
-                            Some(tok) => Some(tok.clone()),
+                            Some(tok) => Some(tok.as_str()),
                             None => break,
                         }
                     }
@@ -294,10 +555,14 @@ async fn load(server: &ServerProcess, tokens: Tokens, seconds: u64, concurrency:
                     .post(&url)
                     .header("content-type", "application/json")
                     .header("accept", "application/json, text/event-stream")
-                    .header("mcp-protocol-version", "2026-07-28")
-                    .header("mcp-method", "tools/call")
-                    .header("mcp-name", "ping")
-                    .body(MCP_BODY);
+                    .body(request.body.clone());
+                req = match request.wire {
+                    Wire::V2025 => req.header("mcp-protocol-version", "2025-11-25"),
+                    Wire::V2026 => req
+                        .header("mcp-protocol-version", "2026-07-28")
+                        .header("mcp-method", "tools/call")
+                        .header("mcp-name", request.tool),
+                };
                 if let Some(t) = token {
                     req = req.bearer_auth(t);
                 }
@@ -305,13 +570,13 @@ async fn load(server: &ServerProcess, tokens: Tokens, seconds: u64, concurrency:
                 let ok = match req.send().await {
                     Ok(r) => {
                         r.status().is_success()
-                            && r.bytes()
-                                .await
-                                .is_ok_and(|b| b.windows(4).any(|w| w == b"pong"))
+                            && r.bytes().await.is_ok_and(|b| {
+                                b.windows(request.expect.len()).any(|w| w == request.expect)
+                            })
                     }
                     Err(_) => false,
                 };
-                if sent >= deadline_warm {
+                if sent >= warm_until {
                     if ok {
                         latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     } else {
@@ -322,9 +587,9 @@ async fn load(server: &ServerProcess, tokens: Tokens, seconds: u64, concurrency:
             (latencies, errors)
         });
     }
-    tokio::time::sleep_until(deadline_warm.into()).await;
-    start_cpu.set(server.cpu_seconds());
-    let _ = measured_from.set(Instant::now());
+    tokio::time::sleep_until(warm_until.into()).await;
+    let start_cpu = server.cpu_seconds();
+    let measured_from = Instant::now();
     let mut all: Vec<u32> = Vec::new();
     let mut errors = 0;
     while let Some(r) = tasks.join_next().await {
@@ -332,23 +597,18 @@ async fn load(server: &ServerProcess, tokens: Tokens, seconds: u64, concurrency:
         all.extend(l);
         errors += e;
     }
-    let elapsed = measured_from
-        .get()
-        .map_or(Duration::from_secs(seconds), |t| t.elapsed())
-        .as_secs_f64();
-    let cpu = server.cpu_seconds() - start_cpu.get();
+    let elapsed = measured_from.elapsed().as_secs_f64();
+    let cpu = server.cpu_seconds() - start_cpu;
     all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-    };
+    let p99 = all
+        .get(((all.len() as f64 * 0.99) as usize).min(all.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0) as f64;
     Phase {
         rps: all.len() as f64 / elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
+        p99_us: p99,
         cpu_us_per_req: if all.is_empty() {
-            0.0
+            f64::NAN
         } else {
             cpu * 1e6 / all.len() as f64
         },
@@ -357,93 +617,303 @@ async fn load(server: &ServerProcess, tokens: Tokens, seconds: u64, concurrency:
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
+fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Microseconds of one `jsonwebtoken::decode` of `token` (signature, `exp`, `iss`, `aud`),
+/// the median of 5 rounds of 400 on this thread.
+fn decode_us(token: &str, jwks: &serde_json::Value, issuer: &str, audience: &str) -> f64 {
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(jwks.clone()).expect("the development server's key set");
+    let key = jsonwebtoken::DecodingKey::from_jwk(&set.keys[0]).expect("its key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    let rounds = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..400 {
+                let decoded =
+                    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).is_ok();
+                assert!(decoded, "the token decodes");
+            }
+            started.elapsed().as_secs_f64() * 1e6 / 400.0
+        })
+        .collect();
+    median(rounds)
+}
+
+/// One row of the report: a server and what it was sent.
+struct Row {
+    name: String,
+    /// The row its throughput and CPU are compared with.
+    against: usize,
 }
 
 async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+        .install_default()
+        .ok();
+    let files_bin = bench::files_binary(cli.files_bin.as_ref())?;
+    let me = std::env::current_exe()?;
+    let peers: Vec<(String, PathBuf)> = cli
+        .peers
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(n, c)| (n.to_owned(), PathBuf::from(c)))
+                .ok_or_else(|| format!("--peer {p}: write NAME=COMMAND"))
+        })
+        .collect::<Result<_, _>>()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let auth = DevAuthServer::builder().start(listener).await?;
+    let jwks_uri = format!("{}/jwks", auth.issuer());
     println!(
-        "loadbench: {} s per phase, {} connections, {} runs, ES256 tokens; machine: {} cores",
+        "loadbench: {} s per phase, {} connections, {} runs, ES256 tokens; cores online: {}; servers on {}",
         cli.seconds,
         cli.concurrency,
         cli.runs,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::fs::read_to_string("/sys/devices/system/cpu/online")
+            .map_or_else(|_| "?".to_owned(), |c| c.trim().to_owned()),
+        cli.server_cpu
+            .map_or("any core".to_owned(), |c| format!("core {c}"))
     );
-    let names = ["bare", "guarded, tokens reused", "guarded, every token new"];
-    let mut results: Vec<[Phase; 3]> = Vec::new();
+    let mut rows = vec![
+        Row {
+            name: "bare rmcp, one tool (2025-11-25)".into(),
+            against: 0,
+        },
+        Row {
+            name: "guarded, one tool, token reused (2025-11-25)".into(),
+            against: 0,
+        },
+        Row {
+            name: "files, guard off (2025-11-25)".into(),
+            against: 2,
+        },
+        Row {
+            name: "files, token reused (2025-11-25)".into(),
+            against: 2,
+        },
+        Row {
+            name: "files, guard off (2026-07-28)".into(),
+            against: 4,
+        },
+        Row {
+            name: "files, token reused (2026-07-28)".into(),
+            against: 4,
+        },
+        Row {
+            name: "files, every token new (2025-11-25)".into(),
+            against: 2,
+        },
+    ];
+    for (name, _) in &peers {
+        rows.push(Row {
+            name: format!("{name}, token reused (2025-11-25)"),
+            against: 3,
+        });
+        rows.push(Row {
+            name: format!("{name}, every token new (2025-11-25)"),
+            against: 6,
+        });
+    }
+    let mut results: Vec<Vec<Phase>> = Vec::new();
+    let mut decode = Vec::new();
+    let cpu = cli.server_cpu;
+    let (secs, conc) = (cli.seconds, cli.concurrency);
+    let fresh_count = 16_000 * secs as usize;
     for run in 0..cli.runs {
-        let bare = ServerProcess::start("bare", None)?;
-        let guarded = ServerProcess::start("guarded", Some(auth.issuer()))?;
-        let mint = |n: usize| -> Vec<String> {
+        let mint = |n: usize, scope: &str, audience: &str| -> Vec<String> {
             (0..n)
                 .map(|i| {
                     auth.token()
                         .subject(&format!("user-{i}"))
-                        .scope("bench:call")
-                        .audience(&guarded.url)
+                        .scope(scope)
+                        .audience(audience)
                         .sign()
                 })
                 .collect()
         };
-        let reused = mint(cli.concurrency);
-        // More than the guarded server can verify in the phase at full speed on this class
-        // of machine; a phase that runs out stops early and counts what it did.
-        let fresh = Arc::new(mint(40_000 * cli.seconds as usize / 5));
-        // Warm the guarded server's key cache.
-        let _ = load(&guarded, Tokens::Reused(reused.clone()), 1, 1).await;
-        let b = load(&bare, Tokens::None, cli.seconds, cli.concurrency).await;
-        let r = load(
-            &guarded,
-            Tokens::Reused(reused),
-            cli.seconds,
-            cli.concurrency,
+        let mut phases = Vec::new();
+
+        let bare = ServerProcess::start(cpu, &me, &["serve", "--mode", "bare"], &[], None).await?;
+        let one = ServerProcess::start(
+            cpu,
+            &me,
+            &["serve", "--mode", "guarded", "--issuer", auth.issuer()],
+            &[],
+            None,
+        )
+        .await?;
+        // Every server gets the same request with the same token: the unguarded ones ignore
+        // it, so that each parses the same bytes.
+        let tokens = mint(conc, "bench:call", &one.url);
+        let ping = Request::ping(Wire::V2025);
+        phases.push(load(&bare, &ping, Tokens::Reused(tokens.clone()), secs, conc).await);
+        drop(bare);
+        let _ = load(&one, &ping, Tokens::Reused(tokens.clone()), 1, 1).await;
+        phases.push(load(&one, &ping, Tokens::Reused(tokens), secs, conc).await);
+        drop(one);
+
+        let off =
+            ServerProcess::start(cpu, &me, &["serve", "--mode", "files-off"], &[], None).await?;
+        let port = free_port()?;
+        let files_url = format!("http://127.0.0.1:{port}/mcp");
+        let files = ServerProcess::start(
+            cpu,
+            &files_bin,
+            &[
+                "--stateless",
+                "--issuer",
+                auth.issuer(),
+                "--resource",
+                &files_url,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ],
+            &[],
+            Some(&files_url),
+        )
+        .await?;
+        let tokens = mint(conc, "files:read", &files.url);
+        let fresh = mint(fresh_count, "files:read", &files.url);
+        let _ = load(
+            &files,
+            &Request::echo(Wire::V2025),
+            Tokens::Reused(tokens.clone()),
+            1,
+            1,
         )
         .await;
-        let n = load(&guarded, Tokens::New(fresh), cli.seconds, cli.concurrency).await;
-        println!(
-            "run {}: {:?}",
-            run + 1,
-            [b.rps, r.rps, n.rps].map(|x| x.round())
+        for wire in [Wire::V2025, Wire::V2026] {
+            let request = Request::echo(wire);
+            phases.push(load(&off, &request, Tokens::Reused(tokens.clone()), secs, conc).await);
+            phases.push(load(&files, &request, Tokens::Reused(tokens.clone()), secs, conc).await);
+        }
+        phases.push(
+            load(
+                &files,
+                &Request::echo(Wire::V2025),
+                Tokens::New(fresh),
+                secs,
+                conc,
+            )
+            .await,
         );
-        results.push([b, r, n]);
+        drop((off, files));
+        decode.push(decode_us(
+            &tokens[0],
+            &auth.jwks(),
+            auth.issuer(),
+            &files_url,
+        ));
+
+        for (_, command) in &peers {
+            let port = free_port()?.to_string();
+            let audience = format!("http://127.0.0.1:{port}/mcp");
+            let peer = ServerProcess::start(
+                cpu,
+                command,
+                &[],
+                &[
+                    ("PEER_PORT", &port),
+                    ("PEER_ISSUER", auth.issuer()),
+                    ("PEER_JWKS_URI", &jwks_uri),
+                    ("PEER_AUDIENCE", &audience),
+                ],
+                None,
+            )
+            .await?;
+            let tokens = mint(conc, "files:read", &audience);
+            let fresh = mint(fresh_count / 10, "files:read", &audience);
+            let request = Request::echo(Wire::V2025);
+            let _ = load(&peer, &request, Tokens::Reused(tokens.clone()), 1, 1).await;
+            phases.push(load(&peer, &request, Tokens::Reused(tokens), secs, conc).await);
+            phases.push(load(&peer, &request, Tokens::New(fresh), secs, conc).await);
+        }
+        println!(
+            "run {}: req/s {:?}",
+            run + 1,
+            phases.iter().map(|p| p.rps.round()).collect::<Vec<_>>()
+        );
+        results.push(phases);
     }
-    let pick = |i: usize, f: fn(&Phase) -> f64| {
-        median(&mut results.iter().map(|r| f(&r[i])).collect::<Vec<_>>())
-    };
-    let ratio = |i: usize, f: fn(&Phase) -> f64| {
+
+    let pick = |i: usize, f: fn(&Phase) -> f64| median(results.iter().map(|r| f(&r[i])).collect());
+    let ratio = |i: usize, j: usize| median(results.iter().map(|r| r[i].rps / r[j].rps).collect());
+    let cpu_delta = |i: usize, j: usize| {
         median(
-            &mut results
+            results
                 .iter()
-                .map(|r| f(&r[i]) / f(&r[0]).max(f64::MIN_POSITIVE))
-                .collect::<Vec<_>>(),
+                .map(|r| r[i].cpu_us_per_req - r[j].cpu_us_per_req)
+                .collect(),
         )
     };
+    let decode_us = median(decode);
     println!();
     println!(
-        "| phase | req/s | × bare | p50 µs | p99 µs | CPU µs/req | CPU/req − bare | peak RSS MiB | errors |"
+        "| server, request | req/s | × baseline (in-run) | p99 ms | CPU µs/req | CPU − baseline µs | peak RSS MiB | errors |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (i, name) in names.iter().enumerate() {
-        let cpu_delta = median(
-            &mut results
-                .iter()
-                .map(|r| r[i].cpu_us_per_req - r[0].cpu_us_per_req)
-                .collect::<Vec<_>>(),
-        );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, row) in rows.iter().enumerate() {
+        let baseline = if row.against == i {
+            "—".to_owned()
+        } else {
+            format!("{:.3} × row {}", ratio(i, row.against), row.against + 1)
+        };
+        let delta = if row.against == i {
+            "—".to_owned()
+        } else {
+            format!("{:+.1}", cpu_delta(i, row.against))
+        };
         println!(
-            "| {name} | {:.0} | {:.3} | {:.0} | {:.0} | {:.1} | {:+.1} | {:.1} | {} |",
+            "| {}. {} | {:.0} | {baseline} | {:.2} | {:.1} | {delta} | {:.1} | {} |",
+            i + 1,
+            row.name,
             pick(i, |p| p.rps),
-            ratio(i, |p| p.rps),
-            pick(i, |p| p.p50_us),
-            pick(i, |p| p.p99_us),
+            pick(i, |p| p.p99_us) / 1000.0,
             pick(i, |p| p.cpu_us_per_req),
-            cpu_delta,
             pick(i, |p| p.peak_rss_mib),
             results.iter().map(|r| r[i].errors).sum::<u64>(),
         );
     }
+    println!();
+    println!("one jsonwebtoken::decode of the ES256 token: {decode_us:.1} µs");
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let (r25, r26, one) = (ratio(3, 2), ratio(5, 4), ratio(1, 0));
+    println!(
+        "goal: files, token reused ≥ 0.95 × guard off: {r25:.3} (2025-11-25) {}, {r26:.3} (2026-07-28) {}",
+        verdict(r25 >= 0.95),
+        verdict(r26 >= 0.95)
+    );
+    println!(
+        "goal: one tool, guarded ≥ 0.90 × bare rmcp: {one:.3} {}",
+        verdict(one >= 0.90)
+    );
+    let new_cost = cpu_delta(6, 2);
+    println!(
+        "goal: every token new, CPU/req − guard off ≤ 1.1 × decode = {:.1} µs: {new_cost:+.1} µs {}",
+        1.1 * decode_us,
+        verdict(new_cost <= 1.1 * decode_us)
+    );
+    for (k, (name, _)) in peers.iter().enumerate() {
+        let reused = 7 + 2 * k;
+        let (x, y) = (ratio(3, reused), ratio(6, reused + 1));
+        println!(
+            "goal: ≥ 25 × {name}: files {x:.1} × (token reused) {}, {y:.1} × (every token new) {}",
+            verdict(x >= 25.0),
+            verdict(y >= 25.0)
+        );
+    }
     Ok(())
+}
+
+/// A free port on 127.0.0.1 (for servers that are told their port).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
