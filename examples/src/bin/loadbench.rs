@@ -19,13 +19,18 @@
 //!   reused, and every token new (never seen: verified in full each time);
 //! - each `--peer NAME=COMMAND` (see `benches/peers/`), tokens reused and every token new.
 //!
+//! Servers are compared in pairs (bare and guarded one-tool; `files` off and on, per wire
+//! format and for new tokens; `files` and each peer), each pair in alternating one-second
+//! slices (`a b`, `b a`, …, 0.2 s of warm-up each) so that the shared machine's drift falls
+//! on both alike; a ratio is always between the two sides of one pair in one run.
+//!
 //! Requests are `tools/call`: `ping` for the one-tool servers, `echo {"text":"hello"}` for
 //! the others, each with a bearer token (the unguarded servers ignore it, so that every
-//! server parses the same bytes), in the 2025-11-25 wire format (body classification) and, for `files`, the
-//! 2026-07-28 format (`Mcp-Method`/`Mcp-Name` headers) too. Tokens are ES256, minted in
-//! advance by the development authorization server, which also serves the key set. The run
-//! also times one bare `jsonwebtoken::decode` of such a token in this process, the unit of the
-//! new-token goal.
+//! server parses the same bytes), in the 2025-11-25 wire format (body classification) and,
+//! for `files`, the 2026-07-28 format (`Mcp-Method`/`Mcp-Name` headers) too. Tokens are
+//! ES256, minted in advance by the development authorization server, which also serves the
+//! key set. The run also times one bare `jsonwebtoken::decode` of such a token in this
+//! process, the unit of the new-token goal.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -205,7 +210,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
 
-    /// Seconds of load per phase (at most 60).
+    /// Seconds of load per server and phase, in one-second slices (at most 60).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     seconds: u64,
 
@@ -500,6 +505,7 @@ impl Drop for ServerProcess {
     }
 }
 
+/// One server's figures over a phase (the sum of its slices).
 #[derive(Debug, Clone, Copy, Default)]
 struct Phase {
     rps: f64,
@@ -509,28 +515,50 @@ struct Phase {
     errors: u64,
 }
 
-enum Tokens {
-    Reused(Vec<String>),
-    New(Vec<String>),
+/// What one slice of load measured on one server.
+#[derive(Debug, Default)]
+struct Sample {
+    latencies: Vec<u32>,
+    errors: u64,
+    seconds: f64,
+    cpu_seconds: f64,
 }
 
+enum Tokens {
+    /// Each connection presents one of these, again and again.
+    Reused(Vec<String>),
+    /// Every request presents the next one, never seen before; a phase that runs out stops
+    /// early and counts what it did.
+    New {
+        tokens: Vec<String>,
+        next: std::sync::atomic::AtomicUsize,
+    },
+}
+
+impl Tokens {
+    fn new(tokens: Vec<String>) -> Self {
+        Self::New {
+            tokens,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Load on one server: `concurrency` connections for `warm` (not counted) then `seconds`.
 async fn load(
     server: &ServerProcess,
-    request: &Request,
-    tokens: Tokens,
-    seconds: u64,
+    request: &Arc<Request>,
+    tokens: &Arc<Tokens>,
+    warm: Duration,
+    seconds: Duration,
     concurrency: usize,
-) -> Phase {
-    let warm_until = Instant::now() + Duration::from_millis(500);
-    let end = warm_until + Duration::from_secs(seconds);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let tokens = Arc::new(tokens);
-    let request = Arc::new(request.clone());
+) -> Sample {
+    let warm_until = Instant::now() + warm;
+    let end = warm_until + seconds;
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..concurrency {
         let url = server.url.clone();
         let tokens = tokens.clone();
-        let next = next.clone();
         let request = request.clone();
         tasks.spawn(async move {
             let http = reqwest::Client::builder()
@@ -538,15 +566,15 @@ async fn load(
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("client");
-            let mut latencies: Vec<u32> = Vec::with_capacity(100_000);
+            let mut latencies: Vec<u32> = Vec::with_capacity(32_768);
             let mut errors = 0u64;
             while Instant::now() < end {
                 let token = match &*tokens {
-                    Tokens::Reused(t) => Some(t[worker % t.len()].as_str()),
-                    Tokens::New(t) => {
+                    Tokens::Reused(t) => t[worker % t.len()].as_str(),
+                    Tokens::New { tokens, next } => {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        match t.get(i) {
-                            Some(tok) => Some(tok.as_str()),
+                        match tokens.get(i) {
+                            Some(tok) => tok.as_str(),
                             None => break,
                         }
                     }
@@ -555,6 +583,7 @@ async fn load(
                     .post(&url)
                     .header("content-type", "application/json")
                     .header("accept", "application/json, text/event-stream")
+                    .bearer_auth(token)
                     .body(request.body.clone());
                 req = match request.wire {
                     Wire::V2025 => req.header("mcp-protocol-version", "2025-11-25"),
@@ -563,9 +592,6 @@ async fn load(
                         .header("mcp-method", "tools/call")
                         .header("mcp-name", request.tool),
                 };
-                if let Some(t) = token {
-                    req = req.bearer_auth(t);
-                }
                 let sent = Instant::now();
                 let ok = match req.send().await {
                     Ok(r) => {
@@ -590,22 +616,81 @@ async fn load(
     tokio::time::sleep_until(warm_until.into()).await;
     let start_cpu = server.cpu_seconds();
     let measured_from = Instant::now();
-    let mut all: Vec<u32> = Vec::new();
-    let mut errors = 0;
+    let mut sample = Sample::default();
     while let Some(r) = tasks.join_next().await {
         let (l, e) = r.expect("load task");
-        all.extend(l);
-        errors += e;
+        sample.latencies.extend(l);
+        sample.errors += e;
     }
-    let elapsed = measured_from.elapsed().as_secs_f64();
-    let cpu = server.cpu_seconds() - start_cpu;
+    sample.seconds = measured_from.elapsed().as_secs_f64();
+    sample.cpu_seconds = server.cpu_seconds() - start_cpu;
+    sample
+}
+
+/// One side of a paired phase: a server, what it is sent, and with which tokens.
+struct Side<'a> {
+    server: &'a ServerProcess,
+    request: Arc<Request>,
+    tokens: Arc<Tokens>,
+}
+
+fn side<'a>(server: &'a ServerProcess, request: &Request, tokens: &Arc<Tokens>) -> Side<'a> {
+    Side {
+        server,
+        request: Arc::new(request.clone()),
+        tokens: tokens.clone(),
+    }
+}
+
+/// Two servers measured in alternating one-second slices (`a b`, `b a`, `a b`, …) for
+/// `seconds` each, so that the machine's drift during the phase falls on both alike.
+async fn paired(a: &Side<'_>, b: &Side<'_>, seconds: u64, concurrency: usize) -> [Phase; 2] {
+    let warm = Duration::from_millis(200);
+    // Warm each server up once before the first slice counts.
+    for side in [a, b] {
+        let _ = load(
+            side.server,
+            &side.request,
+            &side.tokens,
+            Duration::ZERO,
+            Duration::from_millis(300),
+            concurrency,
+        )
+        .await;
+    }
+    let mut samples = [Vec::new(), Vec::new()];
+    for slice in 0..seconds {
+        let order = if slice % 2 == 0 { [0, 1] } else { [1, 0] };
+        for i in order {
+            let side = [a, b][i];
+            let sample = load(
+                side.server,
+                &side.request,
+                &side.tokens,
+                warm,
+                Duration::from_secs(1),
+                concurrency,
+            )
+            .await;
+            samples[i].push(sample);
+        }
+    }
+    let [sa, sb] = samples;
+    [summarize(sa, a.server), summarize(sb, b.server)]
+}
+
+fn summarize(samples: Vec<Sample>, server: &ServerProcess) -> Phase {
+    let seconds: f64 = samples.iter().map(|s| s.seconds).sum();
+    let cpu: f64 = samples.iter().map(|s| s.cpu_seconds).sum();
+    let errors = samples.iter().map(|s| s.errors).sum();
+    let mut all: Vec<u32> = samples.into_iter().flat_map(|s| s.latencies).collect();
     all.sort_unstable();
     let p99 = all
         .get(((all.len() as f64 * 0.99) as usize).min(all.len().saturating_sub(1)))
         .copied()
         .unwrap_or(0) as f64;
     Phase {
-        rps: all.len() as f64 / elapsed,
+        rps: all.len() as f64 / seconds.max(f64::MIN_POSITIVE),
         p99_us: p99,
         cpu_us_per_req: if all.is_empty() {
             f64::NAN
@@ -645,10 +730,10 @@ fn decode_us(token: &str, jwks: &serde_json::Value, issuer: &str, audience: &str
     median(rounds)
 }
 
-/// One row of the report: a server and what it was sent.
+/// One row of the report: a server and what it was sent, and the row it is compared with
+/// (the other side of its pair).
 struct Row {
     name: String,
-    /// The row its throughput and CPU are compared with.
     against: usize,
 }
 
@@ -671,7 +756,7 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
     let auth = DevAuthServer::builder().start(listener).await?;
     let jwks_uri = format!("{}/jwks", auth.issuer());
     println!(
-        "loadbench: {} s per phase, {} connections, {} runs, ES256 tokens; cores online: {}; servers on {}",
+        "loadbench: {} s per server and phase in alternating 1 s slices, {} connections, {} runs, ES256 tokens; cores online: {}; servers on {}",
         cli.seconds,
         cli.concurrency,
         cli.runs,
@@ -680,51 +765,37 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         cli.server_cpu
             .map_or("any core".to_owned(), |c| format!("core {c}"))
     );
+    let row = |name: &str, against: usize| Row {
+        name: name.to_owned(),
+        against,
+    };
     let mut rows = vec![
-        Row {
-            name: "bare rmcp, one tool (2025-11-25)".into(),
-            against: 0,
-        },
-        Row {
-            name: "guarded, one tool, token reused (2025-11-25)".into(),
-            against: 0,
-        },
-        Row {
-            name: "files, guard off (2025-11-25)".into(),
-            against: 2,
-        },
-        Row {
-            name: "files, token reused (2025-11-25)".into(),
-            against: 2,
-        },
-        Row {
-            name: "files, guard off (2026-07-28)".into(),
-            against: 4,
-        },
-        Row {
-            name: "files, token reused (2026-07-28)".into(),
-            against: 4,
-        },
-        Row {
-            name: "files, every token new (2025-11-25)".into(),
-            against: 2,
-        },
+        row("bare rmcp, one tool (2025-11-25)", 1),
+        row("guarded, one tool, token reused (2025-11-25)", 0),
+        row("files, guard off (2025-11-25)", 3),
+        row("files, token reused (2025-11-25)", 2),
+        row("files, guard off (2026-07-28)", 5),
+        row("files, token reused (2026-07-28)", 4),
+        row("files, guard off (2025-11-25)", 7),
+        row("files, every token new (2025-11-25)", 6),
     ];
     for (name, _) in &peers {
-        rows.push(Row {
-            name: format!("{name}, token reused (2025-11-25)"),
-            against: 3,
-        });
-        rows.push(Row {
-            name: format!("{name}, every token new (2025-11-25)"),
-            against: 6,
-        });
+        let at = rows.len();
+        rows.push(row("files, token reused (2025-11-25)", at + 1));
+        rows.push(row(&format!("{name}, token reused (2025-11-25)"), at));
+        rows.push(row("files, every token new (2025-11-25)", at + 3));
+        rows.push(row(
+            &format!("{name}, every token new (2025-11-25)"),
+            at + 2,
+        ));
     }
     let mut results: Vec<Vec<Phase>> = Vec::new();
     let mut decode = Vec::new();
     let cpu = cli.server_cpu;
     let (secs, conc) = (cli.seconds, cli.concurrency);
-    let fresh_count = 16_000 * secs as usize;
+    // More new tokens than the files server can verify in its new-token slices at full
+    // speed on this class of machine.
+    let fresh_count = 8_000 * secs as usize * (1 + peers.len());
     for run in 0..cli.runs {
         let mint = |n: usize, scope: &str, audience: &str| -> Vec<String> {
             (0..n)
@@ -750,13 +821,18 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         .await?;
         // Every server gets the same request with the same token: the unguarded ones ignore
         // it, so that each parses the same bytes.
-        let tokens = mint(conc, "bench:call", &one.url);
+        let tokens = Arc::new(Tokens::Reused(mint(conc, "bench:call", &one.url)));
         let ping = Request::ping(Wire::V2025);
-        phases.push(load(&bare, &ping, Tokens::Reused(tokens.clone()), secs, conc).await);
-        drop(bare);
-        let _ = load(&one, &ping, Tokens::Reused(tokens.clone()), 1, 1).await;
-        phases.push(load(&one, &ping, Tokens::Reused(tokens), secs, conc).await);
-        drop(one);
+        phases.extend(
+            paired(
+                &side(&bare, &ping, &tokens),
+                &side(&one, &ping, &tokens),
+                secs,
+                conc,
+            )
+            .await,
+        );
+        drop((bare, one));
 
         let off =
             ServerProcess::start(cpu, &me, &["serve", "--mode", "files-off"], &[], None).await?;
@@ -778,38 +854,38 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
             Some(&files_url),
         )
         .await?;
-        let tokens = mint(conc, "files:read", &files.url);
-        let fresh = mint(fresh_count, "files:read", &files.url);
-        let _ = load(
-            &files,
-            &Request::echo(Wire::V2025),
-            Tokens::Reused(tokens.clone()),
-            1,
-            1,
-        )
-        .await;
+        let reused = mint(conc, "files:read", &files.url);
+        decode.push(decode_us(
+            &reused[0],
+            &auth.jwks(),
+            auth.issuer(),
+            &files.url,
+        ));
+        let reused = Arc::new(Tokens::Reused(reused));
+        let fresh = Arc::new(Tokens::new(mint(fresh_count, "files:read", &files.url)));
         for wire in [Wire::V2025, Wire::V2026] {
-            let request = Request::echo(wire);
-            phases.push(load(&off, &request, Tokens::Reused(tokens.clone()), secs, conc).await);
-            phases.push(load(&files, &request, Tokens::Reused(tokens.clone()), secs, conc).await);
+            let echo = Request::echo(wire);
+            phases.extend(
+                paired(
+                    &side(&off, &echo, &reused),
+                    &side(&files, &echo, &reused),
+                    secs,
+                    conc,
+                )
+                .await,
+            );
         }
-        phases.push(
-            load(
-                &files,
-                &Request::echo(Wire::V2025),
-                Tokens::New(fresh),
+        let echo = Request::echo(Wire::V2025);
+        phases.extend(
+            paired(
+                &side(&off, &echo, &reused),
+                &side(&files, &echo, &fresh),
                 secs,
                 conc,
             )
             .await,
         );
-        drop((off, files));
-        decode.push(decode_us(
-            &tokens[0],
-            &auth.jwks(),
-            auth.issuer(),
-            &files_url,
-        ));
+        drop(off);
 
         for (_, command) in &peers {
             let port = free_port()?.to_string();
@@ -827,13 +903,32 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
                 None,
             )
             .await?;
-            let tokens = mint(conc, "files:read", &audience);
-            let fresh = mint(fresh_count / 10, "files:read", &audience);
-            let request = Request::echo(Wire::V2025);
-            let _ = load(&peer, &request, Tokens::Reused(tokens.clone()), 1, 1).await;
-            phases.push(load(&peer, &request, Tokens::Reused(tokens), secs, conc).await);
-            phases.push(load(&peer, &request, Tokens::New(fresh), secs, conc).await);
+            let peer_reused = Arc::new(Tokens::Reused(mint(conc, "files:read", &audience)));
+            let peer_fresh = Arc::new(Tokens::new(mint(
+                2_000 * secs as usize,
+                "files:read",
+                &audience,
+            )));
+            phases.extend(
+                paired(
+                    &side(&files, &echo, &reused),
+                    &side(&peer, &echo, &peer_reused),
+                    secs,
+                    conc,
+                )
+                .await,
+            );
+            phases.extend(
+                paired(
+                    &side(&files, &echo, &fresh),
+                    &side(&peer, &echo, &peer_fresh),
+                    secs,
+                    conc,
+                )
+                .await,
+            );
         }
+        drop(files);
         println!(
             "run {}: req/s {:?}",
             run + 1,
@@ -855,27 +950,20 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
     let decode_us = median(decode);
     println!();
     println!(
-        "| server, request | req/s | × baseline (in-run) | p99 ms | CPU µs/req | CPU − baseline µs | peak RSS MiB | errors |"
+        "| server, request | req/s | × its pair (in-run) | p99 ms | CPU µs/req | CPU − its pair µs | peak RSS MiB | errors |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (i, row) in rows.iter().enumerate() {
-        let baseline = if row.against == i {
-            "—".to_owned()
-        } else {
-            format!("{:.3} × row {}", ratio(i, row.against), row.against + 1)
-        };
-        let delta = if row.against == i {
-            "—".to_owned()
-        } else {
-            format!("{:+.1}", cpu_delta(i, row.against))
-        };
         println!(
-            "| {}. {} | {:.0} | {baseline} | {:.2} | {:.1} | {delta} | {:.1} | {} |",
+            "| {}. {} | {:.0} | {:.3} × row {} | {:.2} | {:.1} | {:+.1} | {:.1} | {} |",
             i + 1,
             row.name,
             pick(i, |p| p.rps),
+            ratio(i, row.against),
+            row.against + 1,
             pick(i, |p| p.p99_us) / 1000.0,
             pick(i, |p| p.cpu_us_per_req),
+            cpu_delta(i, row.against),
             pick(i, |p| p.peak_rss_mib),
             results.iter().map(|r| r[i].errors).sum::<u64>(),
         );
@@ -893,15 +981,15 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         "goal: one tool, guarded ≥ 0.90 × bare rmcp: {one:.3} {}",
         verdict(one >= 0.90)
     );
-    let new_cost = cpu_delta(6, 2);
+    let new_cost = cpu_delta(7, 6);
     println!(
         "goal: every token new, CPU/req − guard off ≤ 1.1 × decode = {:.1} µs: {new_cost:+.1} µs {}",
         1.1 * decode_us,
         verdict(new_cost <= 1.1 * decode_us)
     );
     for (k, (name, _)) in peers.iter().enumerate() {
-        let reused = 7 + 2 * k;
-        let (x, y) = (ratio(3, reused), ratio(6, reused + 1));
+        let at = 8 + 4 * k;
+        let (x, y) = (ratio(at, at + 1), ratio(at + 2, at + 3));
         println!(
             "goal: ≥ 25 × {name}: files {x:.1} × (token reused) {}, {y:.1} × (every token new) {}",
             verdict(x >= 25.0),
