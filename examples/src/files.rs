@@ -238,14 +238,7 @@ impl FileServer {
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for FileServer {
     fn get_info(&self) -> rmcp::model::ServerConfig {
-        rmcp::model::ServerConfig::new(
-            rmcp::model::ServerCapabilities::builder()
-                .enable_tools()
-                .enable_prompts()
-                .enable_resources()
-                .build(),
-        )
-        .with_server_info(rmcp::model::Implementation::new("mcp-guard-files", "0.1.0"))
+        server_config()
     }
 
     async fn list_resources(
@@ -289,6 +282,18 @@ impl ServerHandler for FileServer {
             })?;
         Ok(ReadResourceResult::new(vec![ResourceContents::text(content, request.uri)]).into())
     }
+}
+
+/// What the server says of itself at `initialize`: tools, prompts and resources.
+pub fn server_config() -> rmcp::model::ServerConfig {
+    rmcp::model::ServerConfig::new(
+        rmcp::model::ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_resources()
+            .build(),
+    )
+    .with_server_info(rmcp::model::Implementation::new("mcp-guard-files", "0.1.0"))
 }
 
 /// The store's key for a path: normalised as the `under` rules normalise it, so a rule and

@@ -193,14 +193,7 @@ impl UnguardedFiles {
 #[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for UnguardedFiles {
     fn get_info(&self) -> rmcp::model::ServerConfig {
-        rmcp::model::ServerConfig::new(
-            rmcp::model::ServerCapabilities::builder()
-                .enable_tools()
-                .enable_prompts()
-                .enable_resources()
-                .build(),
-        )
-        .with_server_info(rmcp::model::Implementation::new("mcp-guard-files", "0.1.0"))
+        mcp_guard_examples::files::server_config()
     }
 }
 
