@@ -998,3 +998,53 @@ fn free_port() -> std::io::Result<u16> {
         .local_addr()?
         .port())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_guard::DeclaredOperations as _;
+    use mcp_guard_examples::files::FileServer;
+
+    /// The unguarded twin serves what the `files` example declares: the same tools with the
+    /// same input schemas and annotations, and the same prompts with the same arguments, so
+    /// that the comparison is with the same server.
+    #[test]
+    fn the_unguarded_twin_serves_the_examples_tools_and_prompts() {
+        let shape = |t: &rmcp::model::Tool| {
+            (
+                t.name.to_string(),
+                serde_json::to_value(&t.input_schema).expect("schema"),
+                serde_json::to_value(&t.annotations).expect("annotations"),
+            )
+        };
+        let mut declared: Vec<_> = FileServer::declared_tools()
+            .iter()
+            .map(|(t, _)| shape(t))
+            .collect();
+        let mut twin: Vec<_> = UnguardedFiles::tool_router()
+            .list_all()
+            .iter()
+            .map(shape)
+            .collect();
+        declared.sort_by(|a, b| a.0.cmp(&b.0));
+        twin.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(twin, declared);
+
+        let prompt = |p: &rmcp::model::Prompt| {
+            (
+                p.name.clone(),
+                serde_json::to_value(&p.arguments).expect("arguments"),
+            )
+        };
+        let declared: Vec<_> = FileServer::declared_prompts()
+            .iter()
+            .map(|(p, _)| prompt(p))
+            .collect();
+        let twin: Vec<_> = UnguardedFiles::prompt_router()
+            .list_all()
+            .iter()
+            .map(prompt)
+            .collect();
+        assert_eq!(twin, declared);
+    }
+}
