@@ -129,11 +129,22 @@ fn parse_any(value: &[u8]) -> Result<(Scheme, &str), BearerError> {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
 pub fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+    // One table look-up per byte: a token is read on every request.
+    !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)])
 }
+
+/// The bytes of a `b64token` before its `=` padding.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] =
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    table
+};
 
 fn query_has_access_token(uri: &Uri) -> bool {
     uri.query().is_some_and(|q| {
@@ -182,6 +193,15 @@ mod tests {
         assert_eq!(extract(&h, &uri), Err(BearerError::Duplicate));
         let q: Uri = "/mcp?x=1&access_token=abc".parse().unwrap();
         assert_eq!(extract(&HeaderMap::new(), &q), Err(BearerError::InQuery));
+    }
+
+    #[test]
+    fn the_table_is_the_grammar() {
+        for b in 0..=u8::MAX {
+            let expected =
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            assert_eq!(B64TOKEN[usize::from(b)], expected, "byte {b:#04x}");
+        }
     }
 
     proptest! {

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -13,6 +13,11 @@ use serde_json::value::RawValue;
 /// (SEP-2243). Only for these are the headers trusted; for every other revision the body is
 /// read, because a client could send headers that disagree with it.
 pub const HEADER_VALIDATED_VERSIONS: &[&str] = &["2026-07-28"];
+
+// Header names parsed once: a `&str` key is parsed again on every look-up.
+static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 /// One JSON-RPC message of a request.
 #[derive(Debug, Clone, Default)]
@@ -175,9 +180,7 @@ fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
 
 /// The protocol revision a request declares in `MCP-Protocol-Version`.
 pub fn protocol_version(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("mcp-protocol-version")
-        .and_then(|v| v.to_str().ok())
+    headers.get(&PROTOCOL_VERSION).and_then(|v| v.to_str().ok())
 }
 
 /// Whether the request's headers may be trusted for classification.
@@ -189,8 +192,8 @@ pub fn headers_are_validated(headers: &HeaderMap) -> bool {
 /// (decoding the SEP-2243 `=?base64?…?=` form). `None` when `Mcp-Method` is missing or not
 /// valid; the transport then refuses the request itself.
 pub fn classify_headers(headers: &HeaderMap) -> Option<Operation> {
-    let method = headers.get("mcp-method")?.to_str().ok()?.to_owned();
-    let target = match headers.get("mcp-name") {
+    let method = headers.get(&MCP_METHOD)?.to_str().ok()?.to_owned();
+    let target = match headers.get(&MCP_NAME) {
         None => None,
         Some(v) => Some(decode_header_value(v.to_str().ok()?)?),
     };

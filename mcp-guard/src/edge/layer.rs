@@ -23,7 +23,8 @@ use crate::principal::Principal;
 use crate::refusal::{BodyError, DPOP_NONCE, DpopContext, HttpContext, Refusal};
 use crate::scope::ScopeSet;
 
-const SESSION_HEADER: &str = "mcp-session-id";
+/// Looked up by its parsed name: a `&str` key is parsed again on every look-up.
+static SESSION_HEADER: http::HeaderName = http::HeaderName::from_static("mcp-session-id");
 
 /// Wraps an MCP HTTP service (rmcp's `StreamableHttpService`) with the guard.
 #[derive(Clone, Debug)]
@@ -149,7 +150,7 @@ where
     let header_validated = classify::headers_are_validated(&parts.headers);
     let session = parts
         .headers
-        .get(SESSION_HEADER)
+        .get(&SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // Whatever the version header says: rmcp routes any request that names a session into
@@ -241,7 +242,7 @@ where
     if opens_session
         && let Some(sid) = resp
             .headers()
-            .get(SESSION_HEADER)
+            .get(&SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
         && let Err(full) = guard.sessions().open(sid, principal.as_ref())
     {
