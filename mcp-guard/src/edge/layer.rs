@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -45,16 +46,35 @@ impl<S> tower_layer::Layer<S> for GuardLayer {
     fn layer(&self, inner: S) -> Self::Service {
         GuardService {
             guard: self.guard.clone(),
-            inner,
+            template: Arc::new(inner),
+            ready: None,
         }
     }
 }
 
 /// The service [`GuardLayer`] produces.
-#[derive(Clone, Debug)]
+///
+/// A router clones its service for every request. This one clones cheaply (reference
+/// counts) and makes the copy of the inner service a request needs when it is polled ready,
+/// so that the inner service (rmcp's, whose configuration holds strings and a cancellation
+/// token) is copied once per request rather than twice.
+#[derive(Debug)]
 pub struct GuardService<S> {
     guard: Guard,
-    inner: S,
+    /// What each request's copy of the inner service is made from.
+    template: Arc<S>,
+    /// The copy polled ready, for the next call.
+    ready: Option<S>,
+}
+
+impl<S> Clone for GuardService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            guard: self.guard.clone(),
+            template: self.template.clone(),
+            ready: None,
+        }
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -79,12 +99,19 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+        let template = &self.template;
+        self.ready
+            .get_or_insert_with(|| S::clone(template))
+            .poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        // The copy `poll_ready` readied; a caller that skipped `poll_ready` gets a fresh one
+        // (and calls the inner service unready, as it would have without the layer).
+        let inner = self
+            .ready
+            .take()
+            .unwrap_or_else(|| S::clone(&self.template));
         let guard = self.guard.clone();
         Box::pin(async move { Ok(handle(guard, inner, req).await) })
     }
@@ -492,4 +519,119 @@ fn refusal_for(
         }
     };
     decision.refusal()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower_layer::Layer as _;
+    use tower_service::Service as _;
+
+    use super::*;
+    use crate::{Issuer, StaticTokens, jwks::KeySet};
+
+    /// An inner service that counts its copies and its calls.
+    struct Counted {
+        copies: Arc<AtomicUsize>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            self.copies.fetch_add(1, Ordering::Relaxed);
+            Self {
+                copies: self.copies.clone(),
+                calls: self.calls.clone(),
+            }
+        }
+    }
+
+    impl tower_service::Service<Request<Body>> for Counted {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<Body>) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            std::future::ready(Ok(Response::new(Body::from("called"))))
+        }
+    }
+
+    fn request() -> Request<Body> {
+        Request::post("/mcp")
+            .header("authorization", "Bearer static-token")
+            .header("content-type", "application/json")
+            .body(Body::from(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            ))
+            .unwrap()
+    }
+
+    async fn ready(service: &mut GuardService<Counted>) {
+        std::future::poll_fn(|cx| tower_service::Service::<Request<Body>>::poll_ready(service, cx))
+            .await
+            .unwrap();
+    }
+
+    /// A router clones the layer's service for every request: the inner service is copied
+    /// once per request (when polled ready), never for the clone itself, and a caller that
+    /// calls without `poll_ready`, or calls one service again, still reaches a copy.
+    #[tokio::test]
+    async fn the_inner_service_is_copied_once_per_request() {
+        let guard = Guard::builder()
+            .resource("https://mcp.example.com/mcp")
+            .issuer(Issuer::with_keys(
+                "https://as.example.com",
+                KeySet::default(),
+            ))
+            .static_tokens(
+                StaticTokens::new()
+                    .token("static-token", "alice", "files:read")
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let (copies, calls) = (Arc::default(), Arc::default());
+        let inner = Counted {
+            copies: Arc::clone(&copies),
+            calls: Arc::clone(&calls),
+        };
+        let service = GuardLayer::new(guard).layer(inner);
+        let copied = || copies.load(Ordering::Relaxed);
+        let called = || calls.load(Ordering::Relaxed);
+
+        // As a router does: clone, poll ready, call.
+        for n in 1..=3 {
+            let mut per_request = service.clone();
+            assert_eq!(
+                copied(),
+                n - 1,
+                "cloning the layer's service copies nothing"
+            );
+            ready(&mut per_request).await;
+            let resp = per_request.call(request()).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!((copied(), called()), (n, n));
+        }
+
+        // Called without `poll_ready`, and called twice.
+        let mut twice = service.clone();
+        twice.call(request()).await.unwrap();
+        ready(&mut twice).await;
+        twice.call(request()).await.unwrap();
+        assert_eq!((copied(), called()), (5, 5));
+
+        // A refused request never reaches the inner service.
+        let mut refused = service.clone();
+        ready(&mut refused).await;
+        let no_token = Request::post("/mcp").body(Body::empty()).unwrap();
+        let resp = refused.call(no_token).await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(called(), 5);
+    }
 }
