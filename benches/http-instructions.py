@@ -5,7 +5,9 @@ Each server of `loadbench` (bare rmcp with one tool and its guarded twin; the `f
 example's unguarded twin and the `files` binary itself) runs under
 `valgrind --tool=callgrind` with instrumentation off, on 127.0.0.1; one keep-alive
 connection sends it 50 `tools/call` requests uncounted, then N counted ones (default 300),
-each answer checked. Unlike CPU time on a shared machine, the count is the same from run to
+each answer checked, with one token throughout or (`files-decode-new`: the unguarded twin
+doing one bare `jsonwebtoken::decode` per request; `files-new`: the example) a new token on
+every request. Unlike CPU time on a shared machine, the count is the same from run to
 run, and callgrind's output names the functions: the guard's work per request, function by
 function, is `callgrind_annotate --inclusive=yes FILE` of the files this leaves in
 `target/http-instructions/`. Callgrind counts user-space instructions only (not the
@@ -67,12 +69,18 @@ def start(name, args, ready_url=None):
     sys.exit(f"{name}: not ready in {TIMEOUT} s")
 
 
-def count(name, args, body, expect, issuer, ready_url=None):
+def tokens(issuer, audience, n):
+    """n tokens for `audience`, each new."""
+    issuer.stdin.write((audience + "\n") * n)
+    issuer.stdin.flush()
+    return [issuer.stdout.readline().strip() for _ in range(n)]
+
+
+def count(name, args, body, expect, issuer, ready_url=None, new=False, audience=None):
     proc, url, out = start(name, args, ready_url)
     try:
-        issuer.stdin.write(url + "\n")
-        issuer.stdin.flush()
-        token = issuer.stdout.readline().strip()
+        minted = iter(tokens(issuer, audience or url, WARM + N if new else 1))
+        token = next(minted)
         u = urllib.parse.urlparse(url)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
         headers = {"content-type": "application/json",
@@ -81,6 +89,8 @@ def count(name, args, body, expect, issuer, ready_url=None):
                    "mcp-protocol-version": "2025-11-25"}
 
         def one():
+            if new:
+                headers["authorization"] = f"Bearer {next(minted, token)}"
             conn.request("POST", u.path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
@@ -120,22 +130,31 @@ def main():
     iss = issuer.stdout.readline().strip()
     port = free_port()
     files_url = f"http://127.0.0.1:{port}/mcp"
+    files_args = [files, "--stateless", "--issuer", iss, "--resource", files_url,
+                  "--listen", f"127.0.0.1:{port}"]
     servers = [
-        ("bare", [loadbench, "serve", "--mode", "bare"], PING, b"pong", None),
+        ("bare", [loadbench, "serve", "--mode", "bare"], PING, b"pong", {}),
         ("guarded", [loadbench, "serve", "--mode", "guarded", "--issuer", iss], PING, b"pong",
-         None),
-        ("files-off", [loadbench, "serve", "--mode", "files-off"], ECHO, b"hello", None),
-        ("files", [files, "--stateless", "--issuer", iss, "--resource", files_url,
-                   "--listen", f"127.0.0.1:{port}"], ECHO, b"hello", files_url),
+         {}),
+        ("files-off", [loadbench, "serve", "--mode", "files-off"], ECHO, b"hello", {}),
+        ("files", files_args, ECHO, b"hello", {"ready_url": files_url}),
+        # Every token new: the unguarded twin with one bare decode per request, and the
+        # example (its verified-token cache filling, not full: N < 10,000).
+        ("files-decode-new", [loadbench, "serve", "--mode", "files-decode", "--issuer", iss,
+                              "--audience", files_url], ECHO, b"hello",
+         {"new": True, "audience": files_url}),
+        ("files-new", files_args, ECHO, b"hello", {"ready_url": files_url, "new": True}),
     ]
     try:
-        counts = {name: count(name, args, body, expect, issuer, ready)
-                  for name, args, body, expect, ready in servers}
+        counts = {name: count(name, args, body, expect, issuer, **kw)
+                  for name, args, body, expect, kw in servers}
     finally:
         issuer.kill()
-    print(f"instructions per request, {N} requests each (2025-11-25 tools/call, token reused)")
+    print(f"instructions per request, {N} requests each (2025-11-25 tools/call; the token "
+          "reused, or new on every request for the `-new` servers)")
     for name, against in [("bare", None), ("guarded", "bare"), ("files-off", None),
-                          ("files", "files-off")]:
+                          ("files", "files-off"), ("files-decode-new", "files-off"),
+                          ("files-new", "files-decode-new")]:
         line = f"{name:10} {counts[name]:10.0f}"
         if against:
             line += (f"   {counts[name] - counts[against]:+8.0f} vs {against}"

@@ -132,6 +132,12 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_KEY_COOLDOWN_SECS", default_value_t = 30)]
     pub key_cooldown_secs: u64,
 
+    /// Tokens the verified-token cache holds (0 turns it off: every request verifies its
+    /// token's signature). A cached token is not verified again while a fresh verification
+    /// would still accept it and its key is still published.
+    #[arg(long, env = "MCP_GUARD_TOKEN_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub token_cache_capacity: usize,
+
     /// Browser origin allowed to call the server besides its own (repeatable).
     #[arg(
         long = "allowed-origin",
@@ -255,6 +261,7 @@ impl ServerOptions {
             lenient_typ: false,
             leeway_secs: 60,
             key_cooldown_secs: 30,
+            token_cache_capacity: 10_000,
             allowed_origins: Vec::new(),
             stateless: false,
             allow_anonymous: false,
@@ -324,6 +331,7 @@ impl ServerOptions {
             return Err("give --resource: the public URL of the MCP endpoint".into());
         }
         let mut builder = Guard::builder()
+            .token_cache_capacity(self.token_cache_capacity)
             .resource(&self.resource)
             .leeway(Duration::from_secs(self.leeway_secs))
             .resource_name(&self.resource_name);

@@ -175,3 +175,28 @@ async fn refused_tokens_are_never_cached() {
     );
     assert_eq!(g.token_cache_len(), 0);
 }
+
+/// The example servers' `--token-cache-capacity`: the default caches, 0 verifies every
+/// request's token.
+#[tokio::test]
+async fn the_example_servers_cache_size_is_an_option() {
+    use mcp_guard_examples::{files, server::ServerOptions};
+    let key = TestKey::ec256();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let options = |capacity: Option<usize>| {
+        let mut o = ServerOptions::new(&issuer.issuer, RESOURCE, "127.0.0.1:9".parse().unwrap());
+        o.jwks_uris = vec![issuer.jwks_uri()];
+        if let Some(n) = capacity {
+            o.token_cache_capacity = n;
+        }
+        o
+    };
+    let token = key.sign(&claims(&issuer.issuer, RESOURCE, "files:read"));
+    for (capacity, verifications) in [(None, 1), (Some(0), 3)] {
+        let g = files::guard(&options(capacity)).expect("guard builds");
+        for _ in 0..3 {
+            g.authenticate(&token).await.unwrap();
+        }
+        assert_eq!(g.verification_count(), verifications, "{capacity:?}");
+    }
+}
