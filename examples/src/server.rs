@@ -132,11 +132,12 @@ pub struct ServerOptions {
     #[arg(long, env = "MCP_GUARD_KEY_COOLDOWN_SECS", default_value_t = 30)]
     pub key_cooldown_secs: u64,
 
-    /// Tokens the verified-token cache holds (0 turns it off: every request verifies its
+    /// Tokens the verified-token cache holds (default: the guard's,
+    /// `GuardBuilder::token_cache_capacity`; 0 turns it off: every request verifies its
     /// token's signature). A cached token is not verified again while a fresh verification
     /// would still accept it and its key is still published.
-    #[arg(long, env = "MCP_GUARD_TOKEN_CACHE_CAPACITY", default_value_t = 10_000)]
-    pub token_cache_capacity: usize,
+    #[arg(long, env = "MCP_GUARD_TOKEN_CACHE_CAPACITY")]
+    pub token_cache_capacity: Option<usize>,
 
     /// Browser origin allowed to call the server besides its own (repeatable).
     #[arg(
@@ -261,7 +262,7 @@ impl ServerOptions {
             lenient_typ: false,
             leeway_secs: 60,
             key_cooldown_secs: 30,
-            token_cache_capacity: 10_000,
+            token_cache_capacity: None,
             allowed_origins: Vec::new(),
             stateless: false,
             allow_anonymous: false,
@@ -331,7 +332,6 @@ impl ServerOptions {
             return Err("give --resource: the public URL of the MCP endpoint".into());
         }
         let mut builder = Guard::builder()
-            .token_cache_capacity(self.token_cache_capacity)
             .resource(&self.resource)
             .leeway(Duration::from_secs(self.leeway_secs))
             .resource_name(&self.resource_name);
@@ -368,6 +368,9 @@ impl ServerOptions {
         }
         if let Some(prefix) = &self.scope_prefix {
             builder = builder.scope_prefix(prefix);
+        }
+        if let Some(tokens) = self.token_cache_capacity {
+            builder = builder.token_cache_capacity(tokens);
         }
         if self.allow_anonymous {
             builder = builder.anonymous(true);

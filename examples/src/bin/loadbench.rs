@@ -247,6 +247,9 @@ enum Cmd {
         /// The audience tokens are checked for (`files-decode`).
         #[arg(long)]
         audience: Option<String>,
+        /// The issuer's key set (`files-decode`).
+        #[arg(long)]
+        jwks_uri: Option<String>,
     },
     /// Run a development authorization server for other tools (`benches/http-instructions.py`):
     /// print its issuer, then, for each audience read from standard input, one ES256 access
@@ -305,12 +308,18 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             ref mode,
             ref issuer,
             ref audience,
+            ref jwks_uri,
         }) => {
             // One worker thread per core the process may use, as a production server would have.
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(serve(mode, issuer.clone(), audience.clone()))
+                .block_on(serve(
+                    mode,
+                    issuer.clone(),
+                    audience.clone(),
+                    jwks_uri.clone(),
+                ))
         }
         Some(Cmd::Issuer) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -329,6 +338,7 @@ async fn serve(
     mode: &str,
     issuer: Option<String>,
     audience: Option<String>,
+    jwks_uri: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -388,6 +398,7 @@ async fn serve(
             let mut app = axum::Router::new().route_service("/mcp", svc);
             if mode == "files-decode" {
                 let decoder = BareDecode::fetch(
+                    &jwks_uri.ok_or("--jwks-uri is required")?,
                     &issuer.ok_or("--issuer is required")?,
                     &audience.ok_or("--audience is required")?,
                 )
@@ -451,17 +462,12 @@ struct BareDecode {
 }
 
 impl BareDecode {
-    /// The key from the issuer's key set (fetched once, as every server here does).
-    async fn fetch(
+    /// With the first key of `set`.
+    fn new(
+        set: &jsonwebtoken::jwk::JwkSet,
         issuer: &str,
         audience: &str,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-        let set: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{issuer}/jwks"))
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
         let jwk = set.keys.first().ok_or("the issuer publishes no key")?;
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
         validation.set_issuer(&[issuer]);
@@ -470,6 +476,26 @@ impl BareDecode {
             key: jsonwebtoken::DecodingKey::from_jwk(jwk)?,
             validation,
         })
+    }
+
+    /// With the key set fetched once from `jwks_uri`, as every server here does.
+    async fn fetch(
+        jwks_uri: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        let set = reqwest::get(jwks_uri)
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Self::new(&set, issuer, audience)
+    }
+
+    /// Whether `token` decodes.
+    fn decodes(&self, token: &str) -> bool {
+        jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation).is_ok()
     }
 }
 
@@ -485,10 +511,7 @@ async fn decode_bearer(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| {
-            jsonwebtoken::decode::<serde_json::Value>(token, &decoder.key, &decoder.validation)
-                .is_ok()
-        });
+        .is_some_and(|token| decoder.decodes(token));
     if !decoded {
         return axum::response::IntoResponse::into_response(axum::http::StatusCode::UNAUTHORIZED);
     }
@@ -815,19 +838,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// Microseconds of one `jsonwebtoken::decode` of `token` (signature, `exp`, `iss`, `aud`),
 /// the median of 5 rounds of 400 on this thread.
 fn decode_us(token: &str, jwks: &serde_json::Value, issuer: &str, audience: &str) -> f64 {
-    let set: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_value(jwks.clone()).expect("the development server's key set");
-    let key = jsonwebtoken::DecodingKey::from_jwk(&set.keys[0]).expect("its key");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
+    let set = serde_json::from_value(jwks.clone()).expect("the development server's key set");
+    let decoder = BareDecode::new(&set, issuer, audience).expect("its key");
     let rounds = (0..5)
         .map(|_| {
             let started = Instant::now();
             for _ in 0..400 {
-                let decoded =
-                    jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).is_ok();
-                assert!(decoded, "the token decodes");
+                assert!(decoder.decodes(token), "the token decodes");
             }
             started.elapsed().as_secs_f64() * 1e6 / 400.0
         })
@@ -903,9 +920,10 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
     let mut decode = Vec::new();
     let cpu = cli.server_cpu;
     let (secs, conc) = (cli.seconds, cli.concurrency);
-    // More new tokens than the files server can verify in its new-token slices at full
-    // speed on this class of machine.
-    let fresh_count = 8_000 * secs as usize * (2 + peers.len());
+    // More new tokens than the servers can verify in the slices that draw on them at full
+    // speed on this class of machine: `files` against guard off, the decoding twin and
+    // `files`, and `files` against each peer.
+    let fresh_count = 8_000 * secs as usize * (3 + peers.len());
     for run in 0..cli.runs {
         let mint = |n: usize, scope: &str, audience: &str| -> Vec<String> {
             (0..n)
@@ -1007,6 +1025,8 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
                 auth.issuer(),
                 "--audience",
                 &files.url,
+                "--jwks-uri",
+                &jwks_uri,
             ],
             &[],
             None,

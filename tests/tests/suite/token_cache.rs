@@ -176,8 +176,8 @@ async fn refused_tokens_are_never_cached() {
     assert_eq!(g.token_cache_len(), 0);
 }
 
-/// The example servers' `--token-cache-capacity`: the default caches, 0 verifies every
-/// request's token.
+/// The example servers' `--token-cache-capacity`: unset, the guard's default cache; 0
+/// verifies every request's token.
 #[tokio::test]
 async fn the_example_servers_cache_size_is_an_option() {
     use mcp_guard_examples::{files, server::ServerOptions};
@@ -186,9 +186,7 @@ async fn the_example_servers_cache_size_is_an_option() {
     let options = |capacity: Option<usize>| {
         let mut o = ServerOptions::new(&issuer.issuer, RESOURCE, "127.0.0.1:9".parse().unwrap());
         o.jwks_uris = vec![issuer.jwks_uri()];
-        if let Some(n) = capacity {
-            o.token_cache_capacity = n;
-        }
+        o.token_cache_capacity = capacity;
         o
     };
     let token = key.sign(&claims(&issuer.issuer, RESOURCE, "files:read"));
