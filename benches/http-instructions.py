@@ -6,8 +6,9 @@ example's unguarded twin and the `files` binary itself) runs under
 `valgrind --tool=callgrind` with instrumentation off, on 127.0.0.1; one keep-alive
 connection sends it 50 `tools/call` requests uncounted, then N counted ones (default 300),
 each answer checked, with one token throughout or (`files-decode-new`: the unguarded twin
-doing one bare `jsonwebtoken::decode` per request; `files-new`: the example) a new token on
-every request. Unlike CPU time on a shared machine, the count is the same from run to
+doing one bare `jsonwebtoken::decode` per request; `files-new`: the example;
+`files-new-full`: the example with a 16-entry verified-token cache, full from the start, so
+every new token evicts an older one) a new token on every request. Unlike CPU time on a shared machine, the count is the same from run to
 run, and callgrind's output names the functions: the guard's work per request, function by
 function, is `callgrind_annotate --inclusive=yes FILE` of the files this leaves in
 `target/http-instructions/`. Callgrind counts user-space instructions only (not the
@@ -128,6 +129,7 @@ def main():
     issuer = subprocess.Popen([loadbench, "issuer"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     iss = issuer.stdout.readline().strip()
+    jwks_uri = issuer.stdout.readline().strip()
     port = free_port()
     files_url = f"http://127.0.0.1:{port}/mcp"
     files_args = [files, "--stateless", "--issuer", iss, "--resource", files_url,
@@ -141,9 +143,13 @@ def main():
         # Every token new: the unguarded twin with one bare decode per request, and the
         # example (its verified-token cache filling, not full: N < 10,000).
         ("files-decode-new", [loadbench, "serve", "--mode", "files-decode", "--issuer", iss,
-                              "--audience", files_url], ECHO, b"hello",
+                              "--audience", files_url, "--jwks-uri", jwks_uri], ECHO, b"hello",
          {"new": True, "audience": files_url}),
         ("files-new", files_args, ECHO, b"hello", {"ready_url": files_url, "new": True}),
+        # The same with the cache full from the first request on (16 entries, one per
+        # shard): every new token evicts an older one, the steady state of a full cache.
+        ("files-new-full", files_args + ["--token-cache-capacity", "16"], ECHO, b"hello",
+         {"ready_url": files_url, "new": True}),
     ]
     try:
         counts = {name: count(name, args, body, expect, issuer, **kw)
@@ -154,7 +160,8 @@ def main():
           "reused, or new on every request for the `-new` servers)")
     for name, against in [("bare", None), ("guarded", "bare"), ("files-off", None),
                           ("files", "files-off"), ("files-decode-new", "files-off"),
-                          ("files-new", "files-decode-new")]:
+                          ("files-new", "files-decode-new"),
+                          ("files-new-full", "files-decode-new")]:
         line = f"{name:10} {counts[name]:10.0f}"
         if against:
             line += (f"   {counts[name] - counts[against]:+8.0f} vs {against}"

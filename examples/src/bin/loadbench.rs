@@ -426,13 +426,15 @@ async fn serve(
     Ok(())
 }
 
-/// The `issuer` command: the development authorization server on 127.0.0.1, minting a token
-/// for each audience named on standard input until it closes.
+/// The `issuer` command: the development authorization server on 127.0.0.1. It prints its
+/// issuer and its key set's URL, one per line, then mints a token for each audience named
+/// on standard input until it closes.
 async fn issuer() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use std::io::Write as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let auth = DevAuthServer::builder().start(listener).await?;
     println!("{}", auth.issuer());
+    println!("{}", auth.jwks_uri());
     std::io::stdout().flush()?;
     let minter = auth.clone();
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -876,7 +878,7 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         .collect::<Result<_, _>>()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let auth = DevAuthServer::builder().start(listener).await?;
-    let jwks_uri = format!("{}/jwks", auth.issuer());
+    let jwks_uri = auth.jwks_uri();
     println!(
         "loadbench: {} s per server and phase in alternating 1 s slices, {} connections, {} runs, ES256 tokens; cores online: {}; servers on {}",
         cli.seconds,

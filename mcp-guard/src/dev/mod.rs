@@ -89,6 +89,8 @@ const MAX_DOCUMENTS: usize = 64;
 const DOCUMENT_TTL: Duration = Duration::from_secs(300);
 /// Timeout of one client ID metadata document fetch.
 const CLIENT_DOCUMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The path of the public JWK Set under the issuer.
+const JWKS_PATH: &str = "/jwks";
 
 /// Configures a [`DevAuthServer`].
 #[derive(Debug, Clone)]
@@ -400,6 +402,11 @@ impl DevAuthServer {
         &self.0.issuer
     }
 
+    /// Where the public JWK Set is served: the metadata's `jwks_uri`.
+    pub fn jwks_uri(&self) -> String {
+        format!("{}{JWKS_PATH}", self.0.issuer)
+    }
+
     /// The public JWK Set.
     pub fn jwks(&self) -> Value {
         json!({ "keys": [self.0.jwk] })
@@ -446,7 +453,7 @@ impl DevAuthServer {
         Router::new()
             .route("/.well-known/oauth-authorization-server", get(metadata))
             .route("/.well-known/openid-configuration", get(metadata))
-            .route("/jwks", get(jwks))
+            .route(JWKS_PATH, get(jwks))
             .route("/register", post(register))
             .route("/authorize", get(authorize).post(consent))
             .route("/token", post(token))
@@ -468,7 +475,7 @@ impl DevAuthServer {
             "authorization_endpoint": format!("{i}/authorize"),
             "token_endpoint": format!("{i}/token"),
             "registration_endpoint": format!("{i}/register"),
-            "jwks_uri": format!("{i}/jwks"),
+            "jwks_uri": self.jwks_uri(),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -376,6 +376,7 @@ async fn metadata_documents_and_jwks() {
             json!(format!("{issuer}/register"))
         );
         assert_eq!(doc["jwks_uri"], json!(format!("{issuer}/jwks")));
+        assert_eq!(doc["jwks_uri"], json!(dev.jwks_uri()));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["response_types_supported"], json!(["code"]));
         assert_eq!(doc["client_id_metadata_document_supported"], json!(true));
@@ -397,11 +398,7 @@ async fn metadata_documents_and_jwks() {
         assert!(doc.get("scopes_supported").is_none(), "{doc}");
     }
 
-    let resp = http
-        .get(format!("{issuer}/jwks"))
-        .send()
-        .await
-        .expect("GET /jwks");
+    let resp = http.get(dev.jwks_uri()).send().await.expect("GET /jwks");
     assert_eq!(resp.status(), StatusCode::OK);
     let jwks: Value = resp.json().await.expect("JSON");
     assert_eq!(jwks, dev.jwks(), "served JWKS equals DevAuthServer::jwks()");
