@@ -17,7 +17,7 @@ use mcp_guard::__internals::classify::{self, Operation};
 use mcp_guard::policy::Target;
 use serde_json::Value;
 
-fn check_op(op: &Operation) {
+fn check_op(op: &Operation<'_>) {
     let method = op.method.as_deref();
     match method {
         Some("tools/call") => {
@@ -50,7 +50,7 @@ fn check_op(op: &Operation) {
 }
 
 /// Compares one classified message with what a plain JSON parse of it says.
-fn check_against_json(op: &Operation, message: &Value) {
+fn check_against_json(op: &Operation<'_>, message: &Value) {
     // Messages in array form (`["tools/call", {...}, 1]`) are accepted by serde's struct
     // deserializer; only the object form has a meaning to compare with.
     let Value::Object(map) = message else {

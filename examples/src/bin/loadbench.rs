@@ -252,8 +252,8 @@ enum Cmd {
         jwks_uri: Option<String>,
     },
     /// Run a development authorization server for other tools (`benches/http-instructions.py`):
-    /// print its issuer, then, for each audience read from standard input, one ES256 access
-    /// token with every scope the benchmark servers need.
+    /// print its issuer and its key set's URL, then, for each audience read from standard
+    /// input, one ES256 access token with every scope the benchmark servers need.
     Issuer,
 }
 

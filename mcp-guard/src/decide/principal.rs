@@ -1,7 +1,7 @@
 //! The verified caller handed to tools and handlers: subject, client, scopes, roles, actors,
 //! claims.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
@@ -111,12 +111,54 @@ struct Inner {
     actors: Vec<Actor>,
     /// What the token is bound to (`cnf`, RFC 7800).
     binding: Binding,
-    claims: Map<String, Value>,
+    claims: Claims,
     /// The subject is the client id, not an issuer-asserted `sub`.
     client_subject: bool,
     /// The scope hierarchy of the server whose guard verified the token (none for a
     /// principal built outside a guard).
     hierarchy: Option<Arc<ScopeHierarchy>>,
+}
+
+/// The claims of a principal: the map it was built from, or the JSON text a verified token
+/// carried, parsed on first use. A principal in the verified-token cache keeps one buffer
+/// instead of a map of a few dozen allocations, and most are never asked for their claims.
+#[derive(Clone, Default)]
+struct Claims {
+    /// The JSON object the map is read from, when it has not been parsed yet.
+    json: Option<Vec<u8>>,
+    map: OnceLock<Map<String, Value>>,
+}
+
+impl Claims {
+    fn parsed(map: Map<String, Value>) -> Self {
+        Self {
+            json: None,
+            map: OnceLock::from(map),
+        }
+    }
+
+    /// `json` is text that has already been parsed into a JSON object, so parsing it again
+    /// gives the same map.
+    fn unparsed(json: Vec<u8>) -> Self {
+        Self {
+            json: Some(json),
+            map: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> &Map<String, Value> {
+        self.map.get_or_init(|| {
+            self.json
+                .as_deref()
+                .and_then(|json| serde_json::from_slice(json).ok())
+                .unwrap_or_default()
+        })
+    }
+
+    fn into_map(self) -> Map<String, Value> {
+        self.get();
+        self.map.into_inner().unwrap_or_default()
+    }
 }
 
 /// What a token's `cnf` claim binds it to.
@@ -142,6 +184,72 @@ fn binding(claims: &Map<String, Value>) -> Result<Binding, TokenError> {
             None => Ok(Binding::Other),
         },
         Some(_) => Err(TokenError::InvalidClaim("cnf")),
+    }
+}
+
+impl Inner {
+    /// Everything but the claims, read from them (see [`Principal::from_profile`]).
+    fn read(
+        claims: &Map<String, Value>,
+        profile: &crate::profile::Profile,
+        scope_prefix: Option<&str>,
+    ) -> Result<Self, TokenError> {
+        let subject = match claims.get("sub") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(_)) | None => return Err(TokenError::MissingClaim("sub")),
+            Some(_) => return Err(TokenError::InvalidClaim("sub")),
+        };
+        let issuer = claims
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(TokenError::MissingClaim("iss"))?
+            .to_owned();
+        let expires_at = numeric_date(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+        for name in ["scope", "scp"] {
+            if let Some(v) = claims.get(name)
+                && !matches!(v, Value::String(_) | Value::Array(_) | Value::Null)
+            {
+                return Err(TokenError::InvalidClaim(if name == "scope" {
+                    "scope"
+                } else {
+                    "scp"
+                }));
+            }
+        }
+        if claims.get("azp").is_some_and(|v| !v.is_string()) {
+            return Err(TokenError::InvalidClaim("azp"));
+        }
+        let actors = actor_chain(claims)?;
+        let binding = binding(claims)?;
+        (profile.check)(claims)?;
+        let mut scopes = (profile.scopes)(claims);
+        if let Some(prefix) = scope_prefix.filter(|p| !p.is_empty()) {
+            let mut stripped = ScopeSet::new();
+            for s in scopes.iter() {
+                let _ = stripped.insert(
+                    s.strip_prefix(prefix)
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or(s),
+                );
+            }
+            scopes = stripped;
+        }
+        let kind = (profile.token_kind)(claims);
+        Ok(Inner {
+            subject,
+            issuer,
+            client_id: (profile.client_id)(claims),
+            scopes,
+            roles: (profile.roles)(claims),
+            kind,
+            expires_at,
+            jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
+            actors,
+            binding,
+            claims: Claims::default(),
+            client_subject: false,
+            hierarchy: None,
+        })
     }
 }
 
@@ -184,62 +292,23 @@ impl Principal {
         profile: &crate::profile::Profile,
         scope_prefix: Option<&str>,
     ) -> Result<Self, TokenError> {
-        let subject = match claims.get("sub") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(Value::String(_)) | None => return Err(TokenError::MissingClaim("sub")),
-            Some(_) => return Err(TokenError::InvalidClaim("sub")),
-        };
-        let issuer = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .ok_or(TokenError::MissingClaim("iss"))?
-            .to_owned();
-        let expires_at = numeric_date(&claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
-        for name in ["scope", "scp"] {
-            if let Some(v) = claims.get(name)
-                && !matches!(v, Value::String(_) | Value::Array(_) | Value::Null)
-            {
-                return Err(TokenError::InvalidClaim(if name == "scope" {
-                    "scope"
-                } else {
-                    "scp"
-                }));
-            }
-        }
-        if claims.get("azp").is_some_and(|v| !v.is_string()) {
-            return Err(TokenError::InvalidClaim("azp"));
-        }
-        let actors = actor_chain(&claims)?;
-        let binding = binding(&claims)?;
-        (profile.check)(&claims)?;
-        let mut scopes = (profile.scopes)(&claims);
-        if let Some(prefix) = scope_prefix.filter(|p| !p.is_empty()) {
-            let mut stripped = ScopeSet::new();
-            for s in scopes.iter() {
-                let _ = stripped.insert(
-                    s.strip_prefix(prefix)
-                        .filter(|r| !r.is_empty())
-                        .unwrap_or(s),
-                );
-            }
-            scopes = stripped;
-        }
-        let kind = (profile.token_kind)(&claims);
-        Ok(Self(Arc::new(Inner {
-            subject,
-            issuer,
-            client_id: (profile.client_id)(&claims),
-            scopes,
-            roles: (profile.roles)(&claims),
-            kind,
-            expires_at,
-            jti: claims.get("jti").and_then(Value::as_str).map(str::to_owned),
-            actors,
-            binding,
-            claims,
-            client_subject: false,
-            hierarchy: None,
-        })))
+        let mut inner = Inner::read(&claims, profile, scope_prefix)?;
+        inner.claims = Claims::parsed(claims);
+        Ok(Self(Arc::new(inner)))
+    }
+
+    /// [`Principal::from_profile`] for a verified JWT whose payload (`json`) parsed into
+    /// `claims`: the principal keeps the payload and reads the map from it again only when
+    /// asked for its claims.
+    pub(crate) fn from_payload(
+        json: Vec<u8>,
+        claims: &Map<String, Value>,
+        profile: &crate::profile::Profile,
+        scope_prefix: Option<&str>,
+    ) -> Result<Self, TokenError> {
+        let mut inner = Inner::read(claims, profile, scope_prefix)?;
+        inner.claims = Claims::unparsed(json);
+        Ok(Self(Arc::new(inner)))
     }
 
     /// Who the caller is: the `sub` claim the issuer asserted.
@@ -265,7 +334,9 @@ impl Principal {
         let inner = Arc::make_mut(&mut self.0);
         inner.client_subject = true;
         inner.kind = TokenKind::App;
-        inner.claims.remove("sub");
+        let mut claims = std::mem::take(&mut inner.claims).into_map();
+        claims.remove("sub");
+        inner.claims = Claims::parsed(claims);
         self
     }
 
@@ -345,7 +416,7 @@ impl Principal {
     /// assert_eq!(p.azp(), Some("inspector"));
     /// ```
     pub fn azp(&self) -> Option<&str> {
-        self.0.claims.get("azp").and_then(Value::as_str)
+        self.claims().get("azp").and_then(Value::as_str)
     }
 
     /// Whether the token names an actor (RFC 8693 §4.1 `act`): someone, typically an agent or
@@ -414,7 +485,7 @@ impl Principal {
 
     /// All claims, as sent.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+        self.0.claims.get()
     }
 
     /// One claim deserialized into `T`; `None` when absent or of another shape.
@@ -426,8 +497,7 @@ impl Principal {
     /// assert_eq!(tenant.as_deref(), Some("t1"));
     /// ```
     pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        self.0
-            .claims
+        self.claims()
             .get(name)
             .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
@@ -473,6 +543,29 @@ mod tests {
 
     fn p(v: Value) -> Result<Principal, TokenError> {
         Principal::from_claims(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn a_principal_kept_as_its_payload_reads_the_same_claims() {
+        let json = br#"{"sub":"alice","iss":"https://as","exp":10,"scope":"a b","tid":"t1","n":{"x":[1,2]}}"#;
+        let claims: Map<String, Value> = serde_json::from_slice(json).unwrap();
+        let profile = crate::profile::Profile::generic();
+        let lazy = Principal::from_payload(json.to_vec(), &claims, &profile, None).unwrap();
+        let eager = Principal::from_profile(claims.clone(), &profile, None).unwrap();
+        assert_eq!(lazy.subject(), eager.subject());
+        assert_eq!(lazy.scopes(), eager.scopes());
+        // A copy made before the claims are first read reads them too.
+        let copy = lazy.clone();
+        assert_eq!(lazy.claims(), &claims);
+        assert_eq!(copy.claims(), &claims);
+        assert_eq!(lazy.clone().claims(), &claims);
+        assert_eq!(lazy.claim::<String>("tid").as_deref(), Some("t1"));
+        assert_eq!(lazy.claim::<Value>("n"), Some(json!({"x": [1, 2]})));
+        // Marking the subject as a client drops `sub` from the claims, read or not.
+        let fresh = Principal::from_payload(json.to_vec(), &claims, &profile, None).unwrap();
+        let client = fresh.into_client_subject();
+        assert!(client.claims().get("sub").is_none());
+        assert_eq!(client.claims().get("tid"), Some(&json!("t1")));
     }
 
     #[test]

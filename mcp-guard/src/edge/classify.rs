@@ -19,20 +19,21 @@ static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-vers
 static MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
 static MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
-/// One JSON-RPC message of a request.
+/// One JSON-RPC message of a request, borrowed from the body or the headers it was read from
+/// (copied only where JSON escapes or the `=?base64?…?=` form had to be decoded).
 #[derive(Debug, Clone, Default)]
-pub struct Operation {
+pub struct Operation<'a> {
     /// The method (`tools/call`, `initialize`, …); `None` for responses from the client.
-    pub method: Option<String>,
+    pub method: Option<Cow<'a, str>>,
     /// `params.name` of `tools/call` and `prompts/get`, `params.uri` of `resources/read`.
-    pub target: Option<String>,
+    pub target: Option<Cow<'a, str>>,
     /// The request `id`, as sent (absent for notifications and header-only classification).
-    pub id: Option<Box<RawValue>>,
+    pub id: Option<&'a RawValue>,
     /// `params.arguments` of `tools/call` and `prompts/get`, as sent.
-    pub arguments: Option<Box<RawValue>>,
+    pub arguments: Option<&'a RawValue>,
 }
 
-impl Operation {
+impl Operation<'_> {
     /// The tool a `tools/call` names.
     pub fn tool(&self) -> Option<&str> {
         (self.method.as_deref() == Some("tools/call"))
@@ -125,7 +126,7 @@ struct UriParams<'a> {
 /// ).unwrap();
 /// assert_eq!(ops[0].tool(), Some("write_file"));
 /// ```
-pub fn classify_body(body: &[u8]) -> Result<Vec<Operation>, ClassifyError> {
+pub fn classify_body(body: &[u8]) -> Result<Vec<Operation<'_>>, ClassifyError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         let batch: Vec<&RawValue> =
@@ -139,7 +140,7 @@ pub fn classify_body(body: &[u8]) -> Result<Vec<Operation>, ClassifyError> {
     }
 }
 
-fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
+fn classify_message(bytes: &[u8]) -> Result<Operation<'_>, ClassifyError> {
     // A JSON-RPC message is an object (serde would also read a struct from an array).
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ClassifyError::Invalid);
@@ -155,15 +156,12 @@ fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
         (Some("tools/call" | "prompts/get"), Some(p)) => {
             let named: NamedParams<'_> =
                 serde_json::from_str(p.get()).map_err(|_| ClassifyError::Invalid)?;
-            (
-                Some(named.name.into_owned()),
-                named.arguments.map(RawValue::to_owned),
-            )
+            (Some(named.name), named.arguments)
         }
         (Some("resources/read"), Some(p)) => {
             let params: UriParams<'_> =
                 serde_json::from_str(p.get()).map_err(|_| ClassifyError::Invalid)?;
-            (Some(params.uri.into_owned()), None)
+            (Some(params.uri), None)
         }
         (Some("tools/call" | "prompts/get" | "resources/read"), None) => {
             return Err(ClassifyError::Invalid);
@@ -171,9 +169,9 @@ fn classify_message(bytes: &[u8]) -> Result<Operation, ClassifyError> {
         _ => (None, None),
     };
     Ok(Operation {
-        method: msg.method.map(Cow::into_owned),
+        method: msg.method,
         target,
-        id: msg.id.map(RawValue::to_owned),
+        id: msg.id,
         arguments,
     })
 }
@@ -191,8 +189,8 @@ pub fn headers_are_validated(headers: &HeaderMap) -> bool {
 /// Classifies a request of a header-validated revision from `Mcp-Method` and `Mcp-Name`
 /// (decoding the SEP-2243 `=?base64?…?=` form). `None` when `Mcp-Method` is missing or not
 /// valid; the transport then refuses the request itself.
-pub fn classify_headers(headers: &HeaderMap) -> Option<Operation> {
-    let method = headers.get(&MCP_METHOD)?.to_str().ok()?.to_owned();
+pub fn classify_headers(headers: &HeaderMap) -> Option<Operation<'_>> {
+    let method = Cow::Borrowed(headers.get(&MCP_METHOD)?.to_str().ok()?);
     let target = match headers.get(&MCP_NAME) {
         None => None,
         Some(v) => Some(decode_header_value(v.to_str().ok()?)?),
@@ -217,21 +215,21 @@ pub(crate) fn param_header(headers: &HeaderMap, name: &str) -> crate::policy::Pa
         return ParamHeader::Unusable;
     }
     match value.to_str().ok().and_then(decode_header_value) {
-        Some(v) => ParamHeader::Value(v),
+        Some(v) => ParamHeader::Value(v.into_owned()),
         None => ParamHeader::Unusable,
     }
 }
 
-fn decode_header_value(v: &str) -> Option<String> {
+fn decode_header_value(v: &str) -> Option<Cow<'_, str>> {
     match v
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
     {
         Some(b64) => {
             let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-            String::from_utf8(bytes).ok()
+            String::from_utf8(bytes).ok().map(Cow::Owned)
         }
-        None => Some(v.to_owned()),
+        None => Some(Cow::Borrowed(v)),
     }
 }
 

@@ -198,7 +198,9 @@ where
 
     let tool_result = guard.answers_with_tool_result(&parts.headers);
     // `decided`: the decision of a header-classified call whose argument rules the
-    // `Mcp-Param-*` headers settled, the body unread.
+    // `Mcp-Param-*` headers settled, the body unread. The operations borrow from the headers
+    // or from `body_bytes`, the body read (shared with the body passed on, not copied).
+    let body_bytes: Bytes;
     let (operations, mut decided, body) = if parts.method != Method::POST {
         (Vec::new(), None, body)
     } else {
@@ -217,8 +219,14 @@ where
             });
         match from_headers {
             Some((op, decided)) => (vec![op], decided, body),
-            None => match read_and_classify(&guard, body, principal.as_ref()).await {
-                Ok((ops, bytes)) => (ops, None, Body::from(bytes)),
+            None => match read_body(&guard, body, principal.as_ref()).await {
+                Ok(read) => {
+                    body_bytes = read;
+                    match classify(&guard, &body_bytes, principal.as_ref()) {
+                        Ok(ops) => (ops, None, Body::from(body_bytes.clone())),
+                        Err(resp) => return resp,
+                    }
+                }
                 Err(resp) => return resp,
             },
         }
@@ -231,7 +239,7 @@ where
         };
         if let Some(refusal) = refusal {
             let cx = Refused {
-                id: op.id.as_deref(),
+                id: op.id,
                 target: op.policy_target(),
                 modern: header_validated,
                 // A result answers one request; a batch keeps the HTTP form.
@@ -419,7 +427,7 @@ fn refuse_as(
 /// tool-result challenge).
 fn decide_from_headers(
     guard: &Guard,
-    op: &classify::Operation,
+    op: &classify::Operation<'_>,
     headers: &http::HeaderMap,
     principal: Option<&Principal>,
     tool_result: bool,
@@ -444,11 +452,12 @@ fn decide_from_headers(
         .map(Some)
 }
 
-async fn read_and_classify<B>(
+/// The body, read up to the guard's limit.
+async fn read_body<B>(
     guard: &Guard,
     body: B,
     principal: Option<&Principal>,
-) -> Result<(Vec<classify::Operation>, Bytes), Response>
+) -> Result<Bytes, Response>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -475,8 +484,17 @@ where
             ));
         }
     };
-    match classify::classify_body(&bytes) {
-        Ok(ops) => Ok((ops, bytes)),
+    Ok(bytes)
+}
+
+/// The messages of a body read in full.
+fn classify<'b>(
+    guard: &Guard,
+    bytes: &'b Bytes,
+    principal: Option<&Principal>,
+) -> Result<Vec<classify::Operation<'b>>, Response> {
+    match classify::classify_body(bytes) {
+        Ok(ops) => Ok(ops),
         Err(classify::ClassifyError::ParamsNotObject) => Err(refuse(
             guard,
             Refusal::MalformedBody(BodyError::ParamsNotObject),
@@ -496,7 +514,7 @@ where
 fn refusal_for(
     guard: &Guard,
     principal: Option<&Principal>,
-    op: &classify::Operation,
+    op: &classify::Operation<'_>,
     modern: bool,
 ) -> Option<Refusal> {
     let Some(target) = op.policy_target() else {

@@ -530,9 +530,10 @@ impl Guard {
                 entry.keys.ready().await?
             }
         };
+        let fresh;
         let signed_by = match jwt.check_signature(&keys, &entry.rules) {
             Err(TokenError::UnknownKey) => {
-                let fresh = entry.keys.refresh_for_unknown_kid(&keys).await;
+                fresh = entry.keys.refresh_for_unknown_kid(&keys).await;
                 if fresh.generation() == keys.generation() {
                     return Err(TokenError::UnknownKey.into());
                 }
@@ -542,10 +543,10 @@ impl Guard {
         };
         let verified = VerifiedJwt::from_checked(jwt, signed_by, &entry.rules, unix_now())?;
         let exp = jwt::numeric_date(&verified.claims, "exp")?.unwrap_or(0);
-        let kid = verified.kid.as_deref().map(Arc::from);
         let fingerprint = verified.fingerprint;
-        let principal = Principal::from_profile(
-            verified.claims,
+        let principal = Principal::from_payload(
+            verified.payload,
+            &verified.claims,
             &entry.profile,
             self.0.policy.scope_prefix(),
         )?
@@ -554,7 +555,7 @@ impl Guard {
             principal,
             valid_until: exp.saturating_add(entry.rules.leeway.as_secs()),
             issuer: index,
-            kid,
+            kid: verified.kid,
             fingerprint,
         })
     }

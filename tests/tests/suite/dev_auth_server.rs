@@ -2139,6 +2139,15 @@ async fn token_builder_for_tests() {
     assert_eq!(p.roles(), ["admin", "auditor"]);
     assert_eq!(p.client_id(), Some("cli-7"));
     assert_eq!(p.claim::<String>("tenant").as_deref(), Some("t1"));
+    // Every claim as sent, on the first verification and on a cache hit alike.
+    let sent = mcp_guard::testing::claims_of(&admin).expect("a JWT");
+    assert_eq!(p.claims(), &sent);
+    let again = guard.authenticate(&admin).await.expect("a cache hit");
+    assert_eq!(again.claims(), &sent);
+    assert_eq!(
+        again.claim::<Vec<String>>("roles").unwrap(),
+        ["admin", "auditor"]
+    );
 
     // A token from another dev server (another key) is refused.
     let stranger = start(DevAuthServer::builder()).await;

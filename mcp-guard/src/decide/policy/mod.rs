@@ -18,6 +18,7 @@ pub(crate) use mirrored::{MirroredArgs, ParamHeader};
 #[doc(hidden)]
 pub use requirement::ArgProbe;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -405,10 +406,11 @@ impl Policy {
             };
         };
         let held = principal.scopes();
-        let mut required = req.scopes.clone();
+        // Copied only when a rule adds to it: most decisions need the declared scopes alone.
+        let mut required = Cow::Borrowed(&req.scopes);
         for rule in args.map_or(&[][..], |_| &req.when) {
             match rule.applies(args.flatten()) {
-                Ok(true) => required.extend_from(&rule.scopes),
+                Ok(true) => required.to_mut().extend_from(&rule.scopes),
                 Ok(false) => {}
                 // Arguments the tool could not read never reach it. A caller who could not
                 // use the operation with any arguments learns no more than that (a hidden
@@ -427,13 +429,14 @@ impl Policy {
                 .iter()
                 .any(|alt| self.hierarchy.missing(held, alt).is_empty())
         {
-            required.extend_from(&req.any_of[0]);
+            required.to_mut().extend_from(&req.any_of[0]);
         }
         let missing = self.hierarchy.missing(held, &required);
         if !missing.is_empty() {
             if self.hides(target, req) {
                 return Decision::Conceal;
             }
+            let required = required.into_owned();
             let mut challenge = required.clone();
             for s in held.iter() {
                 if self.catalogue.contains(s) {

@@ -30,6 +30,8 @@ mod keys;
 mod rules;
 mod unverified;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 pub(crate) use claims::{MAX_NUMERIC_DATE, issuer_routes, numeric_date};
@@ -41,14 +43,25 @@ pub(crate) use unverified::{UnverifiedJwt, looks_like_jwt};
 pub(crate) use crate::verify::TokenError;
 
 /// A token that passed every check: its header `kid` and its claims.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerifiedJwt {
-    /// The `kid` of the key that verified it.
-    pub kid: Option<String>,
+    /// The `kid` of the key that verified it (as the token's header names it).
+    pub kid: Option<Arc<str>>,
     /// The material of the key that verified it.
     pub(crate) fingerprint: u64,
     /// The claims, as sent.
     pub claims: Map<String, Value>,
+    /// The decoded payload the claims were parsed from.
+    pub(crate) payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for VerifiedJwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedJwt")
+            .field("kid", &self.kid)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Verifies one token against a key snapshot and the rules; `now` is seconds since the Unix
@@ -60,25 +73,30 @@ pub fn verify(
     now: u64,
 ) -> Result<VerifiedJwt, TokenError> {
     let jwt = UnverifiedJwt::parse(token)?;
-    let fingerprint = jwt.check_signature(keys, rules)?;
-    VerifiedJwt::from_checked(jwt, fingerprint, rules, now)
+    let key = jwt.check_signature(keys, rules)?;
+    VerifiedJwt::from_checked(jwt, key, rules, now)
 }
 
 impl VerifiedJwt {
-    /// The claims of a token whose signature `check_signature` accepted, checked.
+    /// The claims of a token whose signature `check_signature` accepted under `key`,
+    /// checked.
     pub(crate) fn from_checked(
         jwt: UnverifiedJwt<'_>,
-        fingerprint: u64,
+        key: &VerifyingKey,
         rules: &JwtRules,
         now: u64,
     ) -> Result<Self, TokenError> {
-        let kid = jwt.kid().map(str::to_owned);
-        let claims: Map<String, Value> = jwt.into_claims()?;
+        // The key was found by the header's `kid` when there is one, so its `kid` is that
+        // one; a token without `kid` names none, whatever the key's.
+        let kid = jwt.kid().and(key.shared_kid());
+        let fingerprint = key.fingerprint();
+        let (payload, claims) = jwt.into_claims()?;
         claims::check_claims(&claims, rules, now)?;
         Ok(Self {
             kid,
             fingerprint,
             claims,
+            payload,
         })
     }
 }

@@ -7,7 +7,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
-use super::keys::{KeySet, SUPPORTED_ALGORITHMS};
+use super::keys::{KeySet, SUPPORTED_ALGORITHMS, VerifyingKey};
 use super::rules::JwtRules;
 use crate::verify::TokenError;
 
@@ -94,12 +94,12 @@ impl<'a> UnverifiedJwt<'a> {
     }
 
     /// The header checks, the key chosen by `kid` (with the key's own algorithm equal to the
-    /// header's), the signature, and `typ`. Returns the fingerprint of the key that verified.
-    pub(crate) fn check_signature(
+    /// header's), the signature, and `typ`. Returns the key that verified.
+    pub(crate) fn check_signature<'k>(
         &self,
-        keys: &KeySet,
+        keys: &'k KeySet,
         rules: &JwtRules,
-    ) -> Result<u64, TokenError> {
+    ) -> Result<&'k VerifyingKey, TokenError> {
         let alg = self.check_header(rules)?;
         let key = keys.find(self.kid()).ok_or(TokenError::UnknownKey)?;
         if key.algorithm() != alg {
@@ -111,13 +111,14 @@ impl<'a> UnverifiedJwt<'a> {
         if !rules.typ.accepts(self.header.typ.as_deref()) {
             return Err(TokenError::WrongType);
         }
-        Ok(key.fingerprint())
+        Ok(key)
     }
 
-    /// The claims, once the signature has been checked.
-    pub(crate) fn into_claims(mut self) -> Result<Map<String, Value>, TokenError> {
+    /// The decoded payload and the claims parsed from it, once the signature has been
+    /// checked.
+    pub(crate) fn into_claims(mut self) -> Result<(Vec<u8>, Map<String, Value>), TokenError> {
         self.claims()?;
-        Ok(self.claims.unwrap_or_default())
+        Ok((self.payload, self.claims.unwrap_or_default()))
     }
 }
 
