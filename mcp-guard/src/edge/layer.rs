@@ -222,9 +222,12 @@ where
             None => match read_body(&guard, body, principal.as_ref()).await {
                 Ok(read) => {
                     body_bytes = read;
-                    match classify(&guard, &body_bytes, principal.as_ref()) {
+                    match classify(&body_bytes) {
                         Ok(ops) => (ops, None, Body::from(body_bytes.clone())),
-                        Err(resp) => return resp,
+                        Err(e) => {
+                            let refusal = Refusal::MalformedBody(e);
+                            return refuse(&guard, refusal, principal.as_ref(), None);
+                        }
                     }
                 }
                 Err(resp) => return resp,
@@ -487,27 +490,12 @@ where
     Ok(bytes)
 }
 
-/// The messages of a body read in full.
-fn classify<'b>(
-    guard: &Guard,
-    bytes: &'b Bytes,
-    principal: Option<&Principal>,
-) -> Result<Vec<classify::Operation<'b>>, Response> {
-    match classify::classify_body(bytes) {
-        Ok(ops) => Ok(ops),
-        Err(classify::ClassifyError::ParamsNotObject) => Err(refuse(
-            guard,
-            Refusal::MalformedBody(BodyError::ParamsNotObject),
-            principal,
-            None,
-        )),
-        Err(_) => Err(refuse(
-            guard,
-            Refusal::MalformedBody(BodyError::NotJsonRpc),
-            principal,
-            None,
-        )),
-    }
+/// The messages of a body read in full; what is wrong with it, if it cannot be classified.
+fn classify(bytes: &Bytes) -> Result<Vec<classify::Operation<'_>>, BodyError> {
+    classify::classify_body(bytes).map_err(|e| match e {
+        classify::ClassifyError::ParamsNotObject => BodyError::ParamsNotObject,
+        _ => BodyError::NotJsonRpc,
+    })
 }
 
 /// Step 5: the policy's decision for one message; `Some` is the refusal.
