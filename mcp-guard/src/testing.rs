@@ -62,15 +62,18 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rmcp::service::{RoleClient, RoleServer, RunningService, Service, ServiceError};
 use rmcp::{ServiceExt as _, model::ErrorCode};
 use serde_json::{Map, Value, json};
 
+use crate::audit::Enforcement;
 use crate::challenge::ParsedChallenge;
 use crate::dev::{DevAuthServer, TokenBuilder};
 use crate::jwks::{KeySet, SUPPORTED_ALGORITHMS};
+use crate::policy::Policy;
 use crate::principal::Principal;
 use crate::rmcp::InProcess;
 use crate::{DeclaredOperations, Guard, GuardBuilder, Issuer, ProtectedResource};
@@ -288,6 +291,31 @@ pub fn challenge(headers: &http::HeaderMap) -> Option<ParsedChallenge> {
         return None;
     };
     crate::challenge::parse(value.to_str().ok()?).ok()
+}
+
+/// Leaves in a request's extensions what the guard layer leaves in every request it lets
+/// through: the policy the in-process checks decide with and, when given, the verified
+/// caller. For tests of the in-process checks alone: a middleware of the test's own in front
+/// of rmcp's service, in place of the guard layer, so that nothing but `#[protected]`'s
+/// checks stands between a call and its tool.
+///
+/// ```
+/// # use std::sync::Arc;
+/// let policy = Arc::new(mcp_guard::Policy::builder().build().unwrap());
+/// let mut request = http::Request::new(());
+/// let caller = mcp_guard::testing::principal("mallory", "files:read");
+/// mcp_guard::testing::leave_for_in_process_checks(request.extensions_mut(), policy, Some(caller));
+/// assert!(request.extensions().get::<mcp_guard::Principal>().is_some());
+/// ```
+pub fn leave_for_in_process_checks(
+    extensions: &mut http::Extensions,
+    policy: Arc<Policy>,
+    caller: Option<Principal>,
+) {
+    extensions.insert(Arc::new(Enforcement { policy, sink: None }));
+    if let Some(caller) = caller {
+        extensions.insert(caller);
+    }
 }
 
 /// The claims of a token as the guard would read them, without verifying it (for asserting

@@ -48,9 +48,12 @@ where
     }
 }
 
-/// The server's sink, as the layer leaves it in the request for the in-process checks.
-#[derive(Clone)]
-pub(crate) struct SharedSink(pub(crate) std::sync::Arc<dyn AuditSink>);
+/// What the guard leaves in every request it lets through, for the in-process checks: the
+/// policy it enforces and the server's audit sink. One extension, shared by all requests.
+pub(crate) struct Enforcement {
+    pub(crate) policy: std::sync::Arc<crate::policy::Policy>,
+    pub(crate) sink: Option<std::sync::Arc<dyn AuditSink>>,
+}
 
 /// The actor subjects of a principal's `act` chain, current actor first, as a JSON array of
 /// strings (so that no subject can forge a boundary).

@@ -271,10 +271,7 @@ where
     if let Some(p) = &principal {
         parts.extensions.insert(p.clone());
     }
-    parts.extensions.insert(guard.shared_policy().clone());
-    if let Some(sink) = guard.shared_audit_sink() {
-        parts.extensions.insert(audit::SharedSink(sink.clone()));
-    }
+    parts.extensions.insert(guard.enforcement().clone());
 
     let Ok(resp) = inner.call(Request::from_parts(parts, body)).await;
     if opens_session

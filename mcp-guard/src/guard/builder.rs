@@ -10,7 +10,7 @@ use url::Url;
 
 use super::issuer::IssuerEntry;
 use super::{ConfigError, Guard, Hooks, Inner, Issuer, PrincipalCheck};
-use crate::audit::AuditSink;
+use crate::audit::{AuditSink, Enforcement};
 use crate::challenge::ToolCallChallenge;
 use crate::declared::{DeclaredOperations, ProtectedResource, ResourceDescriptor};
 use crate::edge::session::{SessionBindings, SessionLimits};
@@ -381,6 +381,10 @@ impl GuardBuilder {
             metadata_json,
             issuers,
             policy: Arc::clone(&policy),
+            enforcement: Arc::new(Enforcement {
+                policy: Arc::clone(&policy),
+                sink: self.hooks.audit_sink.clone(),
+            }),
             allowed_origins,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_token_bytes: self.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES),

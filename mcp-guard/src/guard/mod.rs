@@ -25,7 +25,7 @@ pub use issuer::Issuer;
 use issuer::IssuerEntry;
 pub use stdio::StdioError;
 
-use crate::audit::AuditSink;
+use crate::audit::{AuditSink, Enforcement};
 use crate::challenge::{self, ToolCallChallenge};
 use crate::edge::layer::GuardLayer;
 use crate::edge::session::SessionBindings;
@@ -51,6 +51,8 @@ struct Inner {
     metadata_json: Bytes,
     issuers: Vec<IssuerEntry>,
     policy: Arc<Policy>,
+    /// The policy and the audit sink, as each request carries them to the in-process checks.
+    enforcement: Arc<Enforcement>,
     allowed_origins: Vec<String>,
     max_body_bytes: usize,
     max_token_bytes: usize,
@@ -168,9 +170,9 @@ impl Guard {
         crate::metadata::routes(&self.0.metadata_path, self.0.metadata_json.clone())
     }
 
-    /// The policy, shared with the requests it lets through.
-    pub(crate) fn shared_policy(&self) -> &Arc<Policy> {
-        &self.0.policy
+    /// What the requests it lets through carry to the in-process checks.
+    pub(crate) fn enforcement(&self) -> &Arc<Enforcement> {
+        &self.0.enforcement
     }
 
     /// Cap on the body read to classify a request.
@@ -447,11 +449,6 @@ impl Guard {
     /// Where decisions go beside `tracing`.
     pub(crate) fn audit_sink(&self) -> Option<&dyn AuditSink> {
         self.0.hooks.audit_sink.as_deref()
-    }
-
-    /// The same, to hand on to the in-process checks.
-    pub(crate) fn shared_audit_sink(&self) -> Option<&Arc<dyn AuditSink>> {
-        self.0.hooks.audit_sink.as_ref()
     }
 
     /// The token verified (JWT or introspection, through the verified-token cache).

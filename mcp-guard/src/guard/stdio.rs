@@ -101,11 +101,6 @@ impl Guard {
     /// # Ok(()) }
     /// ```
     pub fn in_process<S>(&self, service: S, principal: Option<Principal>) -> InProcess<S> {
-        InProcess::new(
-            service,
-            self.0.policy.clone(),
-            principal,
-            self.0.hooks.audit_sink.clone(),
-        )
+        InProcess::new(service, self.0.enforcement.clone(), principal)
     }
 }

@@ -11,8 +11,7 @@ use rmcp::service::{
     MaybeSendFuture, NotificationContext, RequestContext, RoleServer, Service, ServiceRole,
 };
 
-use crate::audit::{AuditSink, SharedSink};
-use crate::policy::Policy;
+use crate::audit::Enforcement;
 use crate::principal::Principal;
 
 /// An rmcp service whose requests all carry the guard's policy and, if there is one, a fixed
@@ -27,9 +26,8 @@ use crate::principal::Principal;
 #[derive(Clone)]
 pub struct InProcess<S> {
     inner: S,
-    policy: Arc<Policy>,
+    enforcement: Arc<Enforcement>,
     principal: Option<Principal>,
-    sink: Option<SharedSink>,
 }
 
 impl<S> std::fmt::Debug for InProcess<S> {
@@ -43,15 +41,13 @@ impl<S> std::fmt::Debug for InProcess<S> {
 impl<S> InProcess<S> {
     pub(crate) fn new(
         inner: S,
-        policy: Arc<Policy>,
+        enforcement: Arc<Enforcement>,
         principal: Option<Principal>,
-        sink: Option<Arc<dyn AuditSink>>,
     ) -> Self {
         Self {
             inner,
-            policy,
+            enforcement,
             principal,
-            sink: sink.map(SharedSink),
         }
     }
 
@@ -88,10 +84,7 @@ impl<S: Service<RoleServer>> Service<RoleServer> for InProcess<S> {
         if let Some(principal) = self.current_principal() {
             ext.insert(principal);
         }
-        ext.insert(self.policy.clone());
-        if let Some(sink) = &self.sink {
-            ext.insert(sink.clone());
-        }
+        ext.insert(self.enforcement.clone());
         self.inner.handle_request(request, context)
     }
 

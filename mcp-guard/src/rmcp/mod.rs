@@ -23,7 +23,7 @@ use crate::declared::DeclaredTools;
 use crate::policy::{Decision, Policy, Target, Visibility};
 use crate::principal::Principal;
 
-use crate::audit::SharedSink;
+use crate::audit::Enforcement;
 use crate::declared::SECURITY_SCHEMES_META_KEY;
 
 pub use crate::refusal::{FORBIDDEN, UNAUTHENTICATED};
@@ -41,7 +41,7 @@ pub fn principal(ctx: &RequestContext<RoleServer>) -> Option<&Principal> {
 /// The policy the guard enforces, as the layer (or [`InProcess`]) left it for the
 /// in-process checks.
 pub fn policy(ctx: &RequestContext<RoleServer>) -> Option<&Arc<Policy>> {
-    guard_extension(ctx)
+    guard_extension::<Arc<Enforcement>>(ctx).map(|e| &e.policy)
 }
 
 /// What the guard left for the in-process checks: in the HTTP request's parts when the
@@ -137,7 +137,7 @@ fn into_result(
     match decision.refusal() {
         None => Ok(()),
         Some(refusal) => {
-            let sink = guard_extension::<SharedSink>(ctx).map(|s| &*s.0);
+            let sink = guard_extension::<Arc<Enforcement>>(ctx).and_then(|e| e.sink.as_deref());
             refusal.audit(sink, principal(ctx), Some(target.name()));
             Err(refusal.to_error_data(target))
         }

@@ -1249,8 +1249,11 @@ async fn every_spelling_of_a_shared_path_needs_files_shared_in_process() {
             move |mut req: axum::extract::Request| {
                 let (policy, writer) = (policy.clone(), writer.clone());
                 async move {
-                    req.extensions_mut().insert(policy);
-                    req.extensions_mut().insert(writer);
+                    mcp_guard::testing::leave_for_in_process_checks(
+                        req.extensions_mut(),
+                        policy,
+                        Some(writer),
+                    );
                     req
                 }
             },

@@ -570,8 +570,11 @@ async fn the_in_process_check_refuses_a_lying_header_regardless() {
                 move |mut req: axum::extract::Request| {
                     let (policy, caller) = (policy.clone(), caller.clone());
                     async move {
-                        req.extensions_mut().insert(policy);
-                        req.extensions_mut().insert(caller);
+                        mcp_guard::testing::leave_for_in_process_checks(
+                            req.extensions_mut(),
+                            policy,
+                            Some(caller),
+                        );
                         req
                     }
                 },

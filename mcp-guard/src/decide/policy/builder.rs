@@ -15,10 +15,10 @@ pub struct PolicyBuilder {
     resources: Vec<(String, Requirement)>,
     default: Option<Requirement>,
     default_visibility: Visibility,
-    known_tools: Option<std::collections::HashSet<String>>,
-    known_prompts: Option<std::collections::HashSet<String>>,
+    known_tools: Option<NameSet>,
+    known_prompts: Option<NameSet>,
     duplicates: Vec<String>,
-    mirrored: HashMap<String, MirroredArgs>,
+    mirrored: Names<MirroredArgs>,
 }
 
 impl PolicyBuilder {
@@ -226,7 +226,7 @@ impl PolicyBuilder {
             }
         };
         not_a_resource("the default requirement", &default)?;
-        let mut tools = HashMap::new();
+        let mut tools = Names::default();
         for (name, req) in self.tools {
             not_a_resource(&name, &req)?;
             check(&req)?;
@@ -234,7 +234,7 @@ impl PolicyBuilder {
                 return Err(PolicyError::Duplicate(name));
             }
         }
-        let mut prompts = HashMap::new();
+        let mut prompts = Names::default();
         for (name, req) in self.prompts {
             not_a_resource(&name, &req)?;
             check(&req)?;

@@ -19,7 +19,8 @@ pub(crate) use mirrored::{MirroredArgs, ParamHeader};
 pub use requirement::ArgProbe;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -79,6 +80,35 @@ pub enum Decision {
     InvalidArguments(ArgumentsError),
 }
 
+/// A table of declared names (tools, prompts), built once and then only read: a request's
+/// name is looked up, never added. With no entry an attacker can add, there is no collision
+/// chain for a chosen name to walk, so the table hashes with FNV-1a, a few instructions per
+/// byte, instead of the keyed SipHash a table that takes untrusted keys needs.
+pub(crate) type Names<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+pub(crate) type NameSet = HashSet<String, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a, 64 bits, for [`Names`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The server's authorization policy: the scope catalogue and its hierarchy, the baseline
 /// scopes asked for in 401 challenges, and the requirement of each tool, prompt and resource.
 ///
@@ -106,17 +136,17 @@ pub struct Policy {
     advertised: ScopeSet,
     /// Shared with every principal the guard verifies ([`Principal::has_scope`]).
     hierarchy: Arc<ScopeHierarchy>,
-    tools: HashMap<String, Requirement>,
-    prompts: HashMap<String, Requirement>,
+    tools: Names<Requirement>,
+    prompts: Names<Requirement>,
     resources: Vec<(UriTemplate, Requirement)>,
     /// What an operation without its own declaration needs, tool, prompt or resource alike.
     default: Requirement,
     default_visibility: Visibility,
     caller_dependent_lists: bool,
-    known_tools: Option<std::collections::HashSet<String>>,
-    known_prompts: Option<std::collections::HashSet<String>>,
+    known_tools: Option<NameSet>,
+    known_prompts: Option<NameSet>,
     /// The tools whose argument rules may be decided from `Mcp-Param-*` headers.
-    mirrored: HashMap<String, MirroredArgs>,
+    mirrored: Names<MirroredArgs>,
     pub(crate) scope_prefix: Option<String>,
     /// The guard's posture: whether operations that need no scope work without a token.
     pub(crate) anonymous: bool,
@@ -474,6 +504,19 @@ impl Policy {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_name_hasher_is_fnv_1a() {
+        for (text, expected) in [
+            ("", 0xcbf2_9ce4_8422_2325_u64),
+            ("a", 0xaf63_dc4c_8601_ec8c),
+            ("foobar", 0x8594_4171_f739_67e8),
+        ] {
+            let mut h = NameHasher::default();
+            h.write(text.as_bytes());
+            assert_eq!(h.finish(), expected, "{text:?}");
+        }
+    }
 
     fn principal(v: Value) -> Principal {
         let mut c = json!({"sub":"a","iss":"i","exp":1});
