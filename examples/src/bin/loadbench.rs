@@ -33,9 +33,11 @@
 //! the others, each with a bearer token (the unguarded servers ignore it, so that every
 //! server parses the same bytes), in the 2025-11-25 wire format (body classification) and,
 //! for `files`, the 2026-07-28 format (`Mcp-Method`/`Mcp-Name` headers) too. Tokens are
-//! ES256, minted in advance by the development authorization server, which also serves the
-//! key set. The run also times one bare `jsonwebtoken::decode` of such a token in this
-//! process, the unit of the new-token goal.
+//! ES256, signed by the development authorization server, which also serves the key set:
+//! the reused ones once per run, the new ones before each slice that presents them (outside
+//! the measured time), twice as many as the side's last slice answered, so that no slice
+//! runs short and no token is presented twice. The run also times one bare
+//! `jsonwebtoken::decode` of such a token in this process, the unit of the new-token goal.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -654,11 +656,19 @@ struct Sample {
     cpu_seconds: f64,
 }
 
+impl Sample {
+    /// Requests a second, answered or not.
+    fn rate(&self) -> f64 {
+        (self.latencies.len() as f64 + self.errors as f64) / self.seconds.max(1e-3)
+    }
+}
+
+/// The tokens one load presents.
 enum Tokens {
     /// Each connection presents one of these, again and again.
     Reused(Vec<String>),
-    /// Every request presents the next one, never seen before; a phase that runs out stops
-    /// early and counts what it did.
+    /// Every request presents the next one, never seen before; a load that runs out stops
+    /// early and says so.
     New {
         tokens: Vec<String>,
         next: std::sync::atomic::AtomicUsize,
@@ -670,6 +680,45 @@ impl Tokens {
         Self::New {
             tokens,
             next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    fn ran_out(&self) -> bool {
+        match self {
+            Self::Reused(_) => false,
+            Self::New { tokens, next } => {
+                next.load(std::sync::atomic::Ordering::Relaxed) >= tokens.len()
+            }
+        }
+    }
+}
+
+/// New tokens sent to `files` before its new-token phases, more than its verified-token
+/// cache holds (the guard's default, 10,000 entries), so that those phases find it full.
+const FILL_TOKENS: usize = 12_000;
+
+/// Signs `n` tokens never signed before.
+type Minter = Box<dyn Fn(usize) -> Vec<String> + Send + Sync>;
+
+/// Where one side of a pair takes its tokens from.
+enum TokenSource {
+    /// The same few tokens for every load.
+    Reused(Arc<Tokens>),
+    /// New tokens, minted before each load (outside the measured time) for the rate the
+    /// side's last load reached, twice over: however fast a server verifies, no load runs
+    /// short of tokens and no token is presented twice.
+    New(Minter),
+}
+
+impl TokenSource {
+    /// The tokens for a load of `seconds` (warm-up included) at up to `rate` requests a second.
+    fn supply(&self, rate: f64, seconds: f64) -> Arc<Tokens> {
+        match self {
+            Self::Reused(t) => t.clone(),
+            Self::New(mint) => {
+                let n = (2.0 * rate * seconds).ceil() as usize;
+                Arc::new(Tokens::new(mint(n.max(1_000))))
+            }
         }
     }
 }
@@ -761,14 +810,14 @@ async fn load(
 struct Side<'a> {
     server: &'a ServerProcess,
     request: Arc<Request>,
-    tokens: Arc<Tokens>,
+    tokens: TokenSource,
 }
 
-fn side<'a>(server: &'a ServerProcess, request: &Request, tokens: &Arc<Tokens>) -> Side<'a> {
+fn side<'a>(server: &'a ServerProcess, request: &Request, tokens: TokenSource) -> Side<'a> {
     Side {
         server,
         request: Arc::new(request.clone()),
-        tokens: tokens.clone(),
+        tokens,
     }
 }
 
@@ -776,32 +825,45 @@ fn side<'a>(server: &'a ServerProcess, request: &Request, tokens: &Arc<Tokens>) 
 /// `seconds` each, so that the machine's drift during the phase falls on both alike.
 async fn paired(a: &Side<'_>, b: &Side<'_>, seconds: u64, concurrency: usize) -> [Phase; 2] {
     let warm = Duration::from_millis(200);
+    let first = Duration::from_millis(300);
+    // The rate each side's last load reached, which sizes its next supply of new tokens;
+    // the first, uncounted load of each is given enough for any server on one core.
+    let mut rates = [100_000.0_f64; 2];
     // Warm each server up once before the first slice counts.
-    for side in [a, b] {
-        let _ = load(
+    for (i, side) in [a, b].into_iter().enumerate() {
+        let tokens = side.tokens.supply(rates[i], first.as_secs_f64());
+        let sample = load(
             side.server,
             &side.request,
-            &side.tokens,
+            &tokens,
             Duration::ZERO,
-            Duration::from_millis(300),
+            first,
             concurrency,
         )
         .await;
+        rates[i] = sample.rate();
     }
     let mut samples = [Vec::new(), Vec::new()];
     for slice in 0..seconds {
         let order = if slice % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
             let side = [a, b][i];
+            let tokens = side
+                .tokens
+                .supply(rates[i], (warm + Duration::from_secs(1)).as_secs_f64());
             let sample = load(
                 side.server,
                 &side.request,
-                &side.tokens,
+                &tokens,
                 warm,
                 Duration::from_secs(1),
                 concurrency,
             )
             .await;
+            if tokens.ran_out() {
+                eprintln!("loadbench: a slice ran out of new tokens; its figures are short");
+            }
+            rates[i] = sample.rate();
             samples[i].push(sample);
         }
     }
@@ -922,10 +984,6 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
     let mut decode = Vec::new();
     let cpu = cli.server_cpu;
     let (secs, conc) = (cli.seconds, cli.concurrency);
-    // More new tokens than the servers can verify in the slices that draw on them at full
-    // speed on this class of machine: `files` against guard off, the decoding twin and
-    // `files`, and `files` against each peer.
-    let fresh_count = 8_000 * secs as usize * (3 + peers.len());
     for run in 0..cli.runs {
         let mint = |n: usize, scope: &str, audience: &str| -> Vec<String> {
             (0..n)
@@ -937,6 +995,21 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
                         .sign()
                 })
                 .collect()
+        };
+        // New tokens for `audience`, minted for each load that presents them.
+        let new_tokens = |scope: &str, audience: &str| -> TokenSource {
+            let (dev, scope, audience) = ((*auth).clone(), scope.to_owned(), audience.to_owned());
+            TokenSource::New(Box::new(move |n| {
+                (0..n)
+                    .map(|i| {
+                        dev.token()
+                            .subject(&format!("user-{i}"))
+                            .scope(&scope)
+                            .audience(&audience)
+                            .sign()
+                    })
+                    .collect()
+            }))
         };
         let mut phases = Vec::new();
 
@@ -955,8 +1028,8 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         let ping = Request::ping(Wire::V2025);
         phases.extend(
             paired(
-                &side(&bare, &ping, &tokens),
-                &side(&one, &ping, &tokens),
+                &side(&bare, &ping, TokenSource::Reused(tokens.clone())),
+                &side(&one, &ping, TokenSource::Reused(tokens.clone())),
                 secs,
                 conc,
             )
@@ -992,13 +1065,14 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
             &files.url,
         ));
         let reused = Arc::new(Tokens::Reused(reused));
-        let fresh = Arc::new(Tokens::new(mint(fresh_count, "files:read", &files.url)));
+        let reused = || TokenSource::Reused(reused.clone());
+        let fresh = || new_tokens("files:read", &files.url);
         for wire in [Wire::V2025, Wire::V2026] {
             let echo = Request::echo(wire);
             phases.extend(
                 paired(
-                    &side(&off, &echo, &reused),
-                    &side(&files, &echo, &reused),
+                    &side(&off, &echo, reused()),
+                    &side(&files, &echo, reused()),
                     secs,
                     conc,
                 )
@@ -1006,10 +1080,22 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
             );
         }
         let echo = Request::echo(Wire::V2025);
+        // The new-token figures are those of the steady state: the verified-token cache
+        // full, an older entry evicted for every new one. Filling it is not measured.
+        let fill = fresh().supply(FILL_TOKENS as f64 / 2.0, 1.0);
+        let _ = load(
+            &files,
+            &Arc::new(echo.clone()),
+            &fill,
+            Duration::ZERO,
+            Duration::from_secs(10),
+            conc,
+        )
+        .await;
         phases.extend(
             paired(
-                &side(&off, &echo, &reused),
-                &side(&files, &echo, &fresh),
+                &side(&off, &echo, reused()),
+                &side(&files, &echo, fresh()),
                 secs,
                 conc,
             )
@@ -1036,8 +1122,8 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         .await?;
         phases.extend(
             paired(
-                &side(&decoding, &echo, &fresh),
-                &side(&files, &echo, &fresh),
+                &side(&decoding, &echo, fresh()),
+                &side(&files, &echo, fresh()),
                 secs,
                 conc,
             )
@@ -1062,15 +1148,10 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
             )
             .await?;
             let peer_reused = Arc::new(Tokens::Reused(mint(conc, "files:read", &audience)));
-            let peer_fresh = Arc::new(Tokens::new(mint(
-                2_000 * secs as usize,
-                "files:read",
-                &audience,
-            )));
             phases.extend(
                 paired(
-                    &side(&files, &echo, &reused),
-                    &side(&peer, &echo, &peer_reused),
+                    &side(&files, &echo, reused()),
+                    &side(&peer, &echo, TokenSource::Reused(peer_reused.clone())),
                     secs,
                     conc,
                 )
@@ -1078,8 +1159,8 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
             );
             phases.extend(
                 paired(
-                    &side(&files, &echo, &fresh),
-                    &side(&peer, &echo, &peer_fresh),
+                    &side(&files, &echo, fresh()),
+                    &side(&peer, &echo, new_tokens("files:read", &audience)),
                     secs,
                     conc,
                 )
