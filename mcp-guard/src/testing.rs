@@ -6,7 +6,9 @@
 //! A `#[protected]` method takes a hidden first parameter (the in-process check), so it cannot
 //! be called directly in a unit test. Call it through the server instead, as the caller of
 //! your choice: [`connect`] serves the server over an in-memory pipe with the guard's policy
-//! and that caller in every request, exactly as the guard layer leaves them behind HTTP.
+//! and that caller in every request, exactly as the guard layer leaves them behind HTTP. To
+//! test the in-process checks over HTTP with the layer bypassed, a middleware of the test's
+//! own calls [`leave_for_in_process_checks`] in its place.
 //!
 //! ```
 //! use mcp_guard::testing;
