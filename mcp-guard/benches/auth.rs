@@ -69,12 +69,18 @@ fn now() -> u64 {
 }
 
 fn token(case: &Case) -> String {
+    token_n(case, 1)
+}
+
+/// A token unique by its `jti`, `bench-{n}`.
+fn token_n(case: &Case, n: usize) -> String {
     let mut header = Header::new(case.alg);
     header.kid = Some(case.name.to_owned());
     header.typ = Some("at+jwt".to_owned());
     let claims = json!({
         "iss": ISSUER, "sub": "alice", "aud": RESOURCE, "client_id": "bench",
-        "scope": "files:read files:write", "iat": now(), "exp": now() + 3600, "jti": "bench-1",
+        "scope": "files:read files:write", "iat": now(), "exp": now() + 3600,
+        "jti": format!("bench-{n}"),
     });
     jsonwebtoken::encode(&header, &claims, &case.encoding).unwrap()
 }
@@ -147,6 +153,46 @@ fn cache_hit(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { uncached.authenticate(black_box(&token)).await.unwrap() })
     });
+    // Every token new (each iteration is given a token minted for it, outside the measured
+    // time), without the cache and with it full (the default 10,000 entries, filled first:
+    // an entry built and an older one evicted per token). The difference is what keeping
+    // verified tokens costs a token that is never presented again.
+    let full = Guard::builder()
+        .resource(RESOURCE)
+        .issuer(Issuer::with_keys(
+            ISSUER,
+            KeySet::from_keys([VerifyingKey::from_jwk(&jwk).unwrap()]),
+        ))
+        .build()
+        .unwrap();
+    let mut next = 2;
+    rt.block_on(async {
+        while full.token_cache_len() < 10_000 && next < 20_000 {
+            full.authenticate(&token_n(&case, next)).await.unwrap();
+            next += 1;
+        }
+    });
+    for (name, guard) in [
+        (
+            "guard/authenticate (every token new, no cache, ES256 token)",
+            &uncached,
+        ),
+        (
+            "guard/authenticate (every token new, cache full, ES256 token)",
+            &full,
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.to_async(&rt).iter_batched(
+                || {
+                    next += 1;
+                    token_n(&case, next)
+                },
+                |token| async move { guard.authenticate(black_box(&token)).await.unwrap() },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
 }
 
 fn request_path(c: &mut Criterion) {
