@@ -299,7 +299,8 @@ pub fn challenge(headers: &http::HeaderMap) -> Option<ParsedChallenge> {
 /// through: the policy the in-process checks decide with and, when given, the verified
 /// caller. For tests of the in-process checks alone: a middleware of the test's own in front
 /// of rmcp's service, in place of the guard layer, so that nothing but `#[protected]`'s
-/// checks stands between a call and its tool.
+/// checks stands between a call and its tool. No audit sink is left: the in-process checks'
+/// refusals go to the `mcp_guard::audit` log target only.
 ///
 /// ```
 /// # use std::sync::Arc;

@@ -121,7 +121,8 @@ struct Inner {
 
 /// The claims of a principal: the map it was built from, or the JSON text a verified token
 /// carried, parsed on first use. A principal in the verified-token cache keeps one buffer
-/// instead of a map of a few dozen allocations, and most are never asked for their claims.
+/// instead of a map of a few dozen allocations while no one asks for its claims; once asked,
+/// it keeps the map beside the buffer for the rest of its life.
 #[derive(Clone, Default)]
 struct Claims {
     /// The JSON object the map is read from, when it has not been parsed yet.

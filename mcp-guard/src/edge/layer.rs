@@ -200,7 +200,7 @@ where
     // `decided`: the decision of a header-classified call whose argument rules the
     // `Mcp-Param-*` headers settled, the body unread. The operations borrow from the headers
     // or from `body_bytes`, the body read (shared with the body passed on, not copied).
-    let body_bytes: Bytes;
+    let mut body_bytes = Bytes::new();
     let (operations, mut decided, body) = if parts.method != Method::POST {
         (Vec::new(), None, body)
     } else {
@@ -268,6 +268,10 @@ where
         first.and_then(|o| o.method.as_deref()),
         first.and_then(|o| o.target.as_deref()),
     );
+    // The body now lives in `body` alone, consumed by rmcp: nothing here keeps it while the
+    // tool runs.
+    drop(operations);
+    drop(body_bytes);
     if let Some(p) = &principal {
         parts.extensions.insert(p.clone());
     }

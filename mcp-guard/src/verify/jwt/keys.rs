@@ -102,12 +102,12 @@ impl VerifyingKey {
         })
     }
 
-    /// Identifies the key material (stable across refetches of the same JWK).
     /// The `kid`, shared.
     pub(crate) fn shared_kid(&self) -> Option<Arc<str>> {
         self.kid.clone()
     }
 
+    /// Identifies the key material (stable across refetches of the same JWK).
     pub(crate) fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
