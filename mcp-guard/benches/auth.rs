@@ -18,7 +18,7 @@ use mcp_guard::__internals::{Audiences, JwtRules};
 use mcp_guard::challenge::{Challenge, ErrorCode};
 use mcp_guard::jwks::{KeySet, VerifyingKey};
 use mcp_guard::policy::Target;
-use mcp_guard::{Guard, Issuer, Policy, Principal, Requirement, ScopeSet};
+use mcp_guard::{Guard, GuardBuilder, Issuer, Policy, Principal, Requirement, ScopeSet};
 use serde_json::{Map, Value, json};
 
 const ISSUER: &str = "https://as.example.com";
@@ -154,9 +154,9 @@ fn cache_hit(c: &mut Criterion) {
             .iter(|| async { uncached.authenticate(black_box(&token)).await.unwrap() })
     });
     // Every token new (each iteration is given a token minted for it, outside the measured
-    // time), without the cache and with it full (the default 10,000 entries, filled first
-    // with 12,000 tokens: an entry built per token and, on average, one older entry evicted,
-    // a quarter of a shard at a time). The difference is what keeping verified tokens costs
+    // time), without the cache and with it full (the default capacity, filled first with a
+    // fifth more tokens than it holds: an entry built per token and, on average, one older
+    // entry evicted, a quarter of a shard at a time). The difference is what keeping verified tokens costs
     // a token that is never presented again.
     let full = Guard::builder()
         .resource(RESOURCE)
@@ -168,7 +168,7 @@ fn cache_hit(c: &mut Criterion) {
         .unwrap();
     let mut next = 2;
     rt.block_on(async {
-        for _ in 0..12_000 {
+        for _ in 0..GuardBuilder::DEFAULT_TOKEN_CACHE_CAPACITY * 6 / 5 {
             full.authenticate(&token_n(&case, next)).await.unwrap();
             next += 1;
         }

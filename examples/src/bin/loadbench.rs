@@ -693,9 +693,9 @@ impl Tokens {
     }
 }
 
-/// New tokens sent to `files` before its new-token phases, more than its verified-token
-/// cache holds (the guard's default, 10,000 entries), so that those phases find it full.
-const FILL_TOKENS: usize = 12_000;
+/// New tokens sent to `files` before its new-token phases, a fifth more than its
+/// verified-token cache holds (the guard's default), so that those phases find it full.
+const FILL_TOKENS: usize = mcp_guard::GuardBuilder::DEFAULT_TOKEN_CACHE_CAPACITY * 6 / 5;
 
 /// Signs `n` tokens never signed before.
 type Minter = Box<dyn Fn(usize) -> Vec<String> + Send + Sync>;

@@ -23,8 +23,6 @@ use crate::token_cache::TokenCache;
 
 /// The body cap when none is configured: rmcp's own limit.
 const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// The verified-token cache capacity when none is configured.
-const DEFAULT_TOKEN_CACHE: usize = 10_000;
 /// How long a `PrincipalCheck` may take when no timeout is configured.
 const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The clients [`ToolCallChallenge::Auto`] answers with a tool result when none are
@@ -73,6 +71,10 @@ pub struct GuardBuilder {
 }
 
 impl GuardBuilder {
+    /// The capacity of the verified-token cache when
+    /// [`token_cache_capacity`](Self::token_cache_capacity) is not set: 10 000 tokens.
+    pub const DEFAULT_TOKEN_CACHE_CAPACITY: usize = 10_000;
+
     /// Configures the guard from a server type: the policy is collected from its
     /// `#[protected]` / `#[public]` operations and its `scopes!` catalogue, and the metadata
     /// from its `#[derive(ProtectedResource)]`. Anything also set on this builder (before or
@@ -186,7 +188,8 @@ impl GuardBuilder {
         self
     }
 
-    /// Capacity of the verified-token cache (default 10 000 tokens; 0 turns it off). A token
+    /// Capacity of the verified-token cache (default
+    /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](Self::DEFAULT_TOKEN_CACHE_CAPACITY); 0 turns it off). A token
     /// seen again is not verified again while the verifier would still accept it and the key
     /// that verified it is still published; revocation at the authorization server is not
     /// seen either way, since JWTs are verified locally.
@@ -553,7 +556,10 @@ impl GuardBuilder {
             limits = limits.total(total);
         }
         let sessions = Arc::new(SessionBindings::new(limits));
-        let tokens = match self.token_cache.unwrap_or(DEFAULT_TOKEN_CACHE) {
+        let tokens = match self
+            .token_cache
+            .unwrap_or(Self::DEFAULT_TOKEN_CACHE_CAPACITY)
+        {
             0 => None,
             n => Some(TokenCache::new(n)),
         };
