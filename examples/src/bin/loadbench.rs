@@ -697,6 +697,19 @@ impl Tokens {
 /// verified-token cache holds (the guard's default), so that those phases find it full.
 const FILL_TOKENS: usize = mcp_guard::GuardBuilder::DEFAULT_TOKEN_CACHE_CAPACITY * 6 / 5;
 
+/// `n` tokens for `audience` with `scope`, each new (its own `jti`).
+fn sign(dev: &DevAuthServer, n: usize, scope: &str, audience: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            dev.token()
+                .subject(&format!("user-{i}"))
+                .scope(scope)
+                .audience(audience)
+                .sign()
+        })
+        .collect()
+}
+
 /// Signs `n` tokens never signed before.
 type Minter = Box<dyn Fn(usize) -> Vec<String> + Send + Sync>;
 
@@ -993,31 +1006,11 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
     let cpu = cli.server_cpu;
     let (secs, conc) = (cli.seconds, cli.concurrency);
     for run in 0..cli.runs {
-        let mint = |n: usize, scope: &str, audience: &str| -> Vec<String> {
-            (0..n)
-                .map(|i| {
-                    auth.token()
-                        .subject(&format!("user-{i}"))
-                        .scope(scope)
-                        .audience(audience)
-                        .sign()
-                })
-                .collect()
-        };
+        let mint = |n: usize, scope: &str, audience: &str| sign(&auth, n, scope, audience);
         // New tokens for `audience`, minted for each load that presents them.
         let new_tokens = |scope: &str, audience: &str| -> TokenSource {
             let (dev, scope, audience) = ((*auth).clone(), scope.to_owned(), audience.to_owned());
-            TokenSource::New(Box::new(move |n| {
-                (0..n)
-                    .map(|i| {
-                        dev.token()
-                            .subject(&format!("user-{i}"))
-                            .scope(&scope)
-                            .audience(&audience)
-                            .sign()
-                    })
-                    .collect()
-            }))
+            TokenSource::New(Box::new(move |n| sign(&dev, n, &scope, &audience)))
         };
         let mut phases = Vec::new();
 

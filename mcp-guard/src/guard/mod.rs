@@ -50,7 +50,6 @@ struct Inner {
     metadata: ResourceMetadata,
     metadata_json: Bytes,
     issuers: Vec<IssuerEntry>,
-    policy: Arc<Policy>,
     /// The policy and the audit sink, as each request carries them to the in-process checks.
     enforcement: Arc<Enforcement>,
     allowed_origins: Vec<String>,
@@ -60,7 +59,8 @@ struct Inner {
     introspector: Option<Arc<Introspector>>,
     token_cache: Option<TokenCache>,
     verifications: std::sync::atomic::AtomicU64,
-    hooks: Hooks,
+    /// The server's check after verification.
+    check: Option<Arc<dyn PrincipalCheck>>,
     /// How long the check may take before it counts as unavailable.
     check_timeout: Duration,
     anonymous: bool,
@@ -259,7 +259,7 @@ impl Guard {
 
     /// The policy.
     pub fn policy(&self) -> &Policy {
-        &self.0.policy
+        &self.0.enforcement.policy
     }
 
     /// Loads every trusted issuer's key set now (discovery first, where configured), instead
@@ -399,7 +399,7 @@ impl Guard {
                 dpop.record(proof, now)?;
             }
         }
-        if let Some(check) = &self.0.hooks.check {
+        if let Some(check) = &self.0.check {
             let answer = tokio::time::timeout(self.0.check_timeout, check.check(&principal))
                 .await
                 .unwrap_or_else(|_| Err(CheckError::Unavailable("the check timed out".into())));
@@ -448,7 +448,7 @@ impl Guard {
 
     /// Where decisions go beside `tracing`.
     pub(crate) fn audit_sink(&self) -> Option<&dyn AuditSink> {
-        self.0.hooks.audit_sink.as_deref()
+        self.0.enforcement.sink.as_deref()
     }
 
     /// The token verified (JWT or introspection, through the verified-token cache).
@@ -545,9 +545,9 @@ impl Guard {
             verified.payload,
             &verified.claims,
             &entry.profile,
-            self.0.policy.scope_prefix(),
+            self.0.enforcement.policy.scope_prefix(),
         )?
-        .with_hierarchy(self.0.policy.shared_hierarchy());
+        .with_hierarchy(self.0.enforcement.policy.shared_hierarchy());
         Ok(Verified {
             principal,
             valid_until: exp.saturating_add(entry.rules.leeway.as_secs()),
@@ -583,7 +583,7 @@ impl Guard {
 
     /// Scopes as advertised (metadata, challenges): with the configured scope prefix.
     pub(crate) fn advertise(&self, scopes: &crate::scope::ScopeSet) -> crate::scope::ScopeSet {
-        self.0.policy.advertise(scopes)
+        self.0.enforcement.policy.advertise(scopes)
     }
 
     /// How long a client should wait after a 503: the longest key refetch cooldown.
