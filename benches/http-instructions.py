@@ -8,7 +8,8 @@ connection sends it 50 `tools/call` requests uncounted, then N counted ones (def
 each answer checked, with one token throughout or (`files-decode-new`: the unguarded twin
 doing one bare `jsonwebtoken::decode` per request; `files-new`: the example;
 `files-new-full`: the example with a 16-entry verified-token cache, full from the start, so
-every new token evicts an older one) a new token on every request. Unlike CPU time on a shared machine, the count is the same from run to
+that a new token is verified and only remembered, never cached) a new token on every
+request. Unlike CPU time on a shared machine, the count is the same from run to
 run, and callgrind's output names the functions: the guard's work per request, function by
 function, is `callgrind_annotate --inclusive=yes FILE` of the files this leaves in
 `target/http-instructions/`. Callgrind counts user-space instructions only (not the
@@ -147,7 +148,8 @@ def main():
          {"new": True, "audience": files_url}),
         ("files-new", files_args, ECHO, b"hello", {"ready_url": files_url, "new": True}),
         # The same with the cache full from the first request on (16 entries, one per
-        # shard): every new token evicts an older one, the steady state of a full cache.
+        # shard): a new token is verified and only its fingerprint remembered, the steady
+        # state of a full cache.
         ("files-new-full", files_args + ["--token-cache-capacity", "16"], ECHO, b"hello",
          {"ready_url": files_url, "new": True}),
     ]

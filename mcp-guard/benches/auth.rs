@@ -155,9 +155,9 @@ fn cache_hit(c: &mut Criterion) {
     });
     // Every token new (each iteration is given a token minted for it, outside the measured
     // time), without the cache and with it full (the default capacity, filled first with a
-    // fifth more tokens than it holds: an entry built per token and, on average, one older
-    // entry evicted, a quarter of a shard at a time). The difference is what keeping verified tokens costs
-    // a token that is never presented again.
+    // fifth more tokens than it holds, so that a new token is verified and only its
+    // fingerprint remembered: admission on second use). The difference is what a full cache
+    // costs a token that is never presented again.
     let full = Guard::builder()
         .resource(RESOURCE)
         .issuer(Issuer::with_keys(

@@ -341,9 +341,8 @@ fn stack(c: &mut Criterion) {
     // Each iteration is given a token minted for it, outside the measured time: no token is
     // ever seen twice, however many iterations criterion runs. The verified-token cache
     // (the guard's default capacity) is filled first with a fifth more tokens than it holds,
-    // so the figure is that of a full
-    // cache: an entry built per token and, on average, one older entry evicted (a quarter of
-    // a shard at a time).
+    // so the figure is that of a full cache: a new token is verified and only its fingerprint
+    // remembered (admission on second use).
     let next = AtomicUsize::new(1);
     let fresh = || keys.token(next.fetch_add(1, Ordering::Relaxed));
     rt.block_on(async {

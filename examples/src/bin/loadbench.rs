@@ -1082,8 +1082,8 @@ async fn bench(cli: &Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>
         }
         let echo = Request::echo(Wire::V2025);
         // The new-token figures are those of the steady state: the verified-token cache
-        // full, an older entry evicted for every new one on average (a quarter of a shard at
-        // a time). Filling it is not measured.
+        // full, so that a token used once is verified and its fingerprint remembered, never
+        // cached (admission on second use). Filling it is not measured.
         let fill = fresh().supply(FILL_TOKENS as f64 / 2.0, 1.0);
         let _ = load(
             &files,

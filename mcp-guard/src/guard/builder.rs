@@ -192,7 +192,10 @@ impl GuardBuilder {
     /// [`DEFAULT_TOKEN_CACHE_CAPACITY`](Self::DEFAULT_TOKEN_CACHE_CAPACITY); 0 turns it off). A token
     /// seen again is not verified again while the verifier would still accept it and the key
     /// that verified it is still published; revocation at the authorization server is not
-    /// seen either way, since JWTs are verified locally.
+    /// seen either way, since JWTs are verified locally. Once the cache is full, a new token
+    /// is cached on its second successful verification only, so tokens used once (a client
+    /// minting one per call, a flood) never evict the tokens in use, and a refused token
+    /// never evicts anything.
     pub fn token_cache_capacity(mut self, tokens: usize) -> Self {
         self.token_cache = Some(tokens);
         self

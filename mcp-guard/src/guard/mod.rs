@@ -474,7 +474,11 @@ impl Guard {
         // At most two rounds: a stale entry (expired, key rotated) is dropped and the token
         // verified afresh.
         for _ in 0..2 {
-            let slot = cache.slot(&key, now);
+            let Some(slot) = cache.slot(&key) else {
+                let verified = self.verify_jwt(token).await?;
+                cache.offer(&key, &verified, now);
+                return Ok(verified.principal);
+            };
             match slot.get_or_try_init(|| self.verify_jwt(token)).await {
                 Ok(v) if self.still_valid(v, now) => return Ok(v.principal.clone()),
                 Ok(_) => cache.remove(&key, &slot),

@@ -1,6 +1,7 @@
 //! The verified-token cache: hits skip verification, and an entry never outlives what a fresh
 //! verification would accept (expiry, key rotation); bounded; one verification for
-//! concurrent misses; failures never cached.
+//! concurrent misses; failures never cached; once full, admission on the second verification,
+//! so that one-use and refused tokens evict nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,4 +198,122 @@ async fn the_example_servers_cache_size_is_an_option() {
         }
         assert_eq!(g.verification_count(), verifications, "{capacity:?}");
     }
+}
+
+/// New tokens, each used once, until every shard of a 16-entry cache (one entry per shard)
+/// is full; returns the 16 that were cached.
+async fn fill(g: &Guard, key: &TestKey, issuer: &TestIssuer) -> Vec<String> {
+    let mut cached = Vec::new();
+    for i in 0..2000 {
+        let mut c = claims(&issuer.issuer, RESOURCE, "");
+        c["jti"] = json!(format!("fill-{i}"));
+        let t = key.sign(&c);
+        let len = g.token_cache_len();
+        g.authenticate(&t).await.unwrap();
+        if g.token_cache_len() > len {
+            cached.push(t);
+        }
+        if cached.len() == 16 {
+            assert_eq!(g.token_cache_len(), 16);
+            return cached;
+        }
+    }
+    panic!(
+        "2000 tokens did not fill 16 shards: {}",
+        g.token_cache_len()
+    );
+}
+
+#[tokio::test]
+async fn a_full_cache_admits_a_token_on_its_second_verification() {
+    let key = TestKey::ec256();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b.token_cache_capacity(16));
+    fill(&g, &key, &issuer).await;
+    let t = key.sign(&claims(&issuer.issuer, RESOURCE, "files:read"));
+    let before = g.verification_count();
+    g.authenticate(&t).await.unwrap();
+    assert_eq!(g.verification_count() - before, 1);
+    assert_eq!(g.token_cache_len(), 16, "not admitted on first use");
+    g.authenticate(&t).await.unwrap();
+    assert_eq!(g.verification_count() - before, 2, "verified again");
+    for _ in 0..3 {
+        assert_eq!(g.authenticate(&t).await.unwrap().subject(), "alice");
+    }
+    assert_eq!(
+        g.verification_count() - before,
+        2,
+        "admitted on its second verification"
+    );
+    assert_eq!(g.token_cache_len(), 16, "bounded");
+}
+
+#[tokio::test]
+async fn one_use_tokens_never_evict_the_tokens_in_use() {
+    let key = TestKey::ec256();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b.token_cache_capacity(16));
+    let cached = fill(&g, &key, &issuer).await;
+    let before = g.verification_count();
+    // A client that mints a token per call.
+    for i in 0..300 {
+        let mut c = claims(&issuer.issuer, RESOURCE, "");
+        c["jti"] = json!(format!("once-{i}"));
+        g.authenticate(&key.sign(&c)).await.unwrap();
+    }
+    assert_eq!(g.verification_count() - before, 300);
+    assert_eq!(g.token_cache_len(), 16);
+    let before = g.verification_count();
+    for t in &cached {
+        g.authenticate(t).await.unwrap();
+    }
+    assert_eq!(
+        g.verification_count(),
+        before,
+        "every token cached before the flood still is"
+    );
+}
+
+#[tokio::test]
+async fn refused_tokens_never_evict_anything() {
+    let key = TestKey::ec256();
+    let issuer = TestIssuer::start(vec![key.jwk()]).await;
+    let g = guard(&issuer, |b| b.token_cache_capacity(16));
+    let cached = fill(&g, &key, &issuer).await;
+    let refused_before = g.verification_count();
+    // Each twice: a second sighting admits only a token that verified.
+    for i in 0..50 {
+        let mut c = claims(&issuer.issuer, "http://127.0.0.1:9/other", "");
+        c["jti"] = json!(format!("other-{i}"));
+        let wrong_audience = key.sign(&c);
+        // A cached token's header and signature over another valid token's payload.
+        let mut c = claims(&issuer.issuer, RESOURCE, "files:read");
+        c["jti"] = json!(format!("forged-{i}"));
+        let other = key.sign(&c);
+        let [header, _, signature] = parts(&cached[0]);
+        let [_, payload, _] = parts(&other);
+        let forged = format!("{header}.{payload}.{signature}");
+        let garbage = format!("{header}.{payload}.{i}");
+        for t in [&wrong_audience, &forged, &garbage] {
+            for _ in 0..2 {
+                assert!(g.authenticate(t).await.is_err());
+            }
+        }
+    }
+    assert!(g.verification_count() - refused_before >= 200);
+    assert_eq!(g.token_cache_len(), 16);
+    let before = g.verification_count();
+    for t in &cached {
+        g.authenticate(t).await.unwrap();
+    }
+    assert_eq!(
+        g.verification_count(),
+        before,
+        "the cached tokens are all still cached"
+    );
+}
+
+fn parts(token: &str) -> [&str; 3] {
+    let mut parts = token.split('.');
+    [(); 3].map(|()| parts.next().expect("three parts"))
 }
