@@ -107,7 +107,7 @@ pub(crate) fn allowed(
             method
         ),
     }
-    crate::metrics::decision(true, "none");
+    crate::metrics::allowed();
     if let Some(sink) = sink {
         sink.record(&AuditEvent {
             allowed: true,
@@ -144,7 +144,7 @@ pub(crate) fn refused(
         required = required.map(tracing::field::display),
         held = principal.map(|p| tracing::field::display(p.scopes())),
     );
-    crate::metrics::decision(false, reason);
+    crate::metrics::refused(reason);
     if let Some(sink) = sink {
         sink.record(&AuditEvent {
             allowed: false,

@@ -33,6 +33,49 @@ pub struct Operation<'a> {
     pub arguments: Option<&'a RawValue>,
 }
 
+/// The operations of one request, in order: none, one message (kept inline: most requests),
+/// or a batch's.
+#[derive(Debug, Clone)]
+pub struct Operations<'a>(Ops<'a>);
+
+#[derive(Debug, Clone)]
+enum Ops<'a> {
+    One(Operation<'a>),
+    Batch(Vec<Operation<'a>>),
+}
+
+impl<'a> Operations<'a> {
+    /// No operation (a request that is not a `POST`).
+    pub fn none() -> Self {
+        Self(Ops::Batch(Vec::new()))
+    }
+
+    /// One operation.
+    pub fn one(op: Operation<'a>) -> Self {
+        Self(Ops::One(op))
+    }
+}
+
+impl<'a> std::ops::Deref for Operations<'a> {
+    type Target = [Operation<'a>];
+
+    fn deref(&self) -> &[Operation<'a>] {
+        match &self.0 {
+            Ops::One(op) => std::slice::from_ref(op),
+            Ops::Batch(ops) => ops,
+        }
+    }
+}
+
+impl<'o, 'a> IntoIterator for &'o Operations<'a> {
+    type Item = &'o Operation<'a>;
+    type IntoIter = std::slice::Iter<'o, Operation<'a>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 impl Operation<'_> {
     /// The tool a `tools/call` names.
     pub fn tool(&self) -> Option<&str> {
@@ -97,12 +140,17 @@ pub enum ClassifyError {
 #[derive(Deserialize)]
 struct Message<'a> {
     #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
+    method: Option<Borrowed<'a>>,
     #[serde(borrow, default)]
     params: Option<&'a RawValue>,
     #[serde(borrow, default)]
     id: Option<&'a RawValue>,
 }
+
+/// A string borrowed from the body unless it holds escapes: serde borrows a `Cow` field, but
+/// not a `Cow` inside an `Option`.
+#[derive(Deserialize)]
+struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[derive(Deserialize)]
 struct NamedParams<'a> {
@@ -126,17 +174,18 @@ struct UriParams<'a> {
 /// ).unwrap();
 /// assert_eq!(ops[0].tool(), Some("write_file"));
 /// ```
-pub fn classify_body(body: &[u8]) -> Result<Vec<Operation<'_>>, ClassifyError> {
+pub fn classify_body(body: &[u8]) -> Result<Operations<'_>, ClassifyError> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         let batch: Vec<&RawValue> =
             serde_json::from_slice(body).map_err(|_| ClassifyError::Invalid)?;
-        batch
+        let ops = batch
             .into_iter()
             .map(|m| classify_message(m.get().as_bytes()))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Operations(Ops::Batch(ops)))
     } else {
-        Ok(vec![classify_message(body)?])
+        Ok(Operations::one(classify_message(body)?))
     }
 }
 
@@ -152,7 +201,8 @@ fn classify_message(bytes: &[u8]) -> Result<Operation<'_>, ClassifyError> {
     {
         return Err(ClassifyError::ParamsNotObject);
     }
-    let (target, arguments) = match (msg.method.as_deref(), msg.params) {
+    let method = msg.method.map(|m| m.0);
+    let (target, arguments) = match (method.as_deref(), msg.params) {
         (Some("tools/call" | "prompts/get"), Some(p)) => {
             let named: NamedParams<'_> =
                 serde_json::from_str(p.get()).map_err(|_| ClassifyError::Invalid)?;
@@ -169,7 +219,7 @@ fn classify_message(bytes: &[u8]) -> Result<Operation<'_>, ClassifyError> {
         _ => (None, None),
     };
     Ok(Operation {
-        method: msg.method,
+        method,
         target,
         id: msg.id,
         arguments,
@@ -252,6 +302,23 @@ mod tests {
             classify_body(br#"{"method":"initialize","params":{"clientInfo":{"name":{"x":1}}}}"#)
                 .unwrap();
         assert_eq!(init[0].method.as_deref(), Some("initialize"));
+    }
+
+    #[test]
+    fn names_are_borrowed_from_the_body_and_escapes_decoded() {
+        let ops = classify_body(
+            br#"{"method":"tools/call","id":7,"params":{"name":"echo","arguments":{"a":1}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(ops[0].method, Some(Cow::Borrowed("tools/call"))));
+        assert!(matches!(ops[0].target, Some(Cow::Borrowed("echo"))));
+        assert_eq!(ops[0].id.map(RawValue::get), Some("7"));
+        let escaped =
+            classify_body(br#"{"method":"tools\/call","params":{"name":"ec\u0068o"}}"#).unwrap();
+        assert_eq!(escaped[0].method.as_deref(), Some("tools/call"));
+        assert_eq!(escaped[0].tool(), Some("echo"));
+        let null = classify_body(br#"{"method":null,"id":1,"result":{}}"#).unwrap();
+        assert_eq!(null[0].method, None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use http_body_util::BodyExt as _;
 
 use crate::audit;
 use crate::bearer::{self, BearerError, Scheme};
-use crate::classify;
+use crate::classify::{self, Operations};
 use crate::edge::session;
 use crate::guard::{AuthError, Guard};
 use crate::policy::Target;
@@ -140,19 +140,9 @@ where
     // RFC 6750 §2.2 form-body tokens are not accepted; one there is a malformed request
     // (with a header token too: more than one method).
     let body = if is_form(&parts.headers) {
-        let bytes = match http_body_util::Limited::new(body, guard.max_body_bytes())
-            .collect()
-            .await
-        {
-            Ok(c) => c.to_bytes(),
-            Err(_) => {
-                return refuse(
-                    &guard,
-                    Refusal::MalformedBody(BodyError::TooLarge),
-                    None,
-                    None,
-                );
-            }
+        let bytes = match read_body(&guard, body, None).await {
+            Ok(bytes) => bytes,
+            Err(resp) => return resp,
         };
         if url::form_urlencoded::parse(&bytes).any(|(k, _)| k == "access_token") {
             let description =
@@ -202,7 +192,7 @@ where
     // or from `body_bytes`, the body read (shared with the body passed on, not copied).
     let mut body_bytes = Bytes::new();
     let (operations, mut decided, body) = if parts.method != Method::POST {
-        (Vec::new(), None, body)
+        (Operations::none(), None, body)
     } else {
         let from_headers = header_validated
             .then(|| classify::classify_headers(&parts.headers))
@@ -218,7 +208,7 @@ where
                 Some((op, decided))
             });
         match from_headers {
-            Some((op, decided)) => (vec![op], decided, body),
+            Some((op, decided)) => (Operations::one(op), decided, body),
             None => match read_body(&guard, body, principal.as_ref()).await {
                 Ok(read) => {
                     body_bytes = read;
@@ -466,33 +456,50 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let bytes = match http_body_util::Limited::new(body, guard.max_body_bytes())
-        .collect()
-        .await
-    {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            let error = if e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                BodyError::TooLarge
-            } else {
-                BodyError::Unreadable
-            };
-            return Err(refuse(
-                guard,
-                Refusal::MalformedBody(error),
-                principal,
-                None,
-            ));
+    let mut body = std::pin::pin!(http_body_util::Limited::new(body, guard.max_body_bytes()));
+    // Most bodies arrive as one frame, kept as it is; a copy is made only when a second
+    // frame comes. Trailers are not part of the message.
+    let mut first = Bytes::new();
+    let mut joined: Option<Vec<u8>> = None;
+    while let Some(frame) = body.frame().await {
+        let data = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) => data,
+                Err(_trailers) => continue,
+            },
+            Err(e) => {
+                let error = if e
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    BodyError::TooLarge
+                } else {
+                    BodyError::Unreadable
+                };
+                return Err(refuse(
+                    guard,
+                    Refusal::MalformedBody(error),
+                    principal,
+                    None,
+                ));
+            }
+        };
+        match &mut joined {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = Vec::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
         }
-    };
-    Ok(bytes)
+    }
+    Ok(joined.map_or(first, Bytes::from))
 }
 
 /// The messages of a body read in full; what is wrong with it, if it cannot be classified.
-fn classify(bytes: &Bytes) -> Result<Vec<classify::Operation<'_>>, BodyError> {
+fn classify(bytes: &Bytes) -> Result<Operations<'_>, BodyError> {
     classify::classify_body(bytes).map_err(|e| match e {
         classify::ClassifyError::ParamsNotObject => BodyError::ParamsNotObject,
         _ => BodyError::NotJsonRpc,

@@ -1,7 +1,8 @@
 //! The serving loop under attack and at shutdown, over raw TCP against the example server:
 //! trickled headers and bodies end at their deadlines, connections beyond the limit wait, a
-//! normal client is served meanwhile, and a shutdown drains kept-alive connections with
-//! `Connection: close` instead of dropping their requests.
+//! normal client is served meanwhile, a shutdown drains kept-alive connections with
+//! `Connection: close` instead of dropping their requests, and a body sent in chunks is
+//! decided on and served whole, within the body limit.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -489,4 +490,88 @@ async fn a_request_on_a_kept_alive_connection_during_the_drain_gets_connection_c
         .expect("the drain ends early once every connection closed")
         .expect("task")
         .expect("clean stop");
+}
+
+/// Sends a stateless 2025-11-25 `tools/call` (the layer reads and classifies the body) with
+/// its body in chunks of `chunk` bytes, a pause between them so that each arrives on its
+/// own; the response. A write the server cut short (it answered early) is not an error.
+async fn call_in_chunks(
+    s: &Setup,
+    tool: &str,
+    arguments: serde_json::Value,
+    chunk: usize,
+) -> RawResponse {
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments}})
+    .to_string();
+    chunks(s, body.as_bytes(), chunk, Duration::from_millis(5)).await
+}
+
+async fn chunks(s: &Setup, body: &[u8], chunk: usize, pause: Duration) -> RawResponse {
+    let mut stream = TcpStream::connect(s.addr()).await.expect("connect");
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nmcp-protocol-version: 2025-11-25\r\n\
+         authorization: Bearer {}\r\ntransfer-encoding: chunked\r\n\r\n",
+        s.addr(),
+        s.token
+    );
+    tokio::time::timeout(GENEROUS, async {
+        let mut sent = stream.write_all(head.as_bytes()).await;
+        for piece in body.chunks(chunk) {
+            if sent.is_err() {
+                break;
+            }
+            let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
+            framed.extend_from_slice(piece);
+            framed.extend_from_slice(b"\r\n");
+            sent = stream.write_all(&framed).await;
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        if sent.is_ok() {
+            let _ = stream.write_all(b"0\r\n\r\n").await;
+        }
+        read_response(&mut stream, &mut Vec::new()).await
+    })
+    .await
+    .expect("answered in time")
+    .expect("a complete response")
+}
+
+fn stateless(o: &mut ServerOptions) {
+    o.stateless = true;
+}
+
+#[tokio::test]
+async fn a_body_in_chunks_is_decided_on_and_served_whole() {
+    let s = setup(stateless).await;
+    // Each chunk alone is no JSON; the decision and the tool see the whole body.
+    let allowed = call_in_chunks(&s, "whoami", json!({}), 7).await;
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    assert!(allowed.body.contains("alice"), "{allowed:?}");
+    let refused = call_in_chunks(
+        &s,
+        "write_file",
+        json!({"path": "/notes/x", "content": "x"}),
+        7,
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let challenge = refused.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert!(challenge.contains("files:write"), "{challenge}");
+}
+
+#[tokio::test]
+async fn an_oversized_body_in_chunks_gets_413() {
+    let s = setup(stateless).await;
+    // 5 MiB in 64 KiB chunks, over the guard's 4 MiB limit.
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let answer = chunks(&s, body.as_bytes(), 64 * 1024, Duration::ZERO).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
 }
