@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use http::header::ORIGIN;
 use http::{Method, Request};
 use http_body_util::BodyExt as _;
@@ -113,182 +114,198 @@ where
             .take()
             .unwrap_or_else(|| S::clone(&self.template));
         let guard = self.guard.clone();
-        Box::pin(async move { Ok(handle(guard, inner, req).await) })
+        let (parts, body) = req.into_parts();
+        Box::pin(handle(guard, inner, parts, body).map(Ok))
     }
 }
 
-async fn handle<S, B, ResBody>(guard: Guard, mut inner: S, req: Request<B>) -> Response
+/// The guard's steps, then the inner service. A function returning an `async move` block
+/// rather than an `async fn`: an `async fn` moves its arguments into locals and keeps both
+/// (rust-lang/rust#62958), which would make the future, allocated for every request,
+/// hundreds of bytes larger. Its size is tested: under 1 KiB, it stays in the allocator's
+/// per-thread cache.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an `async fn` would keep its arguments twice (rust-lang/rust#62958)"
+)]
+fn handle<S, B, ResBody>(
+    guard: Guard,
+    mut inner: S,
+    mut parts: http::request::Parts,
+    body: B,
+) -> impl Future<Output = Response> + Send
 where
     S: tower_service::Service<
             Request<Body>,
             Response = http::Response<ResBody>,
             Error = Infallible,
-        >,
+        > + Send,
+    S::Future: Send,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
-    let (mut parts, body) = req.into_parts();
+    async move {
+        if let Some(origin) = parts.headers.get(ORIGIN)
+            && !guard.origin_allowed(origin.as_bytes())
+        {
+            return refuse(&guard, Refusal::BadOrigin, None, None);
+        }
 
-    if let Some(origin) = parts.headers.get(ORIGIN)
-        && !guard.origin_allowed(origin.as_bytes())
-    {
-        return refuse(&guard, Refusal::BadOrigin, None, None);
-    }
+        // RFC 6750 §2.2 form-body tokens are not accepted; one there is a malformed request
+        // (with a header token too: more than one method).
+        let body = if is_form(&parts.headers) {
+            let bytes = match read_body(&guard, body, None).await {
+                Ok(bytes) => bytes,
+                Err(resp) => return resp,
+            };
+            if url::form_urlencoded::parse(&bytes).any(|(k, _)| k == "access_token") {
+                let description =
+                    "access tokens are accepted only in the Authorization header, not in the body";
+                return refuse(
+                    &guard,
+                    Refusal::MalformedCredentials(description.to_owned()),
+                    None,
+                    None,
+                );
+            }
+            Body::from(bytes)
+        } else {
+            Body::new(body)
+        };
 
-    // RFC 6750 §2.2 form-body tokens are not accepted; one there is a malformed request
-    // (with a header token too: more than one method).
-    let body = if is_form(&parts.headers) {
-        let bytes = match read_body(&guard, body, None).await {
-            Ok(bytes) => bytes,
+        let (principal, next_nonce) = match authenticate(&guard, &parts).await {
+            Ok(p) => p,
             Err(resp) => return resp,
         };
-        if url::form_urlencoded::parse(&bytes).any(|(k, _)| k == "access_token") {
-            let description =
-                "access tokens are accepted only in the Authorization header, not in the body";
-            return refuse(
-                &guard,
-                Refusal::MalformedCredentials(description.to_owned()),
-                None,
-                None,
-            );
-        }
-        Body::from(bytes)
-    } else {
-        Body::new(body)
-    };
 
-    let (principal, next_nonce) = match authenticate(&guard, &parts).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-
-    let header_validated = classify::headers_are_validated(&parts.headers);
-    let session = parts
-        .headers
-        .get(&SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    // Whatever the version header says: rmcp routes any request that names a session into
-    // that session, so the binding is checked whenever one is named.
-    if let Some(sid) = &session
-        && !guard.sessions().check(sid, principal.as_ref())
-    {
-        // A session id is not authentication: without a token, a subject's session answers
-        // with the sign-in challenge; an unknown or terminated session is "not found", as the
-        // transport requires, and so is another subject's session.
-        let refusal = if principal.is_none() && guard.sessions().is_bound(sid) {
-            Refusal::NoToken
-        } else {
-            Refusal::UnknownSession
-        };
-        return refuse(&guard, refusal, principal.as_ref(), None);
-    }
-
-    let tool_result = guard.answers_with_tool_result(&parts.headers);
-    // `decided`: the decision of a header-classified call whose argument rules the
-    // `Mcp-Param-*` headers settled, the body unread. The operations borrow from the headers
-    // or from `body_bytes`, the body read (shared with the body passed on, not copied).
-    let mut body_bytes = Bytes::new();
-    let (operations, mut decided, body) = if parts.method != Method::POST {
-        (Operations::none(), None, body)
-    } else {
-        let from_headers = header_validated
-            .then(|| classify::classify_headers(&parts.headers))
-            .flatten()
-            .and_then(|op| {
-                let decided = decide_from_headers(
-                    &guard,
-                    &op,
-                    &parts.headers,
-                    principal.as_ref(),
-                    tool_result,
-                )?;
-                Some((op, decided))
-            });
-        match from_headers {
-            Some((op, decided)) => (Operations::one(op), decided, body),
-            None => match read_body(&guard, body, principal.as_ref()).await {
-                Ok(read) => {
-                    body_bytes = read;
-                    match classify(&body_bytes) {
-                        Ok(ops) => (ops, None, Body::from(body_bytes.clone())),
-                        Err(e) => {
-                            let refusal = Refusal::MalformedBody(e);
-                            return refuse(&guard, refusal, principal.as_ref(), None);
-                        }
-                    }
-                }
-                Err(resp) => return resp,
-            },
-        }
-    };
-
-    for op in &operations {
-        let refusal = match decided.take() {
-            Some(decision) => decision.refusal(),
-            None => refusal_for(&guard, principal.as_ref(), op, header_validated),
-        };
-        if let Some(refusal) = refusal {
-            let cx = Refused {
-                id: op.id,
-                target: op.policy_target(),
-                modern: header_validated,
-                // A result answers one request; a batch keeps the HTTP form.
-                tool_result: tool_result && operations.len() == 1,
-            };
-            return refuse(&guard, refusal, principal.as_ref(), Some(&cx));
-        }
-    }
-
-    let opens_session = session.is_none()
-        && operations
-            .iter()
-            .any(|o| o.method.as_deref() == Some("initialize"));
-    // What can be refused before rmcp makes a session is refused before.
-    if opens_session && let Err(why) = guard.sessions().precheck(principal.as_ref()) {
-        return refuse(&guard, session_refusal(why), principal.as_ref(), None);
-    }
-    let closes_session = parts.method == Method::DELETE;
-    let first = operations.first();
-    audit::allowed(
-        guard.audit_sink(),
-        principal.as_ref(),
-        first.and_then(|o| o.method.as_deref()),
-        first.and_then(|o| o.target.as_deref()),
-    );
-    // The body now lives in `body` alone, consumed by rmcp: nothing here keeps it while the
-    // tool runs.
-    drop(operations);
-    drop(body_bytes);
-    if let Some(p) = &principal {
-        parts.extensions.insert(p.clone());
-    }
-    parts.extensions.insert(guard.enforcement().clone());
-
-    let Ok(resp) = inner.call(Request::from_parts(parts, body)).await;
-    if opens_session
-        && let Some(sid) = resp
-            .headers()
+        let header_validated = classify::headers_are_validated(&parts.headers);
+        let session = parts
+            .headers
             .get(&SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
-        && let Err(full) = guard.sessions().open(sid, principal.as_ref())
-    {
-        // The session rmcp opened is ended again; the caller is told why.
-        return refuse(&guard, session_refusal(full), principal.as_ref(), None);
+            .map(str::to_owned);
+        // Whatever the version header says: rmcp routes any request that names a session into
+        // that session, so the binding is checked whenever one is named.
+        if let Some(sid) = &session
+            && !guard.sessions().check(sid, principal.as_ref())
+        {
+            // A session id is not authentication: without a token, a subject's session answers
+            // with the sign-in challenge; an unknown or terminated session is "not found", as the
+            // transport requires, and so is another subject's session.
+            let refusal = if principal.is_none() && guard.sessions().is_bound(sid) {
+                Refusal::NoToken
+            } else {
+                Refusal::UnknownSession
+            };
+            return refuse(&guard, refusal, principal.as_ref(), None);
+        }
+
+        let tool_result = guard.answers_with_tool_result(&parts.headers);
+        // `decided`: the decision of a header-classified call whose argument rules the
+        // `Mcp-Param-*` headers settled, the body unread. The operations borrow from the headers
+        // or from `body_bytes`, the body read (shared with the body passed on, not copied).
+        let mut body_bytes = Bytes::new();
+        let (operations, mut decided, body) = if parts.method != Method::POST {
+            (Operations::none(), None, body)
+        } else {
+            let from_headers = header_validated
+                .then(|| classify::classify_headers(&parts.headers))
+                .flatten()
+                .and_then(|op| {
+                    let decided = decide_from_headers(
+                        &guard,
+                        &op,
+                        &parts.headers,
+                        principal.as_ref(),
+                        tool_result,
+                    )?;
+                    Some((op, decided))
+                });
+            match from_headers {
+                Some((op, decided)) => (Operations::one(op), decided, body),
+                None => match read_body(&guard, body, principal.as_ref()).await {
+                    Ok(read) => {
+                        body_bytes = read;
+                        match classify(&body_bytes) {
+                            Ok(ops) => (ops, None, Body::from(body_bytes.clone())),
+                            Err(e) => {
+                                let refusal = Refusal::MalformedBody(e);
+                                return refuse(&guard, refusal, principal.as_ref(), None);
+                            }
+                        }
+                    }
+                    Err(resp) => return resp,
+                },
+            }
+        };
+
+        for op in &operations {
+            let refusal = match decided.take() {
+                Some(decision) => decision.refusal(),
+                None => refusal_for(&guard, principal.as_ref(), op, header_validated),
+            };
+            if let Some(refusal) = refusal {
+                let cx = Refused {
+                    id: op.id,
+                    target: op.policy_target(),
+                    modern: header_validated,
+                    // A result answers one request; a batch keeps the HTTP form.
+                    tool_result: tool_result && operations.len() == 1,
+                };
+                return refuse(&guard, refusal, principal.as_ref(), Some(&cx));
+            }
+        }
+
+        let opens_session = session.is_none()
+            && operations
+                .iter()
+                .any(|o| o.method.as_deref() == Some("initialize"));
+        // What can be refused before rmcp makes a session is refused before.
+        if opens_session && let Err(why) = guard.sessions().precheck(principal.as_ref()) {
+            return refuse(&guard, session_refusal(why), principal.as_ref(), None);
+        }
+        let closes_session = parts.method == Method::DELETE;
+        let first = operations.first();
+        audit::allowed(
+            guard.audit_sink(),
+            principal.as_ref(),
+            first.and_then(|o| o.method.as_deref()),
+            first.and_then(|o| o.target.as_deref()),
+        );
+        // The body now lives in `body` alone, consumed by rmcp: nothing here keeps it while the
+        // tool runs.
+        drop(operations);
+        drop(body_bytes);
+        if let Some(p) = &principal {
+            parts.extensions.insert(p.clone());
+        }
+        parts.extensions.insert(guard.enforcement().clone());
+
+        let Ok(resp) = inner.call(Request::from_parts(parts, body)).await;
+        if opens_session
+            && let Some(sid) = resp
+                .headers()
+                .get(&SESSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+            && let Err(full) = guard.sessions().open(sid, principal.as_ref())
+        {
+            // The session rmcp opened is ended again; the caller is told why.
+            return refuse(&guard, session_refusal(full), principal.as_ref(), None);
+        }
+        if closes_session
+            && resp.status().is_success()
+            && let Some(sid) = &session
+        {
+            guard.sessions().ended(sid);
+        }
+        let mut resp = resp.map(Body::new);
+        if let Some(nonce) = next_nonce {
+            resp.headers_mut().insert(DPOP_NONCE, nonce);
+        }
+        resp
     }
-    if closes_session
-        && resp.status().is_success()
-        && let Some(sid) = &session
-    {
-        guard.sessions().ended(sid);
-    }
-    let mut resp = resp.map(Body::new);
-    if let Some(nonce) = next_nonce {
-        resp.headers_mut().insert(DPOP_NONCE, nonce);
-    }
-    resp
 }
 
 /// The answer to a session that cannot be opened.
@@ -337,7 +354,9 @@ pub(crate) async fn authenticate(
         Err(e) => return Err(fail(Refusal::MalformedCredentials(e.to_string()))),
     };
     let answer = if used_dpop {
-        guard.authenticate_dpop(token, parts).await
+        // On the heap: a DPoP request already pays for a proof's signature, and the bearer
+        // requests' futures stay small.
+        Box::pin(guard.authenticate_dpop(token, parts)).await
     } else if dpop.is_some_and(|d| d.required()) {
         Err(AuthError::Invalid(crate::TokenError::DpopRequired))
     } else {
@@ -590,6 +609,30 @@ mod tests {
         std::future::poll_fn(|cx| tower_service::Service::<Request<Body>>::poll_ready(service, cx))
             .await
             .unwrap();
+    }
+
+    /// The future allocated for every request stays small (the verification's state, the
+    /// DPoP path and the key fetches live behind pointers, taken only when a token is not in
+    /// the verified-token cache): under 1 KiB with a small inner service, so that allocating
+    /// it is the allocator's per-thread fast path.
+    #[test]
+    fn the_per_request_future_stays_small() {
+        let guard = Guard::builder()
+            .resource("https://mcp.example.com/mcp")
+            .issuer(Issuer::with_keys(
+                "https://as.example.com",
+                KeySet::default(),
+            ))
+            .build()
+            .unwrap();
+        let inner = Counted {
+            copies: Arc::default(),
+            calls: Arc::default(),
+        };
+        let mut service = GuardLayer::new(guard).layer(inner);
+        let future = service.call(request());
+        let size = std::mem::size_of_val(&*future);
+        assert!(size < 1024, "{size} bytes");
     }
 
     /// A router clones the layer's service for every request: the inner service is copied

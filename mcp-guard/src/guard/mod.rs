@@ -464,26 +464,45 @@ impl Guard {
         if let Some(introspector) = &self.0.introspector
             && (self.0.issuers.is_empty() || !jwt::looks_like_jwt(token))
         {
-            return Ok(introspector.introspect(token, unix_now()).await??);
+            return Ok(Box::pin(introspector.introspect(token, unix_now())).await??);
         }
         let Some(cache) = &self.0.token_cache else {
-            return Ok(self.verify_jwt(token).await?.principal);
+            return Ok(Box::pin(self.verify_jwt(token)).await?.principal);
         };
         let key = TokenCache::key(token);
         let now = unix_now();
+        // A token verified before and still acceptable is answered here, without waiting.
+        if let Some(principal) = cache.get(&key, |v| self.still_valid(v, now)) {
+            return Ok(principal);
+        }
+        // The rest on the heap: a request answered from the cache (most) then carries a
+        // pointer where the verification's state (key fetches included) would be, and its
+        // future, allocated per request, stays small.
+        Box::pin(self.verify_through_cache(cache, token, &key, now)).await
+    }
+
+    /// A token the cache could not answer for: verified once for all concurrent callers
+    /// while its shard has room, else verified and offered to the cache.
+    async fn verify_through_cache(
+        &self,
+        cache: &TokenCache,
+        token: &str,
+        key: &[u8; 32],
+        now: u64,
+    ) -> Result<Principal, AuthError> {
         // At most two rounds: a stale entry (expired, key rotated) is dropped and the token
         // verified afresh.
         for _ in 0..2 {
-            let Some(slot) = cache.slot(&key) else {
+            let Some(slot) = cache.slot(key) else {
                 let verified = self.verify_jwt(token).await?;
-                cache.offer(&key, &verified, now);
+                cache.offer(key, &verified, now);
                 return Ok(verified.principal);
             };
             match slot.get_or_try_init(|| self.verify_jwt(token)).await {
                 Ok(v) if self.still_valid(v, now) => return Ok(v.principal.clone()),
-                Ok(_) => cache.remove(&key, &slot),
+                Ok(_) => cache.remove(key, &slot),
                 Err(e) => {
-                    cache.remove(&key, &slot);
+                    cache.remove(key, &slot);
                     return Err(e);
                 }
             }

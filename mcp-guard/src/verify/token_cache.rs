@@ -111,6 +111,18 @@ impl TokenCache {
         &self.shards[usize::from(key[0]) % SHARDS]
     }
 
+    /// The principal of a token verified before, if `accept` still accepts its
+    /// verification; looked up under the shard's read lock.
+    pub(crate) fn get(
+        &self,
+        key: &[u8; 32],
+        accept: impl FnOnce(&Verified) -> bool,
+    ) -> Option<Principal> {
+        let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+        let verified = shard.entries.get(key)?.get()?;
+        accept(verified).then(|| verified.principal.clone())
+    }
+
     /// The slot of a token: the existing one, or a new empty one that the caller fills; `None`
     /// when the token has no slot and its shard is full: the caller verifies the token and
     /// then [`offer`](Self::offer)s the result.
