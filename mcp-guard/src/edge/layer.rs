@@ -476,10 +476,11 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = std::pin::pin!(http_body_util::Limited::new(body, guard.max_body_bytes()));
-    // Most bodies arrive as one frame, kept as it is; a copy is made only when a second
-    // frame comes. Trailers are not part of the message.
+    // Most bodies arrive as one frame, kept as it is; the frames of any other are joined
+    // once at the end, into a buffer of their exact size. Trailers are not part of the
+    // message.
     let mut first = Bytes::new();
-    let mut joined: Option<Vec<u8>> = None;
+    let mut more: Vec<Bytes> = Vec::new();
     while let Some(frame) = body.frame().await {
         let data = match frame {
             Ok(frame) => match frame.into_data() {
@@ -503,18 +504,21 @@ where
                 ));
             }
         };
-        match &mut joined {
-            Some(all) => all.extend_from_slice(&data),
-            None if first.is_empty() => first = data,
-            None => {
-                let mut all = Vec::with_capacity(first.len() + data.len());
-                all.extend_from_slice(&first);
-                all.extend_from_slice(&data);
-                joined = Some(all);
-            }
+        if first.is_empty() {
+            first = data;
+        } else if !data.is_empty() {
+            more.push(data);
         }
     }
-    Ok(joined.map_or(first, Bytes::from))
+    if more.is_empty() {
+        return Ok(first);
+    }
+    let mut all = Vec::with_capacity(first.len() + more.iter().map(Bytes::len).sum::<usize>());
+    all.extend_from_slice(&first);
+    for data in &more {
+        all.extend_from_slice(data);
+    }
+    Ok(Bytes::from(all))
 }
 
 /// The messages of a body read in full; what is wrong with it, if it cannot be classified.

@@ -11,7 +11,10 @@
 //!   remembered in the shard's doorkeeper (a small table of fingerprints), and admitted,
 //!   evicting older entries, when it is verified a second time. A client minting a token per
 //!   call, or a flood of one-use tokens, never evicts the tokens clients reuse, and only a
-//!   token that verified can evict anything;
+//!   token that verified can evict anything. A fingerprint overwritten before its token
+//!   returns (another token at the same place) only delays that token's admission, at worst
+//!   to what a server without the cache pays; a full shard's expired entries are cleared
+//!   when a token is next admitted there;
 //! - concurrent misses for one token verify it once (the others wait for that result) while
 //!   its shard has room;
 //! - failures are not cached: an invalid token is verified (and refused) every time, and never

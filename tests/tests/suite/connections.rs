@@ -504,10 +504,17 @@ async fn call_in_chunks(
     let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
         "params": {"name": tool, "arguments": arguments}})
     .to_string();
-    chunks(s, body.as_bytes(), chunk, Duration::from_millis(5)).await
+    chunks(s, body.as_bytes(), chunk, Duration::from_millis(5), "").await
 }
 
-async fn chunks(s: &Setup, body: &[u8], chunk: usize, pause: Duration) -> RawResponse {
+/// `trailers`: trailer fields sent after the last chunk, each line ending in CRLF.
+async fn chunks(
+    s: &Setup,
+    body: &[u8],
+    chunk: usize,
+    pause: Duration,
+    trailers: &str,
+) -> RawResponse {
     let mut stream = TcpStream::connect(s.addr()).await.expect("connect");
     let head = format!(
         "POST /mcp HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
@@ -531,7 +538,9 @@ async fn chunks(s: &Setup, body: &[u8], chunk: usize, pause: Duration) -> RawRes
             }
         }
         if sent.is_ok() {
-            let _ = stream.write_all(b"0\r\n\r\n").await;
+            let _ = stream
+                .write_all(format!("0\r\n{trailers}\r\n").as_bytes())
+                .await;
         }
         read_response(&mut stream, &mut Vec::new()).await
     })
@@ -572,6 +581,24 @@ async fn an_oversized_body_in_chunks_gets_413() {
         r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#,
         "x".repeat(5 * 1024 * 1024)
     );
-    let answer = chunks(&s, body.as_bytes(), 64 * 1024, Duration::ZERO).await;
+    let answer = chunks(&s, body.as_bytes(), 64 * 1024, Duration::ZERO, "").await;
     assert_eq!(answer.status, 413, "{answer:?}");
+}
+
+#[tokio::test]
+async fn trailers_after_a_chunked_body_are_not_part_of_it() {
+    let s = setup(stateless).await;
+    let body = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "whoami", "arguments": {}}})
+    .to_string();
+    let answer = chunks(
+        &s,
+        body.as_bytes(),
+        9,
+        Duration::from_millis(5),
+        "x-checksum: 1234\r\n",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.contains("alice"), "{answer:?}");
 }
