@@ -200,37 +200,67 @@ async fn the_example_servers_cache_size_is_an_option() {
     }
 }
 
-/// New tokens, each used once, until every shard of a 16-entry cache (one entry per shard)
-/// is full; returns the 16 that were cached.
-async fn fill(g: &Guard, key: &TestKey, issuer: &TestIssuer) -> Vec<String> {
-    let mut cached = Vec::new();
-    for i in 0..2000 {
-        let mut c = claims(&issuer.issuer, RESOURCE, "");
-        c["jti"] = json!(format!("fill-{i}"));
-        let t = key.sign(&c);
-        let len = g.token_cache_len();
-        g.authenticate(&t).await.unwrap();
-        if g.token_cache_len() > len {
-            cached.push(t);
+/// A guard whose 16-entry verified-token cache (16 shards, one entry each) is full: new
+/// tokens, each used once, until every shard holds one; `cached` are the 16 it holds.
+struct Full {
+    key: TestKey,
+    issuer: TestIssuer,
+    g: Guard,
+    cached: Vec<String>,
+}
+
+impl Full {
+    async fn new() -> Self {
+        let key = TestKey::ec256();
+        let issuer = TestIssuer::start(vec![key.jwk()]).await;
+        let g = guard(&issuer, |b| b.token_cache_capacity(16));
+        let mut full = Self {
+            key,
+            issuer,
+            g,
+            cached: Vec::new(),
+        };
+        for i in 0..2000 {
+            let t = full.token(RESOURCE, &format!("fill-{i}"));
+            let len = full.g.token_cache_len();
+            full.g.authenticate(&t).await.unwrap();
+            if full.g.token_cache_len() > len {
+                full.cached.push(t);
+            }
+            if full.cached.len() == 16 {
+                assert_eq!(full.g.token_cache_len(), 16);
+                return full;
+            }
         }
-        if cached.len() == 16 {
-            assert_eq!(g.token_cache_len(), 16);
-            return cached;
-        }
+        panic!(
+            "2000 tokens did not fill 16 shards: {}",
+            full.g.token_cache_len()
+        );
     }
-    panic!(
-        "2000 tokens did not fill 16 shards: {}",
-        g.token_cache_len()
-    );
+
+    /// A new token for `audience`, told apart by its `jti`.
+    fn token(&self, audience: &str, jti: &str) -> String {
+        let mut c = claims(&self.issuer.issuer, audience, "files:read");
+        c["jti"] = json!(jti);
+        self.key.sign(&c)
+    }
+
+    /// Asserts that every token cached at the start still is.
+    async fn assert_still_cached(&self, why: &str) {
+        let before = self.g.verification_count();
+        for t in &self.cached {
+            self.g.authenticate(t).await.unwrap();
+        }
+        assert_eq!(self.g.verification_count(), before, "{why}");
+        assert_eq!(self.g.token_cache_len(), 16, "bounded");
+    }
 }
 
 #[tokio::test]
 async fn a_full_cache_admits_a_token_on_its_second_verification() {
-    let key = TestKey::ec256();
-    let issuer = TestIssuer::start(vec![key.jwk()]).await;
-    let g = guard(&issuer, |b| b.token_cache_capacity(16));
-    fill(&g, &key, &issuer).await;
-    let t = key.sign(&claims(&issuer.issuer, RESOURCE, "files:read"));
+    let full = Full::new().await;
+    let g = &full.g;
+    let t = full.token(RESOURCE, "reused");
     let before = g.verification_count();
     g.authenticate(&t).await.unwrap();
     assert_eq!(g.verification_count() - before, 1);
@@ -250,67 +280,40 @@ async fn a_full_cache_admits_a_token_on_its_second_verification() {
 
 #[tokio::test]
 async fn one_use_tokens_never_evict_the_tokens_in_use() {
-    let key = TestKey::ec256();
-    let issuer = TestIssuer::start(vec![key.jwk()]).await;
-    let g = guard(&issuer, |b| b.token_cache_capacity(16));
-    let cached = fill(&g, &key, &issuer).await;
-    let before = g.verification_count();
+    let full = Full::new().await;
+    let before = full.g.verification_count();
     // A client that mints a token per call.
     for i in 0..300 {
-        let mut c = claims(&issuer.issuer, RESOURCE, "");
-        c["jti"] = json!(format!("once-{i}"));
-        g.authenticate(&key.sign(&c)).await.unwrap();
+        let t = full.token(RESOURCE, &format!("once-{i}"));
+        full.g.authenticate(&t).await.unwrap();
     }
-    assert_eq!(g.verification_count() - before, 300);
-    assert_eq!(g.token_cache_len(), 16);
-    let before = g.verification_count();
-    for t in &cached {
-        g.authenticate(t).await.unwrap();
-    }
-    assert_eq!(
-        g.verification_count(),
-        before,
-        "every token cached before the flood still is"
-    );
+    assert_eq!(full.g.verification_count() - before, 300);
+    full.assert_still_cached("every token cached before the flood still is")
+        .await;
 }
 
 #[tokio::test]
 async fn refused_tokens_never_evict_anything() {
-    let key = TestKey::ec256();
-    let issuer = TestIssuer::start(vec![key.jwk()]).await;
-    let g = guard(&issuer, |b| b.token_cache_capacity(16));
-    let cached = fill(&g, &key, &issuer).await;
-    let refused_before = g.verification_count();
+    let full = Full::new().await;
+    let refused_before = full.g.verification_count();
     // Each twice: a second sighting admits only a token that verified.
     for i in 0..50 {
-        let mut c = claims(&issuer.issuer, "http://127.0.0.1:9/other", "");
-        c["jti"] = json!(format!("other-{i}"));
-        let wrong_audience = key.sign(&c);
+        let wrong_audience = full.token("http://127.0.0.1:9/other", &format!("other-{i}"));
         // A cached token's header and signature over another valid token's payload.
-        let mut c = claims(&issuer.issuer, RESOURCE, "files:read");
-        c["jti"] = json!(format!("forged-{i}"));
-        let other = key.sign(&c);
-        let [header, _, signature] = parts(&cached[0]);
+        let other = full.token(RESOURCE, &format!("forged-{i}"));
+        let [header, _, signature] = parts(&full.cached[0]);
         let [_, payload, _] = parts(&other);
         let forged = format!("{header}.{payload}.{signature}");
         let garbage = format!("{header}.{payload}.{i}");
         for t in [&wrong_audience, &forged, &garbage] {
             for _ in 0..2 {
-                assert!(g.authenticate(t).await.is_err());
+                assert!(full.g.authenticate(t).await.is_err());
             }
         }
     }
-    assert!(g.verification_count() - refused_before >= 200);
-    assert_eq!(g.token_cache_len(), 16);
-    let before = g.verification_count();
-    for t in &cached {
-        g.authenticate(t).await.unwrap();
-    }
-    assert_eq!(
-        g.verification_count(),
-        before,
-        "the cached tokens are all still cached"
-    );
+    assert!(full.g.verification_count() - refused_before >= 200);
+    full.assert_still_cached("the cached tokens are all still cached")
+        .await;
 }
 
 fn parts(token: &str) -> [&str; 3] {
