@@ -16,16 +16,16 @@
 mod on {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    /// An allowed decision: the key and its labels are static, so counting it allocates
-    /// nothing (it happens on every request that goes on).
+    const DECISIONS: &str = "mcp_guard_decisions_total";
+
+    /// An allowed decision: its labels are static, so counting it allocates nothing (it
+    /// happens on every request that goes on).
     pub(crate) fn allowed() {
-        metrics::counter!("mcp_guard_decisions_total", "decision" => "allowed", "reason" => "none")
-            .increment(1);
+        metrics::counter!(DECISIONS, "decision" => "allowed", "reason" => "none").increment(1);
     }
 
     pub(crate) fn refused(reason: &'static str) {
-        metrics::counter!("mcp_guard_decisions_total", "decision" => "refused", "reason" => reason)
-            .increment(1);
+        metrics::counter!(DECISIONS, "decision" => "refused", "reason" => reason).increment(1);
     }
 
     pub(crate) fn authentication() {

@@ -476,11 +476,12 @@ where
     B::Error: Into<BoxError>,
 {
     let mut body = std::pin::pin!(http_body_util::Limited::new(body, guard.max_body_bytes()));
-    // Most bodies arrive as one frame, kept as it is; the frames of any other are joined
-    // once at the end, into a buffer of their exact size. Trailers are not part of the
-    // message.
+    // Most bodies arrive as one frame, kept as it is. The frames of any other are copied
+    // as they come (holding on to each would keep its read buffer alive: a body of 1-byte
+    // chunks would pin far more than the limit), and the copy is trimmed to its size at the
+    // end. Trailers are not part of the message.
     let mut first = Bytes::new();
-    let mut more: Vec<Bytes> = Vec::new();
+    let mut joined: Option<Vec<u8>> = None;
     while let Some(frame) = body.frame().await {
         let data = match frame {
             Ok(frame) => match frame.into_data() {
@@ -504,21 +505,17 @@ where
                 ));
             }
         };
-        if first.is_empty() {
-            first = data;
-        } else if !data.is_empty() {
-            more.push(data);
+        match &mut joined {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None if data.is_empty() => {}
+            None => joined = Some([&first[..], &data[..]].concat()),
         }
     }
-    if more.is_empty() {
-        return Ok(first);
-    }
-    let mut all = Vec::with_capacity(first.len() + more.iter().map(Bytes::len).sum::<usize>());
-    all.extend_from_slice(&first);
-    for data in &more {
-        all.extend_from_slice(data);
-    }
-    Ok(Bytes::from(all))
+    Ok(joined.map_or(first, |mut all| {
+        all.shrink_to_fit();
+        Bytes::from(all)
+    }))
 }
 
 /// The messages of a body read in full; what is wrong with it, if it cannot be classified.
